@@ -1,0 +1,195 @@
+//! `fenton config init | show | path | profiles`.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+use anyhow::{bail, Context, Result};
+
+use super::Ctx;
+use crate::cli::{ConfigCommand, InitArgs};
+use crate::exit::Exit;
+
+pub fn run(ctx: &Ctx, command: ConfigCommand) -> Result<Exit> {
+    match command {
+        ConfigCommand::Init(args) => init(ctx, args),
+        ConfigCommand::Show => show(ctx),
+        ConfigCommand::Path => {
+            println!(
+                "{}",
+                crate::config::path(ctx.global.config.as_deref())?.display()
+            );
+            Ok(Exit::Success)
+        }
+        ConfigCommand::Profiles => {
+            let loaded = ctx.config()?;
+            let default = loaded.profile(None).ok().map(|(name, _)| name);
+            for (name, profile) in &loaded.file.profile {
+                let mark = if Some(name) == default.as_ref() {
+                    '*'
+                } else {
+                    ' '
+                };
+                println!("{mark} {name}\t{}", profile.host);
+            }
+            Ok(Exit::Success)
+        }
+    }
+}
+
+fn init(ctx: &Ctx, mut args: InitArgs) -> Result<Exit> {
+    let path = crate::config::path(ctx.global.config.as_deref())?;
+    if !valid_name(&args.name) {
+        bail!(
+            "profile name {:?} may hold only letters, digits, '-' and '_'",
+            args.name
+        );
+    }
+    let existing = match fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if let Some(text) = &existing {
+        let file = crate::config::parse(text, &path)?;
+        if file.profile.contains_key(&args.name) {
+            bail!(
+                "profile {:?} already exists in {}: edit it there, or pick another --name",
+                args.name,
+                path.display()
+            );
+        }
+    }
+    if args.host.is_none() {
+        args.host = Some(ask(
+            "Host of the box (a name, an address, or an ssh config alias)",
+        )?);
+    }
+    let host = args.host.clone().unwrap_or_default();
+    if host.is_empty() || host.starts_with('-') {
+        bail!("--host must be a host name, an address or an ssh alias, not {host:?}");
+    }
+
+    let profile = profile_text(&args);
+    let text = match &existing {
+        Some(text) => format!("{}\n{profile}", text.trim_end()),
+        None => format!(
+            "# fenton's config. Every key is explained in fenton.example.toml.\n\
+             default = {}\n\n{profile}",
+            toml_string(&args.name)
+        ),
+    };
+    // Check what we are about to write, so a bad flag cannot leave a broken file behind.
+    crate::config::parse(&text, &path)?;
+    if let Some(dir) = path.parent() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("toml.new");
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    let verb = if existing.is_some() {
+        "added profile"
+    } else {
+        "wrote"
+    };
+    crate::ui::info(format_args!(
+        "{verb} {:?} to {}; try `fenton -p {} exec -- uname -a`",
+        args.name,
+        path.display(),
+        args.name
+    ));
+    Ok(Exit::Success)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn toml_string(value: &str) -> String {
+    toml::Value::String(value.to_string()).to_string()
+}
+
+fn profile_text(args: &InitArgs) -> String {
+    let line = |key: &str, value: Option<String>, example: &str| match value {
+        Some(value) => format!("{key} = {value}\n"),
+        None => format!("# {key} = {example}\n"),
+    };
+    let mut out = format!("[profile.{}]\n", args.name);
+    out += &line(
+        "host",
+        args.host.as_deref().map(toml_string),
+        "\"10.23.45.67\"",
+    );
+    out += &line(
+        "user",
+        args.user.as_deref().map(toml_string),
+        "\"tom\"               # else your ssh config's, else your local user",
+    );
+    out += &line("port", args.port.map(|p| p.to_string()), "22");
+    out += &line(
+        "identity_file",
+        args.identity_file.as_deref().map(toml_string),
+        "\"~/.ssh/id_ed25519\"",
+    );
+    out += &line(
+        "ssh_config",
+        args.ssh_config.as_deref().map(toml_string),
+        "\"~/.ssh/config\"",
+    );
+    out += "# remote_dir = \"~/.fenton\"     # fenton's state on the box (jobs, tokens)\n";
+    out
+}
+
+fn ask(question: &str) -> Result<String> {
+    if !std::io::stdin().is_terminal() {
+        bail!("no terminal to ask on: give --host HOST");
+    }
+    eprint!("{question}: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim().to_string())
+}
+
+fn show(ctx: &Ctx) -> Result<Exit> {
+    let loaded = ctx.config()?;
+    let (name, profile) = loaded.profile(ctx.global.profile.as_deref())?;
+    let mut notify = loaded.file.notify.clone();
+    const MASK: &str = "********";
+    if let Some(t) = notify.telegram.as_mut() {
+        if t.bot_token.is_some() {
+            t.bot_token = Some(MASK.into());
+        }
+    }
+    if let Some(n) = notify.ntfy.as_mut() {
+        if n.token.is_some() {
+            n.token = Some(MASK.into());
+        }
+    }
+    println!("# profile {name:?} from {}", loaded.path.display());
+    let mut out = toml::Table::new();
+    let mut profiles = toml::Table::new();
+    profiles.insert(name, toml::Value::try_from(&profile)?);
+    out.insert("profile".into(), profiles.into());
+    let notify = toml::Value::try_from(&notify)?;
+    if notify.as_table().is_some_and(|t| !t.is_empty()) {
+        out.insert("notify".into(), notify);
+    }
+    print!("{}", toml::to_string_pretty(&out)?);
+    Ok(Exit::Success)
+}

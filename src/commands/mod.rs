@@ -1,0 +1,53 @@
+//! One module per command; this one resolves what every command shares (the config and the
+//! profile) and dispatches.
+
+mod completions;
+mod config;
+mod connect;
+mod exec;
+mod jesus;
+mod ssh;
+mod tmux;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, Global, SshArgs};
+use crate::config::Loaded;
+use crate::exit::Exit;
+use crate::remote::Remote;
+
+/// What a command may ask for: the global options, and from them the config and the box.
+pub struct Ctx {
+    pub global: Global,
+}
+
+impl Ctx {
+    pub fn config(&self) -> Result<Loaded> {
+        crate::config::load(self.global.config.as_deref())
+    }
+
+    /// The selected profile's box.
+    pub fn remote(&self) -> Result<Remote> {
+        let loaded = self.config()?;
+        let (name, profile) = loaded.profile(self.global.profile.as_deref())?;
+        Remote::new(name, profile)
+    }
+}
+
+pub fn run(cli: Cli) -> Result<Exit> {
+    let ctx = Ctx { global: cli.global };
+    let command = cli
+        .command
+        .unwrap_or(Command::Ssh(SshArgs { command: vec![] }));
+    match command {
+        Command::Ssh(args) => ssh::run(&ctx, args),
+        Command::Exec(args) => exec::run(&ctx, args),
+        Command::Tmux(args) => tmux::run(&ctx, args),
+        Command::Connect => connect::connect(&ctx),
+        Command::Disconnect => connect::disconnect(&ctx),
+        Command::Config(command) => config::run(&ctx, command),
+        Command::Completions { shell } => completions::completions(shell),
+        Command::Man => completions::man(),
+        Command::Jesus { .. } => jesus::run(),
+    }
+}

@@ -1,0 +1,437 @@
+//! The config file: where it is, what it may hold, and the profile it resolves to.
+//!
+//! `parse` is pure (text in, typed config or a `file:line:col` error out) so it can be tested
+//! without files; `load` adds the file system: finding the file and refusing unsafe permissions.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Profile used when `-p` is not given.
+    pub default: Option<String>,
+    #[serde(default)]
+    pub profile: BTreeMap<String, Profile>,
+    #[serde(default)]
+    pub notify: Notify,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub host: String,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub identity_file: Option<String>,
+    pub ssh_config: Option<String>,
+    #[serde(default = "default_remote_dir")]
+    pub remote_dir: String,
+    /// Seconds to wait for the box to answer before giving up.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: u64,
+    /// Seconds the shared connection stays open after the last command ends.
+    #[serde(default = "default_control_persist")]
+    pub control_persist: u64,
+    /// `fenton run` notifies without `--notify`.
+    #[serde(default)]
+    pub notify_by_default: bool,
+    #[serde(default)]
+    pub mount: Mount,
+    #[serde(default)]
+    pub tmux: Tmux,
+    #[serde(default)]
+    pub jupyter: Jupyter,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    /// Default: the remote home.
+    pub remote_path: Option<String>,
+    /// Default: `~/fenton` for the profile named fenton, else `~/fenton-NAME`.
+    pub local_path: Option<String>,
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tmux {
+    #[serde(default = "default_session")]
+    pub session: String,
+    /// tmux -L socket name; empty: tmux's default server.
+    #[serde(default)]
+    pub socket: String,
+    #[serde(default)]
+    pub control_mode: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jupyter {
+    #[serde(default = "default_jupyter_command")]
+    pub command: String,
+    #[serde(default)]
+    pub setup: String,
+    #[serde(default = "default_jupyter_dir")]
+    pub dir: String,
+    #[serde(default = "default_jupyter_port")]
+    pub remote_port: u16,
+    #[serde(default = "default_jupyter_port")]
+    pub local_port: u16,
+    /// Seconds to wait for the server to answer.
+    #[serde(default = "default_jupyter_timeout")]
+    pub start_timeout: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    pub telegram: Option<Telegram>,
+    pub ntfy: Option<Ntfy>,
+    pub webhook: Option<Webhook>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Telegram {
+    pub bot_token: Option<String>,
+    pub bot_token_file: Option<String>,
+    pub chat_id: String,
+    #[serde(default = "default_telegram_api")]
+    pub api_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ntfy {
+    pub url: String,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    pub url: String,
+}
+
+fn default_remote_dir() -> String {
+    "~/.fenton".into()
+}
+fn default_connect_timeout() -> u64 {
+    10
+}
+fn default_control_persist() -> u64 {
+    600
+}
+fn default_session() -> String {
+    "fenton".into()
+}
+fn default_jupyter_command() -> String {
+    "jupyter lab".into()
+}
+fn default_jupyter_dir() -> String {
+    "~".into()
+}
+fn default_jupyter_port() -> u16 {
+    8888
+}
+fn default_jupyter_timeout() -> u64 {
+    60
+}
+fn default_telegram_api() -> String {
+    "https://api.telegram.org".into()
+}
+
+impl Default for Tmux {
+    fn default() -> Self {
+        Tmux {
+            session: default_session(),
+            socket: String::new(),
+            control_mode: false,
+        }
+    }
+}
+
+impl Default for Jupyter {
+    fn default() -> Self {
+        Jupyter {
+            command: default_jupyter_command(),
+            setup: String::new(),
+            dir: default_jupyter_dir(),
+            remote_port: default_jupyter_port(),
+            local_port: default_jupyter_port(),
+            start_timeout: default_jupyter_timeout(),
+        }
+    }
+}
+
+impl ConfigFile {
+    /// Whether the file itself holds a secret (not one kept in a file of its own).
+    pub fn holds_secret(&self) -> bool {
+        let telegram = self.notify.telegram.as_ref();
+        telegram.is_some_and(|t| t.bot_token.is_some())
+            || self.notify.ntfy.as_ref().is_some_and(|n| n.token.is_some())
+    }
+}
+
+/// Parses config text. Errors read `PATH:LINE:COL: what is wrong`.
+pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
+    let file: ConfigFile = toml::from_str(text).map_err(|e| {
+        let (line, col) = e
+            .span()
+            .map(|span| line_col(text, span.start))
+            .unwrap_or((1, 1));
+        anyhow!("{}:{line}:{col}: {}", path.display(), e.message().trim())
+    })?;
+    for (name, profile) in &file.profile {
+        let problem = if profile.host.trim().is_empty() {
+            Some("`host` is empty")
+        } else if profile.host.starts_with('-') {
+            Some("`host` may not start with '-'")
+        } else if profile.port == Some(0) {
+            Some("`port` may not be 0")
+        } else if profile.tmux.session.is_empty() {
+            Some("`tmux.session` is empty")
+        } else if profile.connect_timeout == 0 {
+            Some("`connect_timeout` must be at least 1 second")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let at = locate(text, &format!("[profile.{name}]")).unwrap_or((1, 1));
+            bail!(
+                "{}:{}:{}: profile {name:?}: {problem}",
+                path.display(),
+                at.0,
+                at.1
+            );
+        }
+    }
+    if let Some(default) = &file.default {
+        if !file.profile.contains_key(default) {
+            let at = locate(text, "default").unwrap_or((1, 1));
+            bail!(
+                "{}:{}:{}: default profile {default:?} is not defined (profiles: {})",
+                path.display(),
+                at.0,
+                at.1,
+                names(&file)
+            );
+        }
+    }
+    Ok(file)
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn locate(text: &str, needle: &str) -> Option<(usize, usize)> {
+    text.find(needle).map(|offset| line_col(text, offset))
+}
+
+fn names(file: &ConfigFile) -> String {
+    if file.profile.is_empty() {
+        return "none".into();
+    }
+    file.profile.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// Where the config file is: `--config`/`FENTON_CONFIG` (already merged by clap), else
+/// `$XDG_CONFIG_HOME/fenton/config.toml`, else `~/.config/fenton/config.toml`, on macOS too.
+pub fn path(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    if let Some(xdg) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(xdg).join("fenton/config.toml"));
+    }
+    let home = dirs::home_dir().context("cannot tell your home directory: set HOME")?;
+    Ok(home.join(".config/fenton/config.toml"))
+}
+
+/// A config read from disk.
+pub struct Loaded {
+    pub path: PathBuf,
+    pub file: ConfigFile,
+}
+
+/// Reads and checks the config file, refusing one that others can write (as OpenSSH does).
+pub fn load(explicit: Option<&Path>) -> Result<Loaded> {
+    let path = path(explicit)?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "no config at {}: run `fenton config init --host HOST` to write one",
+            path.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mode = std::fs::metadata(&path)?.permissions().mode();
+    if mode & 0o022 != 0 {
+        bail!(
+            "{} is writable by others, so anyone could change what fenton runs: chmod go-w '{}'",
+            path.display(),
+            path.display()
+        );
+    }
+    let file = parse(&text, &path)?;
+    if mode & 0o044 != 0 && file.holds_secret() {
+        crate::ui::warn(format_args!(
+            "{} holds a secret and others can read it: chmod 600 '{}'",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(Loaded { path, file })
+}
+
+impl Loaded {
+    /// Picks the profile: `-p NAME`, else the config's `default`, else the only one there is.
+    pub fn profile(&self, name: Option<&str>) -> Result<(String, Profile)> {
+        let name = match (name, &self.file.default) {
+            (Some(name), _) => name.to_string(),
+            (None, Some(default)) => default.clone(),
+            (None, None) if self.file.profile.len() == 1 => {
+                self.file.profile.keys().next().unwrap().clone()
+            }
+            (None, None) if self.file.profile.is_empty() => bail!(
+                "{} has no profiles: run `fenton config init --host HOST` to add one",
+                self.path.display()
+            ),
+            (None, None) => bail!(
+                "{} has several profiles and no `default`: pick one with -p NAME (profiles: {})",
+                self.path.display(),
+                names(&self.file)
+            ),
+        };
+        match self.file.profile.get(&name) {
+            Some(profile) => Ok((name, profile.clone())),
+            None => bail!(
+                "profile {name:?} not found in {} (profiles: {})",
+                self.path.display(),
+                names(&self.file)
+            ),
+        }
+    }
+}
+
+/// Expands a leading `~` to the local home directory.
+pub fn expand_home(path: &str) -> PathBuf {
+    match path.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => match dirs::home_dir() {
+            Some(home) => home.join(rest.trim_start_matches('/')),
+            None => PathBuf::from(path),
+        },
+        _ => PathBuf::from(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(text: &str) -> String {
+        parse(text, Path::new("c.toml")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_profile_gets_defaults() {
+        let file = parse("[profile.box]\nhost = \"10.0.0.2\"\n", Path::new("c.toml")).unwrap();
+        let p = &file.profile["box"];
+        assert_eq!(p.host, "10.0.0.2");
+        assert_eq!(p.remote_dir, "~/.fenton");
+        assert_eq!(p.connect_timeout, 10);
+        assert_eq!(p.tmux.session, "fenton");
+        assert_eq!(p.jupyter.remote_port, 8888);
+        assert_eq!(p.jupyter.command, "jupyter lab");
+    }
+
+    #[test]
+    fn unknown_key_has_line_and_column() {
+        let err = parse_err("[profile.box]\nhost = \"h\"\n  hots = \"x\"\n");
+        assert!(err.starts_with("c.toml:3:3: unknown field `hots`"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_has_line_and_column() {
+        let err = parse_err("default = \"a\"\n[profile.a\nhost = 1\n");
+        assert!(err.starts_with("c.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_has_line_and_column() {
+        let err = parse_err("[profile.box]\nhost = \"h\"\nport = \"22\"\n");
+        assert!(err.starts_with("c.toml:3:8:"), "{err}");
+        assert!(err.contains("u16") || err.contains("integer"), "{err}");
+    }
+
+    #[test]
+    fn nested_unknown_key_is_refused() {
+        let err = parse_err("[profile.box]\nhost = \"h\"\n[profile.box.tmux]\nsesion = \"x\"\n");
+        assert!(
+            err.starts_with("c.toml:4:1: unknown field `sesion`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn host_with_leading_dash_is_refused() {
+        let err = parse_err("[profile.box]\nhost = \"-oProxyCommand=x\"\n");
+        assert!(err.contains("may not start with '-'"), "{err}");
+        assert!(err.starts_with("c.toml:1:1:"), "{err}");
+    }
+
+    #[test]
+    fn undefined_default_names_the_profiles() {
+        let err =
+            parse_err("default = \"gpu\"\n[profile.a]\nhost = \"h\"\n[profile.b]\nhost = \"h\"\n");
+        assert!(
+            err.contains("\"gpu\" is not defined (profiles: a, b)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_profile_names_the_others() {
+        let loaded = Loaded {
+            path: "c.toml".into(),
+            file: parse("[profile.a]\nhost = \"h\"\n", Path::new("c.toml")).unwrap(),
+        };
+        let err = loaded.profile(Some("gpu")).unwrap_err().to_string();
+        assert_eq!(err, "profile \"gpu\" not found in c.toml (profiles: a)");
+        assert_eq!(loaded.profile(None).unwrap().0, "a");
+    }
+
+    #[test]
+    fn secrets_are_noticed() {
+        let file = parse(
+            "[notify.telegram]\nbot_token = \"1:x\"\nchat_id = \"5\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(file.holds_secret());
+        let file = parse(
+            "[notify.telegram]\nbot_token_file = \"~/t\"\nchat_id = \"5\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(!file.holds_secret());
+    }
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../fenton.example.toml");
+        let file = parse(text, Path::new("fenton.example.toml")).unwrap();
+        assert!(file.profile.contains_key("fenton"));
+    }
+}

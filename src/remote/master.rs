@@ -1,0 +1,280 @@
+//! Opening and closing the shared connection: a plain `ssh -M -f -N` (so passphrase prompts and
+//! ssh-agent work as usual), its socket in a short private directory, its log in a file whose
+//! last lines become a one-line error that says what to do.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::fcntl::{Flock, FlockArg};
+
+use super::Remote;
+use crate::config::{expand_home, Profile};
+use crate::exit::SshFailed;
+use crate::ui;
+
+/// Unix socket paths max out near 104 bytes on macOS; stay far below.
+const MAX_DIR_LEN: usize = 70;
+
+/// The private directory that holds control sockets: `$XDG_RUNTIME_DIR/fenton`, else
+/// `/tmp/fenton-UID`. Made 0700; one that someone else owns is refused.
+pub fn control_dir() -> Result<PathBuf> {
+    let uid = nix::unistd::getuid();
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| PathBuf::from(d).join("fenton"))
+        .filter(|d| d.as_os_str().len() <= MAX_DIR_LEN && d.parent().is_some_and(Path::is_dir));
+    let dir = runtime.unwrap_or_else(|| PathBuf::from(format!("/tmp/fenton-{uid}")));
+    match DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+    }
+    let meta = fs::symlink_metadata(&dir)?;
+    if !meta.is_dir() || meta.uid() != uid.as_raw() {
+        bail!(
+            "{} is not a directory of yours, so fenton cannot keep its connection there safely: remove it",
+            dir.display()
+        );
+    }
+    if meta.mode() & 0o077 != 0 {
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(dir)
+}
+
+/// A short, stable name for a profile's connection: the same box settings, the same socket.
+pub fn socket_stem(name: &str, profile: &Profile) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let port = profile.port.map(|p| p.to_string());
+    for part in [
+        Some(name),
+        Some(profile.host.as_str()),
+        profile.user.as_deref(),
+        port.as_deref(),
+        profile.identity_file.as_deref(),
+        profile.ssh_config.as_deref(),
+    ] {
+        for byte in part.unwrap_or("").bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// Opens the shared connection. Callers have found none alive.
+pub fn open(remote: &Remote) -> Result<()> {
+    preflight(&remote.profile)?;
+    let lock_path = remote.control.with_extension("lock");
+    let lock = File::create(&lock_path)
+        .with_context(|| format!("cannot create {}", lock_path.display()))?;
+    // Two fenton commands starting at once must not both open a master on one socket.
+    let _lock = Flock::lock(lock, FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .context("cannot lock the connection")?;
+    if UnixStream::connect(&remote.control).is_ok() {
+        return Ok(());
+    }
+    let _ = fs::remove_file(&remote.control);
+    let mut log = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&remote.log)
+        .with_context(|| format!("cannot write {}", remote.log.display()))?;
+    log.seek(SeekFrom::Start(0))?;
+
+    // Without a terminal, a passphrase or password prompt could only hang: fail instead.
+    let interactive = File::open("/dev/tty").is_ok();
+    let persist = format!("ControlPersist={}", remote.profile.control_persist);
+    let mut cmd = Command::new("ssh");
+    cmd.args(["-M", "-f", "-N", "-E"])
+        .arg(&remote.log)
+        .args(remote.ssh_options())
+        .args(["-o", "ControlMaster=yes", "-o", &persist]);
+    if !interactive {
+        cmd.args(["-o", "BatchMode=yes"]);
+    }
+    cmd.args(remote.destination());
+    // The master outlives us: it must not hold our stdout or stderr open.
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    ui::trace_command("ssh", cmd.get_args());
+    let child = cmd.spawn().context("cannot run ssh")?;
+    let pid = child.id();
+    let limit = Duration::from_secs(remote.profile.connect_timeout + 10);
+    let status = wait_for(child, (!interactive).then_some(limit));
+    let Some(status) = status else {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let (host, port) = endpoint(remote);
+        return Err(SshFailed(format!(
+            "no answer from {host} port {port} within {} s: is the box up and the address right?",
+            limit.as_secs()
+        ))
+        .into());
+    };
+    if !status.success() {
+        let mut text = String::new();
+        let _ = File::open(&remote.log).and_then(|mut f| f.read_to_string(&mut text));
+        return Err(SshFailed(explain(remote, &text)).into());
+    }
+    // ssh -f returns once authenticated; the socket follows at once.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while UnixStream::connect(&remote.control).is_err() {
+        if Instant::now() > deadline {
+            bail!(
+                "ssh connected but its control socket {} never appeared (see {})",
+                remote.control.display(),
+                remote.log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    ui::debug(format_args!(
+        "opened the shared connection to {}",
+        remote.profile.host
+    ));
+    Ok(())
+}
+
+/// Closes the shared connection (`ssh -O exit`).
+pub fn close(remote: &Remote) -> Result<()> {
+    let mut cmd = remote.ssh_command();
+    cmd.args(["-O", "exit"]).args(remote.destination());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    ui::trace_command("ssh", cmd.get_args());
+    let out = cmd.output().context("cannot run ssh")?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr);
+        bail!("could not close the shared connection: {}", text.trim());
+    }
+    let _ = fs::remove_file(&remote.control);
+    Ok(())
+}
+
+/// Waits for a child, up to `limit` if given; None when the limit passed.
+fn wait_for(
+    mut child: std::process::Child,
+    limit: Option<Duration>,
+) -> Option<std::process::ExitStatus> {
+    let Some(limit) = limit else {
+        return child.wait().ok();
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    rx.recv_timeout(limit).ok().and_then(Result::ok)
+}
+
+/// Checks what ssh would complain about in a wall of text, before ssh runs.
+fn preflight(profile: &Profile) -> Result<()> {
+    if !on_path("ssh") {
+        bail!("ssh is not installed or not on PATH: install OpenSSH's client (e.g. apt install openssh-client)");
+    }
+    if let Some(identity) = &profile.identity_file {
+        let path = expand_home(identity);
+        let meta = fs::metadata(&path).with_context(|| {
+            format!(
+                "identity_file {} cannot be read: fix the path in your config",
+                path.display()
+            )
+        })?;
+        let mode = meta.mode() & 0o777;
+        if mode & 0o077 != 0 {
+            bail!(
+                "private key {} has mode {mode:04o}, so ssh will refuse it: chmod 600 '{}'",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether an executable of that name is on PATH.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// The host name and port ssh really uses for a profile (aliases resolved by `ssh -G`).
+fn endpoint(remote: &Remote) -> (String, String) {
+    let mut cmd = Command::new("ssh");
+    cmd.arg("-G")
+        .args(remote.ssh_options())
+        .args(remote.destination());
+    let out = cmd.stdin(Stdio::null()).stderr(Stdio::null()).output();
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(' ')))
+            .map(str::to_string)
+    };
+    (
+        field("hostname").unwrap_or_else(|| remote.profile.host.clone()),
+        field("port").unwrap_or_else(|| "22".into()),
+    )
+}
+
+/// Turns the master's log into one line that says what went wrong and what to do.
+fn explain(remote: &Remote, log: &str) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("debug") && !l.starts_with("Warning: Permanently added")
+        })
+        .collect();
+    let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
+    let (host, port) = endpoint(remote);
+    let to = format!("{host} port {port}");
+    if has("Could not resolve hostname") {
+        format!("cannot resolve host {host:?}: check `host` in the profile or your ssh config")
+    } else if has("Connection refused") {
+        format!("{to} refused the connection: is sshd running there, and is the port right?")
+    } else if has("timed out") {
+        format!(
+            "no answer from {to} within {} s: is the box up and the address right?",
+            remote.profile.connect_timeout
+        )
+    } else if has("No route to host") || has("Network is unreachable") {
+        format!("no route to {to}: check the network (VPN, Wi-Fi) and the address")
+    } else if has("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        let fix = lines
+            .iter()
+            .find_map(|l| l.find("ssh-keygen").map(|i| l[i..].to_string()))
+            .unwrap_or_else(|| format!("ssh-keygen -R {host}"));
+        format!("the host key of {host} has changed (a reinstalled box, or someone in between); if you expect the change, run: {fix}")
+    } else if has("Host key verification failed") {
+        format!("the host key of {host} could not be verified: check your known_hosts file")
+    } else if has("Permission denied") || has("Too many authentication failures") {
+        format!(
+            "{to} refused to log you in: check `user` and `identity_file`, or install your key there (ssh-copy-id)"
+        )
+    } else {
+        let last = lines
+            .last()
+            .copied()
+            .unwrap_or("ssh exited without saying why");
+        format!("cannot connect to {to}: {last}")
+    }
+}

@@ -1,0 +1,258 @@
+//! The connection to the box: one shared OpenSSH ControlMaster per profile, reused by every
+//! command through the `openssh` crate's native mux client, so a warm command costs one channel
+//! instead of a handshake. Interactive commands exec the system `ssh -t` through the same master.
+
+mod master;
+pub mod sh;
+
+use std::convert::Infallible;
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use openssh::Session;
+
+use crate::config::{expand_home, Profile};
+use crate::exit::{Exit, SshFailed};
+use crate::ui;
+
+/// A profile's box, and where its shared connection lives on this machine.
+pub struct Remote {
+    pub name: String,
+    pub profile: Profile,
+    control: PathBuf,
+    log: PathBuf,
+}
+
+/// How long a healthy master takes to answer a mux check; a dead one answers at once.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Remote {
+    pub fn new(name: String, profile: Profile) -> Result<Remote> {
+        let dir = master::control_dir()?;
+        let stem = master::socket_stem(&name, &profile);
+        Ok(Remote {
+            control: dir.join(&stem),
+            log: dir.join(format!("{stem}.log")),
+            name,
+            profile,
+        })
+    }
+
+    /// The options every ssh invocation for this profile carries, before the destination.
+    pub fn ssh_options(&self) -> Vec<OsString> {
+        let p = &self.profile;
+        let mut args: Vec<OsString> = Vec::new();
+        if let Some(config) = &p.ssh_config {
+            args.push("-F".into());
+            args.push(expand_home(config).into());
+        }
+        if let Some(user) = &p.user {
+            args.push("-l".into());
+            args.push(user.into());
+        }
+        if let Some(port) = p.port {
+            args.push("-p".into());
+            args.push(port.to_string().into());
+        }
+        if let Some(identity) = &p.identity_file {
+            args.push("-i".into());
+            args.push(expand_home(identity).into());
+        }
+        // `%` would be expanded by ssh as a token.
+        let control = self.control.to_string_lossy().replace('%', "%%");
+        for option in [
+            format!("ControlPath={control}"),
+            format!("ConnectTimeout={}", p.connect_timeout),
+            "ServerAliveInterval=5".into(),
+            "ServerAliveCountMax=3".into(),
+            "StrictHostKeyChecking=accept-new".into(),
+        ] {
+            args.push("-o".into());
+            args.push(option.into());
+        }
+        args
+    }
+
+    /// `ssh` with this profile's options, reusing the shared connection and never opening one.
+    pub fn ssh_command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new("ssh");
+        cmd.args(self.ssh_options())
+            .args(["-o", "ControlMaster=no"]);
+        cmd
+    }
+
+    /// The destination words that end an ssh command line.
+    pub fn destination(&self) -> [&str; 2] {
+        ["--", &self.profile.host]
+    }
+
+    /// A mux session over the shared connection, opening the connection first if it is not up.
+    pub async fn session(&self) -> Result<Session> {
+        if let Some(session) = self.live_session().await {
+            return Ok(session);
+        }
+        master::open(self)?;
+        Ok(Session::resume_mux(
+            self.control.clone().into_boxed_path(),
+            Some(self.log.clone().into_boxed_path()),
+        ))
+    }
+
+    /// The shared connection, if one is up and answering.
+    pub async fn live_session(&self) -> Option<Session> {
+        if !self.control.exists() {
+            return None;
+        }
+        let session = Session::resume_mux(
+            self.control.clone().into_boxed_path(),
+            Some(self.log.clone().into_boxed_path()),
+        );
+        match tokio::time::timeout(CHECK_TIMEOUT, session.check()).await {
+            Ok(Ok(())) => Some(session),
+            _ => {
+                ui::debug(format_args!(
+                    "the shared connection at {} is stale: replacing it",
+                    self.control.display()
+                ));
+                let _ = std::fs::remove_file(&self.control);
+                None
+            }
+        }
+    }
+
+    /// Opens the shared connection unless it is up; true when it had to be opened.
+    pub async fn connect(&self) -> Result<bool> {
+        if self.live_session().await.is_some() {
+            return Ok(false);
+        }
+        master::open(self)?;
+        Ok(true)
+    }
+
+    /// Closes the shared connection; false when none was open.
+    pub async fn disconnect(&self) -> Result<bool> {
+        if self.live_session().await.is_none() {
+            return Ok(false);
+        }
+        master::close(self)?;
+        Ok(true)
+    }
+
+    /// Runs a remote command line with our stdin, stdout and stderr; its exit status is ours.
+    pub async fn exec(&self, line: &str) -> Result<Exit> {
+        let session = self.session().await?;
+        ui::trace_remote(line);
+        let mut command = session.raw_command(line);
+        command
+            .stdin(openssh::Stdio::inherit())
+            .stdout(openssh::Stdio::inherit())
+            .stderr(openssh::Stdio::inherit());
+        let status = tokio::select! {
+            status = command.status() => status,
+            _ = tokio::signal::ctrl_c() => return Ok(Exit::Interrupted),
+        };
+        Ok(Exit::from_code(self.code(status)?))
+    }
+
+    /// Runs a remote command line, feeding it `input`, and returns its exit code, stdout and
+    /// stderr. Scripts go this way (`sh -s` reading the script on stdin), so no login shell
+    /// parses them.
+    #[expect(dead_code, reason = "for the commands that run scripts on the box")]
+    pub async fn output(&self, line: &str, input: &[u8]) -> Result<Output> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let session = self.session().await?;
+        ui::trace_remote(line);
+        let mut child = session
+            .raw_command(line)
+            .stdin(openssh::Stdio::piped())
+            .stdout(openssh::Stdio::piped())
+            .stderr(openssh::Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| self.lost(e))?;
+        let mut stdin = child.stdin().take();
+        let mut stdout = child.stdout().take();
+        let mut stderr = child.stderr().take();
+        let mut out = Output::default();
+        let feed = async {
+            if let Some(stdin) = stdin.as_mut() {
+                // A command that exits without reading its input is not an error.
+                let _ = stdin.write_all(input).await;
+            }
+            drop(stdin);
+        };
+        let read_out = async {
+            if let Some(s) = stdout.as_mut() {
+                s.read_to_end(&mut out.stdout).await?;
+            }
+            std::io::Result::Ok(())
+        };
+        let read_err = async {
+            if let Some(s) = stderr.as_mut() {
+                s.read_to_end(&mut out.stderr).await?;
+            }
+            std::io::Result::Ok(())
+        };
+        let ((), read_out, read_err) = tokio::join!(feed, read_out, read_err);
+        read_out?;
+        read_err?;
+        out.code = self.code(child.wait().await)?;
+        Ok(out)
+    }
+
+    /// Replaces fenton with the system `ssh` over the shared connection, for anything that
+    /// needs a terminal. `line` is remote shell text built by `sh`; none means a login shell.
+    pub fn exec_interactive(&self, line: Option<&str>) -> Result<Infallible> {
+        let runtime = runtime()?;
+        runtime.block_on(self.connect())?;
+        let mut cmd = self.ssh_command();
+        if line.is_some() && std::io::stdin().is_terminal() {
+            cmd.arg("-t");
+        }
+        cmd.args(self.destination());
+        if let Some(line) = line {
+            cmd.arg(line);
+        }
+        ui::trace_command("ssh", cmd.get_args());
+        let error = cmd.exec();
+        Err(error).context("cannot run ssh")
+    }
+
+    /// The exit code of a finished remote command. The mux client reports 127 (command not
+    /// found) as an error; here it is the code it is.
+    fn code(&self, status: Result<std::process::ExitStatus, openssh::Error>) -> Result<i32> {
+        match status {
+            Ok(status) => Ok(status.code().unwrap_or(255)),
+            Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(127),
+            Err(e) => Err(self.lost(e)),
+        }
+    }
+
+    fn lost(&self, error: openssh::Error) -> anyhow::Error {
+        SshFailed(format!(
+            "the connection to {} failed: {error}; check `fenton connect -v`",
+            self.profile.host
+        ))
+        .into()
+    }
+}
+
+/// What a remote command left.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// The async runtime every command that talks to the box runs on.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

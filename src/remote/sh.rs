@@ -1,0 +1,161 @@
+//! The only place that writes shell text for the box. Every value a user or a config gave is
+//! single-quoted here; callers assemble commands from these pieces and never format raw text.
+
+/// Quotes one word for a POSIX shell: `'…'`, with `'` written as `'\''` and `''` for empty.
+pub fn quote(word: &str) -> String {
+    let mut out = String::with_capacity(word.len() + 2);
+    out.push('\'');
+    for c in word.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Quotes each word and joins them: the remote shell sees exactly these words.
+pub fn words<S: AsRef<str>>(words: &[S]) -> String {
+    words
+        .iter()
+        .map(|w| quote(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A remote path: `~` and `~/…` refer to the remote home (which quoting alone would hide),
+/// everything else is quoted as is.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "for the commands that name remote paths")
+)]
+pub fn path(path: &str) -> String {
+    match path.strip_prefix('~') {
+        Some("") => "\"$HOME\"".into(),
+        Some(rest) if rest.starts_with('/') => {
+            let rest = rest.trim_start_matches('/');
+            if rest.is_empty() {
+                "\"$HOME\"".into()
+            } else {
+                format!("\"$HOME\"/{}", quote(rest))
+            }
+        }
+        _ => quote(path),
+    }
+}
+
+/// `tmux`, on the profile's own server socket when it names one.
+pub fn tmux(socket: &str) -> String {
+    if socket.is_empty() {
+        "tmux".into()
+    } else {
+        format!("tmux -L {}", quote(socket))
+    }
+}
+
+/// A line that stops with a clear message when `program` is missing on the box.
+pub fn require(program: &str, install_hint: &str) -> String {
+    let message = format!("fenton: {program} is not installed on the box: {install_hint}");
+    format!(
+        "command -v {} >/dev/null 2>&1 || {{ printf '%s\\n' {} >&2; exit 127; }}",
+        quote(program),
+        quote(&message)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_table() {
+        let table = [
+            ("", "''"),
+            ("plain", "'plain'"),
+            ("a b", "'a b'"),
+            ("it's", "'it'\\''s'"),
+            ("$(rm -rf ~)", "'$(rm -rf ~)'"),
+            ("`id`", "'`id`'"),
+            ("a;b", "'a;b'"),
+            ("*", "'*'"),
+            ("{a,b}", "'{a,b}'"),
+            ("line\nnext", "'line\nnext'"),
+            ("-n", "'-n'"),
+            ("\"q\"", "'\"q\"'"),
+        ];
+        for (word, quoted) in table {
+            assert_eq!(quote(word), quoted, "quoting {word:?}");
+        }
+    }
+
+    #[test]
+    fn words_round_trip_through_a_real_shell() {
+        let args = [
+            "printf",
+            "%s\\0",
+            "a b",
+            "it's",
+            "$(echo x)",
+            "`id`",
+            ";",
+            "*",
+            "{a,b}",
+            "l1\nl2",
+            "-n",
+            "",
+        ];
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(words(&args))
+            .output()
+            .unwrap();
+        let got: Vec<&str> = std::str::from_utf8(&out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .collect();
+        assert_eq!(got, &args[2..]);
+    }
+
+    #[test]
+    fn paths_keep_the_remote_home() {
+        assert_eq!(path("~"), "\"$HOME\"");
+        assert_eq!(path("~/"), "\"$HOME\"");
+        assert_eq!(path("~/.fenton"), "\"$HOME\"/'.fenton'");
+        assert_eq!(path("~/my dir/x"), "\"$HOME\"/'my dir/x'");
+        assert_eq!(path("/data/$x"), "'/data/$x'");
+        assert_eq!(path("~other"), "'~other'");
+    }
+
+    #[test]
+    fn tmux_names_its_socket() {
+        assert_eq!(tmux(""), "tmux");
+        assert_eq!(tmux("my sock"), "tmux -L 'my sock'");
+    }
+
+    #[test]
+    fn require_is_valid_sh() {
+        let line = format!(
+            "{}; echo ok",
+            require("definitely-not-here-42", "apt install it")
+        );
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(127));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "fenton: definitely-not-here-42 is not installed on the box: apt install it\n"
+        );
+        let line = format!("{}; echo ok", require("sh", "x"));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    }
+}

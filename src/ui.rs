@@ -1,0 +1,93 @@
+//! What fenton says on the terminal: warnings, progress, and the `-vv` trace of the command
+//! lines it runs. One place decides verbosity and colour for every command.
+
+use std::ffi::OsStr;
+use std::fmt::Arguments;
+use std::io::IsTerminal;
+use std::sync::OnceLock;
+
+use crate::cli::{Color, Global};
+
+struct Settings {
+    verbose: u8,
+    quiet: bool,
+    color: bool,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+pub fn init(global: &Global) {
+    let color = match global.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    };
+    let _ = SETTINGS.set(Settings {
+        verbose: global.verbose,
+        quiet: global.quiet,
+        color,
+    });
+}
+
+fn settings() -> &'static Settings {
+    SETTINGS.get_or_init(|| Settings {
+        verbose: 0,
+        quiet: false,
+        color: false,
+    })
+}
+
+/// Whether output may carry colour escapes.
+#[expect(dead_code, reason = "for the commands that draw")]
+pub fn color() -> bool {
+    settings().color
+}
+
+/// A line for the user about what fenton did, on stderr; silent under `-q`.
+pub fn info(args: Arguments) {
+    if !settings().quiet {
+        eprintln!("fenton: {args}");
+    }
+}
+
+/// Something the user should fix but that does not stop the command.
+pub fn warn(args: Arguments) {
+    eprintln!("fenton: warning: {args}");
+}
+
+/// Detail shown from `-v` on.
+pub fn debug(args: Arguments) {
+    if settings().verbose >= 1 {
+        eprintln!("fenton: {args}");
+    }
+}
+
+/// At `-vv`, shows a local command line as a shell would need it typed.
+pub fn trace_command<I, S>(program: &str, args: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    if settings().verbose >= 2 {
+        let mut line =
+            shlex::try_quote(program).map_or_else(|_| program.into(), |q| q.into_owned());
+        for arg in args {
+            let arg = arg.as_ref().to_string_lossy();
+            line.push(' ');
+            line.push_str(
+                &shlex::try_quote(&arg).map_or_else(|_| arg.to_string(), |q| q.into_owned()),
+            );
+        }
+        eprintln!("fenton: + {line}");
+    }
+}
+
+/// At `-vv`, shows a command sent over the shared connection.
+pub fn trace_remote(line: &str) {
+    if settings().verbose >= 2 {
+        eprintln!("fenton: + [box] {line}");
+    }
+}

@@ -1,0 +1,465 @@
+//! The test harness: real boxes (an OpenSSH sshd on 127.0.0.1, started by `scripts/sandbox`),
+//! fenton run against them with a private HOME, config and runtime directory, and the end of
+//! every process a test started (sshd, ssh masters, tmux servers, sshfs, Jupyter), even when
+//! the test fails.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const FENTON: &str = env!("CARGO_BIN_EXE_fenton");
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Whether a test may run. A missing part skips the test (and says so) unless
+/// `FENTON_REQUIRE_ALL=1`, where it fails: CI must never pass a test it did not run.
+pub fn available(what: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var("FENTON_REQUIRE_ALL").is_ok_and(|v| v == "1") {
+        panic!(
+            "{what} is missing and FENTON_REQUIRE_ALL=1: install it (scripts/test does as root)"
+        );
+    }
+    eprintln!("SKIPPED: {what} is missing");
+    false
+}
+
+/// Skips (or, in CI, fails) the calling test when a part is missing.
+#[macro_export]
+macro_rules! require {
+    ($what:expr, $present:expr) => {
+        if !$crate::common::available($what, $present) {
+            return;
+        }
+    };
+}
+
+/// Whether a program is installed (sbin included, where sshd lives).
+pub fn installed(program: &str) -> bool {
+    let path = std::env::var("PATH").unwrap_or_default() + ":/usr/sbin:/sbin:/usr/local/sbin";
+    std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+}
+
+/// Waits for a condition, polling, and fails the test naming what it waited for.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a finished command left.
+#[derive(Debug)]
+pub struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Out {
+    pub fn ok(self) -> Out {
+        assert_eq!(self.code, Some(0), "command failed: {self:#?}");
+        self
+    }
+}
+
+/// Runs a command to its end, killing it and failing the test past `timeout`.
+pub fn run(mut cmd: Command, timeout: Duration) -> Out {
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output: Output = match rx.recv_timeout(timeout) {
+        Ok(output) => output.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{cmd:?} did not finish within {timeout:?}");
+        }
+    };
+    Out {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// A real sshd on 127.0.0.1, in a directory of its own.
+pub struct Sshd {
+    pub dir: PathBuf,
+    pub port: u16,
+    envs: Vec<String>,
+}
+
+impl Sshd {
+    fn start(dir: PathBuf, envs: Vec<String>) -> Sshd {
+        let sshd = Sshd { dir, port: 0, envs };
+        sshd.sandbox("start");
+        let port = std::fs::read_to_string(sshd.dir.join("port")).expect("sandbox port");
+        Sshd {
+            port: port.trim().parse().expect("port number"),
+            ..sshd
+        }
+    }
+
+    fn sandbox(&self, action: &str) {
+        let mut cmd = Command::new(Path::new(ROOT).join("scripts/sandbox"));
+        cmd.arg(action)
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--no-profile");
+        if action == "start" {
+            if self.port != 0 {
+                cmd.args(["--port", &self.port.to_string()]);
+            }
+            for env in &self.envs {
+                cmd.args(["--env", env]);
+            }
+        }
+        cmd.stdin(Stdio::null());
+        let out = run(cmd, Duration::from_secs(20));
+        assert_eq!(out.code, Some(0), "scripts/sandbox {action}: {out:#?}");
+    }
+
+    /// Stops the listener and its connections, then starts it again on the same port.
+    pub fn restart(&self) {
+        self.sandbox("stop");
+        self.sandbox("start");
+    }
+
+    pub fn stop(&self) {
+        self.sandbox("stop");
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+    }
+
+    /// How many ssh connections the box has accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.log().matches("Accepted publickey").count()
+    }
+
+    /// The client's ssh config for this box (Host `fenton-sandbox`).
+    pub fn ssh_config(&self) -> PathBuf {
+        self.dir.join("ssh_config")
+    }
+}
+
+/// Builds a [`TestBox`]: environment for the box's sessions and extra profile keys.
+#[derive(Default)]
+pub struct Builder {
+    envs: Vec<String>,
+    profile: String,
+}
+
+impl Builder {
+    /// An environment variable every session on the box gets (sshd's SetEnv).
+    pub fn env(mut self, name: &str, value: &str) -> Builder {
+        self.envs.push(format!("{name}={value}"));
+        self
+    }
+
+    /// Lines added to the profile (TOML, under `[profile.box]`, before any sub-table).
+    pub fn profile(mut self, toml: &str) -> Builder {
+        self.profile.push_str(toml);
+        self.profile.push('\n');
+        self
+    }
+
+    /// None when sshd is missing (the test is skipped; it fails under FENTON_REQUIRE_ALL).
+    pub fn start(self) -> Option<TestBox> {
+        if !available("sshd (openssh-server)", installed("sshd")) {
+            return None;
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix("fenton-t")
+            .tempdir()
+            .expect("tempdir");
+        let root = tmp.path().to_path_buf();
+        for dir in ["home", "xdg", "run", "remote"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        let sshd = Sshd::start(root.join("box"), self.envs);
+        let tmux_socket = format!("ft-{}", root.file_name().unwrap().to_string_lossy());
+        let test = TestBox {
+            config: root.join("xdg/fenton/config.toml"),
+            remote_dir: root.join("remote"),
+            tmux_socket,
+            sshd,
+            root,
+            _tmp: tmp,
+        };
+        test.write_config(&test.default_config(&self.profile));
+        Some(test)
+    }
+}
+
+/// A box and a laptop for one test: sshd, a fenton config pointing at it, and private
+/// HOME, XDG and runtime directories.
+pub struct TestBox {
+    pub sshd: Sshd,
+    pub root: PathBuf,
+    pub config: PathBuf,
+    pub remote_dir: PathBuf,
+    pub tmux_socket: String,
+    _tmp: tempfile::TempDir,
+}
+
+impl TestBox {
+    pub fn new() -> Option<TestBox> {
+        Builder::default().start()
+    }
+
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The profile `box`, reaching the sshd through its own ssh config.
+    pub fn default_config(&self, extra: &str) -> String {
+        format!(
+            "default = \"box\"\n\n[profile.box]\nhost = \"fenton-sandbox\"\nssh_config = {:?}\nremote_dir = {:?}\nconnect_timeout = 5\n{extra}\n[profile.box.tmux]\nsocket = {:?}\n",
+            self.sshd.ssh_config(),
+            self.remote_dir,
+            self.tmux_socket
+        )
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::create_dir_all(self.config.parent().unwrap()).unwrap();
+        std::fs::write(&self.config, text).unwrap();
+        std::fs::set_permissions(&self.config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    /// `fenton` with nothing of the developer's own environment: only PATH, and HOME, XDG and
+    /// the runtime directory inside the test's temp dir.
+    pub fn fenton<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(FENTON);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.root.join("home"))
+            .env("XDG_CONFIG_HOME", self.root.join("xdg"))
+            .env("XDG_RUNTIME_DIR", self.root.join("run"))
+            .env("LANG", "C.UTF-8")
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs fenton to its end (30 s at most).
+    pub fn run<I, S>(&self, args: I) -> Out
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        run(self.fenton(args), Duration::from_secs(30))
+    }
+
+    /// Runs a shell line on the box with plain ssh (not through fenton), for checking.
+    pub fn on_box(&self, line: &str) -> Out {
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F")
+            .arg(self.sshd.ssh_config())
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ControlPath=none",
+                "fenton-sandbox",
+                line,
+            ])
+            .stdin(Stdio::null());
+        run(cmd, Duration::from_secs(30))
+    }
+
+    /// The control sockets of shared connections made in this test.
+    pub fn control_sockets(&self) -> Vec<PathBuf> {
+        let dir = self.root.join("run/fenton");
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return vec![];
+        };
+        entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_none())
+            .collect()
+    }
+
+    /// The pids of local processes whose command line mentions `needle`.
+    pub fn pids_mentioning(needle: &str) -> Vec<i32> {
+        let me = std::process::id() as i32;
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return vec![];
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| pid != me)
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+            })
+            .collect()
+    }
+
+    fn kill_mentioning(needle: &str) {
+        for pid in Self::pids_mentioning(needle) {
+            let _ = nix_kill(pid);
+        }
+    }
+}
+
+fn nix_kill(pid: i32) -> std::io::Result<()> {
+    Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .map(|_| ())
+}
+
+impl Drop for TestBox {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- sshd log ---\n{}", self.sshd.log());
+            if let Ok(entries) = std::fs::read_dir(self.root.join("run/fenton")) {
+                for entry in entries.flatten() {
+                    if entry.path().extension().is_some_and(|e| e == "log") {
+                        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                        eprintln!("--- {} ---\n{text}", entry.path().display());
+                    }
+                }
+            }
+        }
+        let _ = Command::new("tmux")
+            .args(["-L", &self.tmux_socket, "kill-server"])
+            .stderr(Stdio::null())
+            .status();
+        self.sshd.stop();
+        let root = self.root.to_string_lossy().into_owned();
+        Self::kill_mentioning(&root);
+        Self::kill_mentioning(&self.tmux_socket);
+    }
+}
+
+/// A local tmux server of the test's own, to drive interactive commands like a person:
+/// type with `send`, read the screen with `screen`.
+pub struct Terminal {
+    socket: PathBuf,
+}
+
+impl Terminal {
+    /// Starts `cmd` in a 120x40 terminal.
+    pub fn start(test: &TestBox, cmd: &Command) -> Option<Terminal> {
+        if !available("tmux", installed("tmux")) {
+            return None;
+        }
+        let socket = test.root.join("term.sock");
+        // Keep the pane after the program ends, to read what it said last and its status.
+        let conf = test.root.join("term.conf");
+        std::fs::write(&conf, "set -g remain-on-exit on\n").unwrap();
+        let mut tmux = Command::new("tmux");
+        tmux.arg("-S")
+            .arg(&socket)
+            .arg("-f")
+            .arg(&conf)
+            .args(["new-session", "-d", "-x", "120", "-y", "40", "--"])
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .env_clear();
+        for (key, value) in cmd.get_envs() {
+            if let Some(value) = value {
+                tmux.env(key, value);
+            }
+        }
+        tmux.env("TERM", "xterm-256color");
+        let out = run(tmux, Duration::from_secs(10));
+        assert_eq!(out.code, Some(0), "cannot start a terminal: {out:#?}");
+        Some(Terminal { socket })
+    }
+
+    fn tmux(&self, args: &[&str]) -> Out {
+        let mut cmd = Command::new("tmux");
+        cmd.arg("-S").arg(&self.socket).args(args);
+        run(cmd, Duration::from_secs(10))
+    }
+
+    /// Types keys (tmux key names: "Enter", "C-b", …, or literal text with `literal`).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "0"];
+        args.extend_from_slice(keys);
+        self.tmux(&args).ok();
+    }
+
+    /// Types text as is, then Enter.
+    pub fn line(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "0", "-l", text]).ok();
+        self.keys(&["Enter"]);
+    }
+
+    pub fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "0", "-S", "-200"])
+            .stdout
+    }
+
+    pub fn wait_for(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {timeout:?} waiting for {text:?} on screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the program in the terminal has ended.
+    pub fn exited(&self) -> bool {
+        self.tmux(&["display-message", "-p", "-t", "0", "#{pane_dead}"])
+            .stdout
+            .trim()
+            == "1"
+    }
+
+    /// The program's exit status, once ended.
+    pub fn status(&self) -> Option<i32> {
+        self.tmux(&["display-message", "-p", "-t", "0", "#{pane_dead_status}"])
+            .stdout
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .stderr(Stdio::null())
+            .status();
+    }
+}

@@ -1,0 +1,113 @@
+//! The command line itself: help, version, usage errors, completions, the man page, and the
+//! original script's words.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::{run, FENTON};
+
+fn fenton(args: &[&str]) -> crate::common::Out {
+    let mut cmd = Command::new(FENTON);
+    cmd.args(args)
+        .env_remove("FENTON_CONFIG")
+        .env_remove("FENTON_PROFILE");
+    run(cmd, Duration::from_secs(10))
+}
+
+#[test]
+fn help_lists_the_commands_but_not_the_easter_egg() {
+    let out = fenton(&["--help"]).ok();
+    for word in [
+        "ssh",
+        "exec",
+        "tmux",
+        "connect",
+        "disconnect",
+        "config",
+        "completions",
+        "man",
+        "--profile",
+        "-fs",
+    ] {
+        assert!(
+            out.stdout.contains(word),
+            "--help lacks {word}:\n{}",
+            out.stdout
+        );
+    }
+    assert!(!out.stdout.contains("jesus"), "{}", out.stdout);
+}
+
+#[test]
+fn version_prints_the_version() {
+    let out = fenton(&["--version"]).ok();
+    assert_eq!(
+        out.stdout.trim(),
+        format!("fenton {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = fenton(&["no-such-command"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let out = fenton(&["exec"]);
+    assert_eq!(out.code, Some(2), "exec without a command: {out:?}");
+}
+
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = fenton(&["completions", shell]).ok();
+        assert!(out.stdout.contains("fenton"), "{shell}: {}", out.stdout);
+    }
+    let out = fenton(&["completions", "bash"]).ok();
+    assert!(out.stdout.contains("disconnect"));
+    let out = fenton(&["man"]).ok();
+    assert!(
+        out.stdout.starts_with(".ie") || out.stdout.contains(".TH fenton"),
+        "{}",
+        &out.stdout[..200.min(out.stdout.len())]
+    );
+}
+
+#[test]
+fn jesus_christ_opens_the_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let browser = dir.path().join("browser");
+    let seen = dir.path().join("seen");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", seen.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = Command::new(FENTON);
+    cmd.args(["jesus", "christ"])
+        .env("BROWSER", &browser)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
+    run(cmd, Duration::from_secs(10)).ok();
+    crate::common::wait_until("the browser to be called", Duration::from_secs(5), || {
+        seen.exists()
+    });
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        "https://www.youtube.com/watch?v=3GRSbr0EYYU"
+    );
+}
+
+#[test]
+fn jesus_christ_prints_the_url_without_a_browser() {
+    let mut cmd = Command::new(FENTON);
+    cmd.args(["jesus", "christ"])
+        .env_clear()
+        .env("PATH", "/nonexistent")
+        .env("BROWSER", "/nonexistent/browser");
+    let out = run(cmd, Duration::from_secs(10)).ok();
+    assert_eq!(
+        out.stdout.trim(),
+        "https://www.youtube.com/watch?v=3GRSbr0EYYU"
+    );
+}

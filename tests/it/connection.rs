@@ -1,0 +1,247 @@
+//! The shared connection and `fenton exec` against a real sshd: words arrive intact, streams
+//! and exit statuses pass through, one handshake serves many commands, and every fault ends
+//! in one line that says what to do, within the connect timeout.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::common::{run, wait_until, TestBox};
+
+#[test]
+fn words_reach_the_box_byte_for_byte() {
+    let Some(test) = TestBox::new() else { return };
+    let words = [
+        "a b",
+        "it's",
+        "\"double\"",
+        "$(id)",
+        "`id`",
+        "a;b",
+        "*",
+        "{a,b}",
+        "line1\nline2",
+        "-n",
+        "--",
+        "",
+        "tab\there",
+        "ünï",
+    ];
+    let mut args = vec!["exec", "--", "printf", "%s\\0"];
+    args.extend(words);
+    let out = test.run(&args).ok();
+    let got: Vec<&str> = out.stdout.split_terminator('\0').collect();
+    assert_eq!(got, words);
+}
+
+#[test]
+fn streams_and_exit_status_pass_through() {
+    let Some(test) = TestBox::new() else { return };
+    let mut cmd = test.fenton([
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "tr a-z A-Z; echo oops >&2; exit 7",
+    ]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello box\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "HELLO BOX\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+
+    let out = test.run(["exec", "--", "definitely-not-a-command-42"]);
+    assert_eq!(out.code, Some(127), "{out:?}");
+}
+
+#[test]
+fn one_handshake_serves_every_command() {
+    let Some(test) = TestBox::new() else { return };
+    test.run(["exec", "--", "true"]).ok();
+    test.run(["exec", "--", "true"]).ok();
+    test.run(["connect"]).ok();
+    test.run(["exec", "--", "true"]).ok();
+    assert_eq!(
+        test.sshd.accepted(),
+        1,
+        "each command must reuse the shared connection"
+    );
+    let sockets = test.control_sockets();
+    assert_eq!(sockets.len(), 1, "{sockets:?}");
+    assert!(
+        sockets[0].as_os_str().len() < 100,
+        "socket path too long for macOS: {sockets:?}"
+    );
+    let dir = sockets[0].parent().unwrap();
+    assert_eq!(
+        std::fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+
+    let out = test.run(["disconnect"]).ok();
+    assert!(out.stderr.contains("disconnected"), "{}", out.stderr);
+    wait_until("the master to exit", Duration::from_secs(5), || {
+        TestBox::pids_mentioning(dir.to_str().unwrap()).is_empty()
+    });
+    let out = test.run(["disconnect"]).ok();
+    assert!(out.stderr.contains("no connection"), "{}", out.stderr);
+}
+
+#[test]
+fn a_killed_master_is_replaced_silently() {
+    let Some(test) = TestBox::new() else { return };
+    test.run(["connect"]).ok();
+    let socket = test.control_sockets().remove(0);
+    for pid in TestBox::pids_mentioning(socket.to_str().unwrap()) {
+        nix_kill(pid);
+    }
+    wait_until("the master to die", Duration::from_secs(5), || {
+        TestBox::pids_mentioning(socket.to_str().unwrap()).is_empty()
+    });
+    assert!(
+        socket.exists(),
+        "a SIGKILLed master leaves its socket behind"
+    );
+    let out = test.run(["exec", "--", "echo", "back"]).ok();
+    assert_eq!(out.stdout, "back\n");
+    assert!(
+        !out.stderr.contains("fenton"),
+        "replaced silently: {}",
+        out.stderr
+    );
+    assert_eq!(test.sshd.accepted(), 2);
+}
+
+#[test]
+fn a_restarted_sshd_is_reconnected() {
+    let Some(test) = TestBox::new() else { return };
+    test.run(["connect"]).ok();
+    test.sshd.restart();
+    let out = test.run(["exec", "--", "echo", "again"]).ok();
+    assert_eq!(out.stdout, "again\n");
+}
+
+#[test]
+fn refused_port_names_host_and_port_and_exits_255() {
+    let Some(test) = TestBox::new() else { return };
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    test.write_config(&test.default_config(&format!("port = {port}")));
+    let out = test.run(["exec", "--", "true"]);
+    assert_eq!(out.code, Some(255), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("127.0.0.1 port {port} refused the connection")),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_silent_host_times_out_within_the_connect_timeout() {
+    let Some(test) = TestBox::new() else { return };
+    // Accepts TCP but never speaks SSH: the handshake can only time out.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    test.write_config(
+        &test
+            .default_config(&format!("port = {port}\nconnect_timeout = 2"))
+            .replace("connect_timeout = 5\n", ""),
+    );
+    let out = test.run(["exec", "--", "true"]);
+    drop(listener);
+    assert_eq!(out.code, Some(255), "{out:?}");
+    assert!(
+        out.elapsed < Duration::from_secs(8),
+        "took {:?}",
+        out.elapsed
+    );
+    assert!(
+        out.stderr.contains(&format!("port {port}")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn a_changed_host_key_is_refused_with_the_fix() {
+    let Some(test) = TestBox::new() else { return };
+    let other = test.root.join("other_key");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    let public = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let key = public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let known = test.sshd.dir.join("known_hosts");
+    std::fs::write(&known, format!("[127.0.0.1]:{} {key}\n", test.sshd.port)).unwrap();
+    let out = test.run(["exec", "--", "true"]);
+    assert_eq!(out.code, Some(255), "{out:?}");
+    assert!(out.stderr.contains("has changed"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("ssh-keygen") && out.stderr.contains("-R"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn a_private_key_others_can_read_is_named_with_the_fix() {
+    let Some(test) = TestBox::new() else { return };
+    let key = test.root.join("loose key");
+    std::fs::copy(test.sshd.dir.join("id_ed25519"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    test.write_config(&test.default_config(&format!("identity_file = {key:?}")));
+    let out = test.run(["exec", "--", "true"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("mode 0644")
+            && out
+                .stderr
+                .contains(&format!("chmod 600 '{}'", key.display())),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn missing_ssh_is_said_plainly() {
+    let Some(test) = TestBox::new() else { return };
+    let mut cmd = test.fenton(["exec", "--", "true"]);
+    cmd.env("PATH", test.root.join("empty"));
+    let out = run(cmd, Duration::from_secs(10));
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.contains("ssh is not installed"),
+        "{}",
+        out.stderr
+    );
+}
+
+fn nix_kill(pid: i32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+}
