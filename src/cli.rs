@@ -78,6 +78,10 @@ pub enum Command {
     /// Attach to the persistent tmux session on the box, creating it if missing
     Tmux(TmuxArgs),
 
+    /// Mount the box's files here with sshfs, unmount them, or say how the mount is
+    #[command(subcommand)]
+    Fs(FsCommand),
+
     /// Open the shared connection now (later commands reuse it)
     Connect,
 
@@ -132,6 +136,20 @@ pub struct TmuxArgs {
     /// Use tmux control mode (-CC), for iTerm2
     #[arg(long)]
     pub cc: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FsCommand {
+    /// Mount the profile's `mount.remote_path` (default: the remote home) on `mount.local_path`
+    Mount,
+    /// Unmount; says which local processes keep it busy
+    Unmount {
+        /// Get the mount point back even when the link is dead or the mount is busy
+        #[arg(long)]
+        force: bool,
+    },
+    /// Say whether the files are mounted, and whether the mount answers (exit 1 when not mounted and healthy)
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 //! instead of a handshake. Interactive commands exec the system `ssh -t` through the same master.
 
 mod master;
+pub use master::on_path;
 pub mod sh;
 
 use std::convert::Infallible;
@@ -83,6 +84,11 @@ impl Remote {
         cmd.args(self.ssh_options())
             .args(["-o", "ControlMaster=no"]);
         cmd
+    }
+
+    /// A file of this profile's next to its control socket (private directory), e.g. a log.
+    pub fn state_file(&self, extension: &str) -> PathBuf {
+        self.control.with_extension(extension)
     }
 
     /// The destination words that end an ssh command line.
