@@ -694,30 +694,44 @@ fn parse_bsd_mount(text: &str) -> Vec<MountEntry> {
 enum Probe {
     Answered,
     NotConnected,
-    Failed(std::io::Error),
+    Failed(String),
     TimedOut,
 }
 
-/// Asks the mount for a name that is in no cache (so the question reaches the box), in a thread
-/// that may stay stuck on a dead link while fenton goes on.
+/// Asks the mount for a name that is in no cache (so the question reaches the box). A child
+/// process asks: a thread of ours stuck on a dead link would keep fenton from exiting (the
+/// kernel waits out a FUSE request it has sent), while a child left behind ends on its own
+/// once sshfs answers or dies.
 fn probe(point: &Path) -> Probe {
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     let path = point.join(format!(".fenton-probe-{}-{nonce}", std::process::id()));
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::fs::symlink_metadata(&path).map(|_| ()));
-    });
-    match rx.recv_timeout(PROBE_LIMIT) {
-        Err(_) => Probe::TimedOut,
-        Ok(Ok(())) => Probe::Answered,
-        Ok(Err(e)) if e.kind() == ErrorKind::NotFound => Probe::Answered,
-        Ok(Err(e)) if e.raw_os_error() == Some(nix::errno::Errno::ENOTCONN as i32) => {
-            Probe::NotConnected
-        }
-        Ok(Err(e)) => Probe::Failed(e),
+    let mut cmd = Command::new("stat");
+    cmd.arg("--")
+        .arg(&path)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let Ok(mut child) = cmd.spawn() else {
+        return Probe::Failed("cannot run stat".into());
+    };
+    let Some(status) = wait_for(PROBE_LIMIT, || child.try_wait().ok().flatten()) else {
+        return Probe::TimedOut;
+    };
+    let mut text = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+    }
+    if status.success() || text.contains("No such file") {
+        Probe::Answered
+    } else if text.contains("not connected") {
+        Probe::NotConnected
+    } else {
+        let why = text.trim().rsplit(": ").next().unwrap_or("").to_string();
+        Probe::Failed(if why.is_empty() { "stat failed".into() } else { why })
     }
 }
 
