@@ -377,10 +377,6 @@ impl<'a> Fs<'a> {
                 fuse.push(format!("volname=fenton-{}", self.remote.name));
             }
         }
-        if unset("max_conns") && sshfs_has_max_conns() {
-            // Several connections: a big transfer no longer stalls every other file operation.
-            fuse.push("max_conns=4".into());
-        }
         fuse.extend(user_options.iter().cloned());
         for option in fuse {
             cmd.arg("-o").arg(fuse_option(&option));
@@ -574,29 +570,6 @@ fn has_aes() -> bool {
     })
 }
 
-/// sshfs 3.7 and later take `max_conns`.
-fn sshfs_has_max_conns() -> bool {
-    let Ok(out) = Command::new("sshfs")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .output()
-    else {
-        return false;
-    };
-    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-    let Some(version) = text.lines().find_map(|l| l.strip_prefix("SSHFS version ")) else {
-        return false;
-    };
-    let mut parts = version
-        .trim()
-        .split('.')
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (major, minor) >= (3, 7)
-}
-
 /// A line of the mount table.
 #[derive(Debug)]
 struct MountEntry {
@@ -731,7 +704,11 @@ fn probe(point: &Path) -> Probe {
         Probe::NotConnected
     } else {
         let why = text.trim().rsplit(": ").next().unwrap_or("").to_string();
-        Probe::Failed(if why.is_empty() { "stat failed".into() } else { why })
+        Probe::Failed(if why.is_empty() {
+            "stat failed".into()
+        } else {
+            why
+        })
     }
 }
 

@@ -164,6 +164,42 @@ fn refuses_mount_points_it_would_hide_or_cannot_use() {
     assert!(out.stderr.contains("is a file"), "{out:#?}");
     std::fs::remove_file(&m.local).unwrap();
 
+    // Someone else's mount there: left alone, and said so.
+    std::fs::create_dir_all(&m.local).unwrap();
+    let mut other = Command::new("sshfs");
+    other
+        .arg("-F")
+        .arg(test.sshd.ssh_config())
+        .arg(format!("fenton-sandbox:{}", test.remote_dir.display()))
+        .arg(&m.local)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // sshfs's ssh child keeps its stdio: wait for sshfs itself, not for pipes to close.
+    let status = bounded(Duration::from_secs(20), move || other.status().unwrap());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "plain sshfs: {status:?}"
+    );
+    let out = test.run(["fs", "mount"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("already has fenton-sandbox:"),
+        "{out:#?}"
+    );
+    let out = test.run(["fs", "unmount"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("which fenton did not mount"),
+        "{out:#?}"
+    );
+    let mut unmount = Command::new("fusermount3");
+    unmount.arg("-u").arg(&m.local);
+    assert_eq!(
+        crate::common::run(unmount, Duration::from_secs(10)).code,
+        Some(0)
+    );
+
     // No sshfs on PATH: the line that installs it.
     let out = crate::common::run(
         {
