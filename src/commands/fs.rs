@@ -262,8 +262,18 @@ impl<'a> Fs<'a> {
                 .map(str::trim)
                 .rfind(|l| !l.is_empty() && !l.starts_with("debug"))
                 .unwrap_or("sshfs exited without saying why");
+            let hint = if last.contains("No such file or directory") {
+                "create it on the box or fix mount.remote_path".to_string()
+            } else if last.contains("fuse") || last.contains("Operation not permitted") {
+                "FUSE refused the mount: is /dev/fuse usable by you (`fusermount3` installed and setuid)?".to_string()
+            } else {
+                format!(
+                    "`fenton connect -v` checks the link; sshfs's log: {}",
+                    log_path.display()
+                )
+            };
             bail!(
-                "sshfs could not mount {} on {local}: {last} (`fenton connect -v` checks the link)",
+                "sshfs could not mount {} on {local}: {last}; {hint}",
                 self.shown_source()
             );
         }

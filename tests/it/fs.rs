@@ -372,3 +372,55 @@ fn dead_link_fails_fast_reconnects_and_force_unmounts() {
         "mount point not back after --force"
     );
 }
+
+#[test]
+fn dropped_link_fails_at_once_and_recovers() {
+    require!("sshfs and /dev/fuse", sshfs_present());
+    let Some(m) = fs_box(TestBox::builder().link()) else {
+        return;
+    };
+    let test = &m.test;
+    let link = test.link.as_ref().unwrap();
+    test.run(["fs", "mount"]).ok();
+    assert!(m.local.join("hello.txt").exists());
+    for name in ["one.txt", "two.txt"] {
+        std::fs::write(m.remote.join(name), name).unwrap();
+    }
+
+    // Connections reset: the box's network answers, its sshd does not.
+    link.reject();
+    let path = m.local.join("one.txt");
+    let start = Instant::now();
+    let read = bounded(Duration::from_secs(25), move || {
+        std::fs::read_to_string(path)
+    })
+    .expect("a read on a dropped link still hangs after 25 s");
+    assert!(
+        read.is_err(),
+        "read through a dropped link succeeded: {read:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    let status = test.run(["fs", "status"]);
+    assert!(status.elapsed < Duration::from_secs(3), "{status:#?}");
+    assert!(status.stdout.starts_with("unresponsive: "), "{status:#?}");
+
+    link.restore();
+    let path = m.local.join("two.txt");
+    wait_until(
+        "a read through the mount after the link came back",
+        Duration::from_secs(20),
+        || {
+            let path = path.clone();
+            bounded(Duration::from_secs(10), move || {
+                std::fs::read_to_string(path)
+            })
+            .is_some_and(|r| r.is_ok_and(|t| t == "two.txt"))
+        },
+    );
+    test.run(["fs", "unmount"]).ok();
+    assert!(is_empty_dir(&m.local));
+}
