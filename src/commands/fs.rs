@@ -96,13 +96,17 @@ impl<'a> Fs<'a> {
         })
     }
 
-    /// `host:path` as sshfs takes it (and as the mount table shows it).
+    /// `[user@]host:path` as sshfs takes it (and as the mount table shows it).
     fn source(&self) -> String {
-        let host = &self.remote.profile.host;
-        if host.contains(':') {
-            format!("[{host}]:{}", self.remote_path)
+        let profile = &self.remote.profile;
+        let host = if profile.host.contains(':') {
+            format!("[{}]", profile.host)
         } else {
-            format!("{host}:{}", self.remote_path)
+            profile.host.clone()
+        };
+        match &profile.user {
+            Some(user) => format!("{user}@{host}:{}", self.remote_path),
+            None => format!("{host}:{}", self.remote_path),
         }
     }
 
@@ -114,7 +118,9 @@ impl<'a> Fs<'a> {
         } else if self.remote_path.starts_with('/') {
             source
         } else {
-            format!("{}:~/{}", self.remote.profile.host, self.remote_path)
+            let source = self.source();
+            let host = &source[..source.len() - self.remote_path.len()];
+            format!("{host}~/{}", self.remote_path)
         }
     }
 
@@ -123,7 +129,12 @@ impl<'a> Fs<'a> {
     }
 
     fn state(&self, probe_health: bool) -> Result<State> {
-        let Some(entry) = mount_table()?.into_iter().find(|e| e.point == self.local) else {
+        // The last mount on a point is the one in use.
+        let Some(entry) = mount_table()?
+            .into_iter()
+            .rev()
+            .find(|e| e.point == self.local)
+        else {
             return Ok(State::NotMounted);
         };
         if !entry.is_ours(&self.source()) {
@@ -312,11 +323,13 @@ impl<'a> Fs<'a> {
         }
     }
 
+    /// sshfs with the profile's ssh options as sshfs's own (`-F`, `-o KEY=VALUE`), which reach
+    /// ssh as single words whatever they hold: sshfs's `ssh_command` cannot carry a space.
     fn sshfs_command(&self) -> Command {
         let profile = &self.remote.profile;
         let user_options = &profile.mount.options;
-        // Defaults give way to what the user set in mount.options (sshfs hands ssh options on,
-        // after ours, and ssh keeps the first value it reads).
+        // Defaults give way to what the user set in mount.options (sshfs hands ssh options on
+        // in order, and ssh keeps the first value it reads).
         let user_keys: HashSet<String> = user_options
             .iter()
             .flat_map(|o| o.split(','))
@@ -330,65 +343,66 @@ impl<'a> Fs<'a> {
             .collect();
         let unset = |key: &str| !user_keys.contains(&key.to_ascii_lowercase());
 
-        // The profile's ssh options, minus the shared master's socket: sshfs gets a connection
-        // of its own.
-        let mut ssh: Vec<OsString> = vec!["ssh".into()];
-        let mut options = self.remote.ssh_options().into_iter();
-        while let Some(word) = options.next() {
-            if word == "-o" {
-                let Some(value) = options.next() else { break };
-                let key = value.to_string_lossy();
-                let key = key.split('=').next().unwrap_or("");
-                if ["ControlPath", "ServerAliveInterval", "ServerAliveCountMax"].contains(&key) {
-                    continue;
+        let mut cmd = Command::new("sshfs");
+        cmd.arg(self.source()).arg(&self.local);
+        let mut options: Vec<String> = vec!["reconnect".into()];
+        // The profile's ssh options, minus the shared master's socket and keepalives: sshfs
+        // gets a connection of its own, with keepalives of its own.
+        let mut words = self.remote.ssh_options().into_iter();
+        while let (Some(flag), Some(value)) = (words.next(), words.next()) {
+            let value = value.to_string_lossy().into_owned();
+            match flag.to_str().unwrap_or("") {
+                "-F" => {
+                    cmd.arg("-F").arg(value);
                 }
-                ssh.extend([word, value]);
-            } else {
-                ssh.push(word);
+                "-p" => options.push(format!("Port={value}")),
+                "-i" => options.push(format!("IdentityFile={}", ssh_config_word(&value))),
+                "-o" => {
+                    let key = value.split('=').next().unwrap_or("");
+                    if !["ControlPath", "ServerAliveInterval", "ServerAliveCountMax"].contains(&key)
+                    {
+                        options.push(value);
+                    }
+                }
+                // `-l user` is in the source, `user@host`.
+                _ => {}
             }
         }
-        let mut ssh_option = |key: &str, value: String| {
+        let mut default = |key: &str, value: String| {
             if unset(key) {
-                ssh.extend(["-o".into(), format!("{key}={value}").into()]);
+                options.push(if value.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{key}={value}")
+                });
             }
         };
-        ssh_option("ControlMaster", "no".into());
-        ssh_option("ControlPath", "none".into());
-        ssh_option("ServerAliveInterval", ALIVE_INTERVAL.to_string());
-        ssh_option("ServerAliveCountMax", ALIVE_COUNT.to_string());
-        ssh_option("LogLevel", "ERROR".into());
+        default("ControlMaster", "no".into());
+        default("ControlPath", "none".into());
+        default("ServerAliveInterval", ALIVE_INTERVAL.to_string());
+        default("ServerAliveCountMax", ALIVE_COUNT.to_string());
+        default("LogLevel", "ERROR".into());
         if has_aes() {
             // With AES in hardware, AES-GCM is the cheapest cipher sshd offers.
-            ssh_option(
+            default(
                 "Ciphers",
                 "aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr".into(),
             );
         }
         if File::open("/dev/tty").is_err() {
             // No one could answer a prompt: fail instead of waiting.
-            ssh_option("BatchMode", "yes".into());
+            default("BatchMode", "yes".into());
         }
-        let ssh_command = ssh
-            .iter()
-            .map(|w| ssh_word(&w.to_string_lossy()))
-            .collect::<Vec<_>>()
-            .join(" ");
-
-        let mut cmd = Command::new("sshfs");
-        cmd.arg(self.source()).arg(&self.local);
-        let mut fuse = vec![format!("ssh_command={ssh_command}"), "reconnect".into()];
-        if cfg!(target_os = "linux") && unset("idmap") {
-            fuse.push("idmap=user".into());
+        if cfg!(target_os = "linux") {
+            default("idmap", "user".into());
         }
         if cfg!(target_os = "macos") {
-            fuse.push("defer_permissions".into());
-            fuse.push("noappledouble".into());
-            if unset("volname") {
-                fuse.push(format!("volname=fenton-{}", self.remote.name));
-            }
+            default("volname", format!("fenton-{}", self.remote.name));
+            default("defer_permissions", String::new());
+            default("noappledouble", String::new());
         }
-        fuse.extend(user_options.iter().cloned());
-        for option in fuse {
+        options.extend(user_options.iter().cloned());
+        for option in options {
             cmd.arg("-o").arg(fuse_option(&option));
         }
         cmd
@@ -544,15 +558,19 @@ fn fusermount() -> Option<&'static str> {
         .find(|p| on_path(p))
 }
 
-/// One word of sshfs's `ssh_command`, which sshfs splits on spaces with `\` escaping.
-fn ssh_word(word: &str) -> String {
-    let mut out = String::with_capacity(word.len());
-    for c in word.chars() {
-        if c == ' ' || c == '\\' {
-            out.push('\\');
+/// A value as ssh reads it in an `-o KEY=VALUE` line: quoted (it splits on spaces), `\` and
+/// `"` escaped, and `%` doubled (ssh expands `%` tokens in paths).
+fn ssh_config_word(value: &str) -> String {
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '\\' | '"' => out.push('\\'),
+            '%' => out.push('%'),
+            _ => {}
         }
         out.push(c);
     }
+    out.push('"');
     out
 }
 
@@ -988,12 +1006,14 @@ mod tests {
     }
 
     #[test]
-    fn options_are_escaped_for_fuse_and_for_sshfs_splitting() {
+    fn options_are_escaped_for_fuses_parser_and_ssh() {
+        assert_eq!(
+            ssh_config_word("/my keys/a\\\"b%c"),
+            "\"/my keys/a\\\\\\\"b%%c\""
+        );
         assert_eq!(
             fuse_option("IdentityFile=/k,a\\b"),
             "IdentityFile=/k\\,a\\\\b"
         );
-        assert_eq!(ssh_word("/my keys/id"), "/my\\ keys/id");
-        assert_eq!(ssh_word("a\\b"), "a\\\\b");
     }
 }

@@ -28,11 +28,32 @@ fn fs_box(builder: Builder) -> Option<Mounted> {
     let remote = test.remote_dir.join(AWKWARD);
     std::fs::create_dir_all(&remote).unwrap();
     std::fs::write(remote.join("hello.txt"), "from the box\n").unwrap();
-    test.write_config(&test.default_config(&format!(
-        "mount = {{ local_path = {:?}, remote_path = {:?} }}\n",
-        local.to_str().unwrap(),
-        remote.to_str().unwrap()
-    )));
+    // The ssh config and the key sit where sshfs's option parser would trip (`,`, `\`, a
+    // space), and only the profile names the key.
+    let dir = test.root.join("ssh, a\\b c");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ssh_config = dir.join("config");
+    let text = std::fs::read_to_string(test.sshd.ssh_config()).unwrap();
+    let text: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("IdentityFile"))
+        .collect();
+    std::fs::write(&ssh_config, text.join("\n")).unwrap();
+    let key = dir.join("id, key");
+    std::fs::copy(test.sshd.dir.join("id_ed25519"), &key).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let config = test
+        .default_config(&format!(
+            "identity_file = {:?}\nmount = {{ local_path = {:?}, remote_path = {:?} }}\n",
+            key.to_str().unwrap(),
+            local.to_str().unwrap(),
+            remote.to_str().unwrap()
+        ))
+        .replace(
+            &format!("{:?}", test.sshd.ssh_config()),
+            &format!("{:?}", ssh_config.to_str().unwrap()),
+        );
+    test.write_config(&config);
     Some(Mounted {
         test,
         local,
