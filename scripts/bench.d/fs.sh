@@ -33,35 +33,41 @@ cleanups+=("$FENTON fs unmount --force >/dev/null 2>&1; fusermount3 -uz '$pmnt' 
 $fenton_mount
 $plain_mount
 
-# big NAME CMD: median seconds of CMD over 5 runs.
-big() {
-  local name=$1; shift
-  hyperfine -N --warmup 1 --runs 5 --export-json "$BENCH_WORK/$name.json" "$@" >/dev/null
-  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$BENCH_WORK/$name.json"
+# alt ROUNDS A B [PREPARE_A PREPARE_B]: runs A and B in turn (ABBAAB…, after one warm-up
+# round), so both meet the same load on this shared machine; prints the median seconds of each.
+alt() {
+  python3 - "$@" <<'PY'
+import statistics, subprocess, sys, time
+rounds, a, b = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+prep_a, prep_b = (sys.argv[4:6] + ["", ""])[:2]
+times = {a: [], b: []}
+for i in range(rounds + 1):
+    order = [(a, prep_a), (b, prep_b)] if i % 2 == 0 else [(b, prep_b), (a, prep_a)]
+    for cmd, prep in order:
+        if prep:
+            subprocess.run(prep, shell=True, check=True, stdout=subprocess.DEVNULL)
+        start = time.perf_counter()
+        subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if i:
+            times[cmd].append(time.perf_counter() - start)
+print(statistics.median(times[a]), statistics.median(times[b]))
+PY
 }
 mibs() { python3 -c 'import sys; print("%.0f" % (256 / float(sys.argv[1])))' "$1"; }
 
-f_read=$(big f_read "dd if=$fmnt/read.bin of=/dev/null bs=1M")
-p_read=$(big p_read "dd if=$pmnt/read.bin of=/dev/null bs=1M")
-f_write=$(big f_write "dd if=$BENCH_WORK/src.bin of=$fmnt/write-f.bin bs=1M conv=fsync")
-p_write=$(big p_write "dd if=$BENCH_WORK/src.bin of=$pmnt/write-p.bin bs=1M conv=fsync")
-
-f_walk_cmd="find $fmnt/tree -printf '%s %T@ %m\n'"
-p_walk_cmd="find $pmnt/tree -printf '%s %T@ %m\n'"
+read -r f_read p_read < <(alt 10 "dd if=$fmnt/read.bin of=/dev/null bs=1M" "dd if=$pmnt/read.bin of=/dev/null bs=1M")
+read -r f_write p_write < <(alt 10 "dd if=$BENCH_WORK/src.bin of=$fmnt/write.bin bs=1M conv=fsync" \
+  "dd if=$BENCH_WORK/src.bin of=$pmnt/write.bin bs=1M conv=fsync")
+f_walk_cmd="find $fmnt/tree -printf '%s %T@ %m\\n'"
+p_walk_cmd="find $pmnt/tree -printf '%s %T@ %m\\n'"
 [ "$(sh -c "$f_walk_cmd" | wc -l)" = 2021 ] || echo "fs: the walk did not see 2,000 files"
-walk_hf() {
-  local name=$1 prepare=$2 cmd=$3
-  hyperfine --warmup 1 --runs 10 --prepare "$prepare" --export-json "$BENCH_WORK/$name.json" "$cmd" >/dev/null
-  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$BENCH_WORK/$name.json"
-}
-f_walk=$(walk_hf f_walk "$fenton_unmount; $fenton_mount" "$f_walk_cmd > /dev/null")
-p_walk=$(walk_hf p_walk "$plain_unmount; $plain_mount" "$p_walk_cmd > /dev/null")
-mount_time=$(big mount_time --prepare "$fenton_unmount" "$fenton_mount")
+read -r f_walk p_walk < <(alt 20 "$f_walk_cmd" "$p_walk_cmd" "$fenton_unmount; $fenton_mount" "$plain_unmount; $plain_mount")
+read -r mount_time plain_mount_time < <(alt 10 "$fenton_mount" "$plain_mount" "$fenton_unmount" "$plain_unmount")
 
 echo "read 256 MiB:   fenton $(mibs "$f_read") MiB/s, plain sshfs $(mibs "$p_read") MiB/s, speed-up $(ratio "$p_read" "$f_read")  (goal >= 1.3)"
 echo "write 256 MiB:  fenton $(mibs "$f_write") MiB/s, plain sshfs $(mibs "$p_write") MiB/s, speed-up $(ratio "$p_write" "$f_write")  (goal >= 1.3)"
 echo "walk 2,000 files (cold mount): fenton $(ms "$f_walk") ms, plain sshfs $(ms "$p_walk") ms, ratio fenton/plain $(ratio "$f_walk" "$p_walk")  (goal <= 1.0)"
-echo "fenton fs mount (new connection + FUSE mount): $(ms "$mount_time") ms"
+echo "mount (new connection + FUSE mount): fenton fs mount $(ms "$mount_time") ms, plain sshfs $(ms "$plain_mount_time") ms"
 echo "cipher: $(grep -qw aes /proc/cpuinfo 2>/dev/null && echo 'aes128-gcm (CPU has AES)' || echo 'ssh default')"
 $fenton_unmount
 $plain_unmount

@@ -118,7 +118,6 @@ impl<'a> Fs<'a> {
         } else if self.remote_path.starts_with('/') {
             source
         } else {
-            let source = self.source();
             let host = &source[..source.len() - self.remote_path.len()];
             format!("{host}~/{}", self.remote_path)
         }
@@ -726,7 +725,8 @@ fn probe(point: &Path) -> Probe {
     if let Some(mut stderr) = child.stderr.take() {
         let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
     }
-    if status.success() || text.contains("No such file") {
+    // Any answer from the box will do, a refusal included.
+    if status.success() || text.contains("No such file") || text.contains("Permission denied") {
         Probe::Answered
     } else if text.contains("not connected") {
         Probe::NotConnected

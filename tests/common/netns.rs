@@ -24,14 +24,25 @@ pub struct Link {
 }
 
 impl Link {
-    /// Whether this machine lets a test make namespaces: root, iproute2, nftables, nsenter.
+    /// Whether this machine lets a test make namespaces: root, iproute2, nftables, nsenter, and
+    /// a kernel (or container) that allows a new network namespace.
     pub fn available() -> bool {
         let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
             s.lines()
                 .find(|l| l.starts_with("Uid:"))
                 .is_some_and(|l| l.split_whitespace().nth(2) == Some("0"))
         });
-        root && installed("ip") && installed("nft") && installed("nsenter")
+        if !(root && installed("ip") && installed("nft") && installed("nsenter")) {
+            return false;
+        }
+        static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let probe = format!("fenton-p{}-{n}", std::process::id());
+        let made = ip(&["netns", "add", &probe]);
+        if made {
+            ip(&["netns", "del", &probe]);
+        }
+        made
     }
 
     /// Makes the namespaces and the link between them, up. Panics when it cannot.
