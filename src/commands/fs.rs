@@ -831,6 +831,8 @@ struct Process {
     pid: i32,
     ppid: i32,
     name: String,
+    /// Only for sshfs processes: reading another process's command line takes its memory
+    /// lock, which a process stuck on a dead mount may hold.
     args: Vec<OsString>,
 }
 
@@ -849,7 +851,11 @@ fn processes() -> Vec<Process> {
                 let close = stat.rfind(')')?;
                 let name = stat[open + 1..close].to_string();
                 let ppid = stat[close + 1..].split_whitespace().nth(1)?.parse().ok()?;
-                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let cmdline = if name == "sshfs" {
+                    std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
                 let args = cmdline
                     .split(|&b| b == 0)
                     .filter(|a| !a.is_empty())

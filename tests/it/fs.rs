@@ -232,6 +232,18 @@ fn refuses_mount_points_it_would_hide_or_cannot_use() {
     );
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(out.stderr.contains("apt install sshfs"), "{out:#?}");
+
+    // Without mount.local_path: ~/fenton-NAME (the profile here is "box").
+    test.write_config(&test.default_config(""));
+    let status = test.run(["fs", "status"]);
+    let default = test.root.join("home/fenton-box");
+    assert_eq!(
+        status.stdout.trim_end(),
+        format!(
+            "not mounted: {} (`fenton fs mount` mounts it)",
+            default.display()
+        )
+    );
 }
 
 #[test]
