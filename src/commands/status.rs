@@ -174,8 +174,11 @@ async fn watch(ctx: &Ctx, remote: &Remote, secs: f64, json: bool) -> Result<Exit
             status.link.round_trip_ms = first.map(|d| (d.as_secs_f64() * 10_000.0).round() / 10.0);
             let text = if json {
                 serde_json::to_string(&status)? + "\n"
-            } else {
+            } else if screen.tty {
                 render::render(&status, style(ctx))
+            } else {
+                // Frames one after another, a blank line apart.
+                render::render(&status, style(ctx)) + "\n"
             };
             screen.draw(&text)?;
             Ok(())
@@ -226,7 +229,7 @@ impl Screen {
             let text = text.replace('\n', "\x1b[K\n");
             write!(out, "\x1b[H{text}\x1b[J")?;
         } else {
-            writeln!(out, "{text}")?;
+            out.write_all(text.as_bytes())?;
         }
         out.flush()
     }

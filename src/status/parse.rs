@@ -397,8 +397,9 @@ fn gpus(s: &Sections) -> Gpus {
     }
 }
 
+/// `ATTACHED|WINDOWS|CREATED|NAME` (the name may hold anything, `|` too).
 fn tmux(line: &str) -> Option<TmuxSession> {
-    let mut f = line.splitn(4, '\t');
+    let mut f = line.splitn(4, '|');
     let attached = f.next()?;
     let windows = f.next()?;
     let created = f.next()?;
@@ -532,7 +533,7 @@ mod tests {
         assert_eq!(s.tmux.len(), 2);
         assert!(s.tmux[0].attached);
         assert_eq!(s.tmux[0].windows, Some(3));
-        assert_eq!(s.tmux[1].name, "my 'odd\" session");
+        assert_eq!(s.tmux[1].name, "my 'odd\" session|x");
         assert_eq!(s.jupyter[0].port, Some(8890));
         assert_eq!(s.jupyter[1].port, Some(9999));
         assert_eq!(s.jobs.running, 1);

@@ -461,7 +461,7 @@ mod tests {
             "mem 19818/81559 MiB · 59 °C · 632/700 W · fan 38%",
             "GPU 1     –  Odd, Name GPU",
             "pid 5268 (tom) 370 MiB: ffmpeg",
-            "fenton (3 windows, attached) · my 'odd\" session (1 window)",
+            "fenton (3 windows, attached) · my 'odd\" session|x (1 window)",
             "port 8890 · pid 4242 (tom)",
             "Jobs    1 running, 1 finished · train big (1h 0m)",
             "Mount   ~/fenton not mounted",

@@ -435,6 +435,19 @@ impl Terminal {
         }
     }
 
+    /// A tmux format about the pane (`#{alternate_on}`, `#{cursor_flag}`…), expanded.
+    pub fn display(&self, format: &str) -> String {
+        self.tmux(&["display-message", "-p", "-t", "0", format])
+            .stdout
+            .trim()
+            .to_string()
+    }
+
+    /// The process running in the terminal.
+    pub fn pid(&self) -> i32 {
+        self.display("#{pane_pid}").parse().expect("pane pid")
+    }
+
     /// Whether the program in the terminal has ended.
     pub fn exited(&self) -> bool {
         self.tmux(&["display-message", "-p", "-t", "0", "#{pane_dead}"])

@@ -59,13 +59,14 @@ gpus() {
   fi
 }
 
+# tmux writes tabs in formats as `_`: fields are split at `|`, the name last.
 sessions() {
   command -v tmux >/dev/null 2>&1 || return
   echo '@@fenton:tmux'
   if [ -n "$sock" ]; then
-    tmux -L "$sock" list-sessions -F '#{session_attached}	#{session_windows}	#{session_created}	#{session_name}' 2>/dev/null
+    tmux -L "$sock" list-sessions -F '#{session_attached}|#{session_windows}|#{session_created}|#{session_name}' 2>/dev/null
   else
-    tmux list-sessions -F '#{session_attached}	#{session_windows}	#{session_created}	#{session_name}' 2>/dev/null
+    tmux list-sessions -F '#{session_attached}|#{session_windows}|#{session_created}|#{session_name}' 2>/dev/null
   fi
 }
 
