@@ -334,6 +334,68 @@ fn all(ctx: &Ctx, json: bool) -> Result<Exit> {
 mod tests {
     use super::*;
 
+    /// The script is valid POSIX sh (shellcheck where installed) and, run by a real `sh` on
+    /// this Linux machine, makes a frame that parses.
+    #[test]
+    fn the_script_is_posix_sh_and_its_frame_parses() {
+        let check = std::process::Command::new("sh")
+            .args(["-n", "-c", SCRIPT])
+            .status()
+            .unwrap();
+        assert!(check.success(), "sh -n");
+        match std::process::Command::new("shellcheck")
+            .args(["-s", "sh", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        {
+            Ok(mut child) => {
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(SCRIPT.as_bytes())
+                    .unwrap();
+                let out = child.wait_with_output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
+            Err(_) if std::env::var("FENTON_REQUIRE_ALL").is_ok_and(|v| v == "1") => {
+                panic!("shellcheck is missing and FENTON_REQUIRE_ALL=1")
+            }
+            Err(_) => eprintln!("SKIPPED shellcheck: it is not installed"),
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().to_string_lossy().into_owned();
+        let mut child = std::process::Command::new("sh")
+            .args(["-s", "--", "once", "0", "", dir_arg.as_str(), "/"])
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(SCRIPT.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let frames = crate::status::parse::frames(&text).unwrap();
+        assert_eq!(frames.len(), 1, "{text}");
+        let s = &frames[0];
+        assert!(s.memory.total_mib > 0 && s.cpu.count > 0, "{s:#?}");
+        assert!(s.cpu.utilization_percent.is_some(), "{s:#?}");
+        assert_eq!(s.disks.len(), 4);
+        assert!(s.disks.iter().all(|d| d.total_bytes.is_some()), "{s:#?}");
+        // The second run takes its first sample from the first one, without waiting.
+        assert!(dir.path().join("status.sample").is_file());
+    }
+
     #[test]
     fn mount_points_are_unescaped() {
         assert_eq!(unescape("/home/tom/my\\040box"), "/home/tom/my box");

@@ -1,0 +1,36 @@
+# fenton status: one round trip, measured against the warm `fenton exec -- true` it builds
+# on (goal <= 3x), first with the CPU sample kept from the run before (what a person running
+# status again, or a script polling it, gets), then with none (a 0.25 s sample taken on the
+# spot). And --all over 8 profiles against --all over one (goal <= 1.5x): the boxes are
+# asked at once. The box here has no GPU (nvidia-smi's own time is not fenton's).
+
+"$FENTON" connect -q
+exec_true=$(hf status-exec "$FENTON exec -- true")
+status_json=$(hf status-json "$FENTON status --json")
+status_cold=$(hf status-cold --prepare "rm -f '$BENCH_WORK/remote/status.sample'" "$FENTON status --json")
+
+# 8 profiles on the same box, each with its own connection, opened beforehand.
+one=$BENCH_WORK/one.toml
+eight=$BENCH_WORK/eight.toml
+: >"$eight"
+for i in 1 2 3 4 5 6 7 8; do
+  printf '[profile.p%s]\nhost = "%s"\nssh_config = "%s"\nremote_dir = "%s/remote"\n\n' \
+    "$i" "$HOST" "$SSH_CONFIG" "$BENCH_WORK" >>"$eight"
+done
+sed -n '1,5p' "$eight" >"$one"
+chmod 600 "$one" "$eight"
+for i in 1 2 3 4 5 6 7 8; do
+  FENTON_CONFIG=$eight "$FENTON" -p "p$i" connect -q
+  cleanups+=("FENTON_CONFIG='$eight' '$FENTON' -p p$i disconnect -q")
+done
+all_one=$(hf status-all1 "env FENTON_CONFIG=$one $FENTON status --all --json")
+all_eight=$(hf status-all8 "env FENTON_CONFIG=$eight $FENTON status --all --json")
+
+echo "warm fenton exec -- true:               $(ms "$exec_true") ms"
+echo "fenton status --json (sample kept):     $(ms "$status_json") ms"
+echo "fenton status --json (0.25 s sample):   $(ms "$status_cold") ms"
+echo "ratio status / exec true:               $(ratio "$status_json" "$exec_true")  (goal <= 3)"
+echo "ratio status, fresh sample / exec true: $(ratio "$status_cold" "$exec_true")"
+echo "fenton status --all, 1 profile:         $(ms "$all_one") ms"
+echo "fenton status --all, 8 profiles:        $(ms "$all_eight") ms"
+echo "ratio --all 8 / 1:                      $(ratio "$all_eight" "$all_one")  (goal <= 1.5)"
