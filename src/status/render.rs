@@ -273,21 +273,19 @@ impl Lines {
     fn row(&mut self, label: &str, bar: Option<f64>, text: &str) {
         let mut line = self.paint(&format!("{label:<LABEL$}"), "1");
         let mut room = WIDTH.saturating_sub(LABEL);
-        if self.style.bars && (bar.is_some() || !label.is_empty() && label != "Jupyter") {
-            if let Some(p) = bar {
-                let p = p.clamp(0.0, 100.0);
-                let full = ((p / 100.0) * BAR as f64).round() as usize;
-                let code = if p >= 90.0 {
-                    "31"
-                } else if p >= 60.0 {
-                    "33"
-                } else {
-                    "32"
-                };
-                let filled = self.paint(&"█".repeat(full), code);
-                let _ = write!(line, "{filled}{} ", "░".repeat(BAR - full));
-                room -= BAR + 1;
-            }
+        if let (true, Some(p)) = (self.style.bars, bar) {
+            let p = p.clamp(0.0, 100.0);
+            let full = ((p / 100.0) * BAR as f64).round() as usize;
+            let code = if p >= 90.0 {
+                "31"
+            } else if p >= 60.0 {
+                "33"
+            } else {
+                "32"
+            };
+            let filled = self.paint(&"█".repeat(full), code);
+            let _ = write!(line, "{filled}{} ", "░".repeat(BAR - full));
+            room -= BAR + 1;
         }
         line.push_str(&fit(text, room));
         self.text.push_str(&line);
