@@ -7,7 +7,8 @@
 "$FENTON" connect -q
 exec_true=$(hf status-exec "$FENTON exec -- true")
 status_json=$(hf status-json "$FENTON status --json")
-status_cold=$(hf status-cold --prepare "rm -f '$BENCH_WORK/remote/status.sample'" "$FENTON status --json")
+# The box writes the kept sample just after answering: let the previous run's land first.
+status_cold=$(hf status-cold --prepare "sh -c 'sleep 0.2; rm -f $BENCH_WORK/remote/status.sample'" "$FENTON status --json")
 
 # 8 profiles on the same box, each with its own connection, opened beforehand.
 one=$BENCH_WORK/one.toml

@@ -71,7 +71,7 @@ sessions() {
 }
 
 # fenton jobs: REMOTE_DIR/jobs/ID/{name,cmd,started,pid,ended,exit,log}.
-jobs() {
+fenton_jobs() {
   echo '@@fenton:jobs'
   [ -d "$dir/jobs" ] || return
   for j in "$dir"/jobs/*/; do
@@ -111,7 +111,7 @@ frame() {
   echo '@@fenton:jupyter'
   # shellcheck disable=SC2009 # pgrep cannot print the user and the whole command line
   ps -eo pid=,user=,args= 2>/dev/null | grep -E '[j]upyter[- _]?(lab|notebook|server)|[j]upyter_server|[j]upyterlab'
-  jobs
+  fenton_jobs
   echo '@@fenton:end'
 }
 
