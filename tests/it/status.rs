@@ -320,8 +320,15 @@ fn sessions_and_jobs_on_the_box_are_listed() {
             std::fs::write(jobs.join(id).join(file), format!("{text}\n")).unwrap();
         }
     }
+    // A process that looks like a Jupyter server (one process, ended with the test's box).
+    test.on_box(&format!(
+        "nohup python3 -c 'import time; time.sleep(60)' jupyter-lab --port=8899 {} >/dev/null 2>&1 &",
+        test.root.display()
+    ))
+    .ok();
     let status = json(&test, &["status", "--json"]);
     assert_eq!(status["tmux"][0]["name"], "train run", "{status:#}");
+    assert_eq!(status["jupyter"][0]["port"], 8899, "{status:#}");
     assert_eq!(status["tmux"][0]["windows"], 1);
     assert_eq!(status["jobs"]["running"], 1);
     assert_eq!(status["jobs"]["finished"], 1);
@@ -329,6 +336,7 @@ fn sessions_and_jobs_on_the_box_are_listed() {
     let text = test.run(["status"]).ok().stdout;
     assert!(text.contains("train run (1 window)"), "{text}");
     assert!(text.contains("1 running, 1 finished · train"), "{text}");
+    assert!(text.contains("Jupyter port 8899 · pid "), "{text}");
 }
 
 fn sessions_started(test: &TestBox) -> usize {
