@@ -70,19 +70,26 @@ sessions() {
   fi
 }
 
-# fenton jobs: REMOTE_DIR/jobs/ID/{name,cmd,started,pid,ended,exit,log}.
+# fenton jobs: REMOTE_DIR/jobs/ID/{name,cmd,started,pid,wrapper,ended,exit,log}. A job runs
+# while it has no `exit` and its process group (`pid`) or its wrapper is alive.
 fenton_jobs() {
   echo '@@fenton:jobs'
   [ -d "$dir/jobs" ] || return
   for j in "$dir"/jobs/*/; do
-    [ -d "$j" ] || continue
-    name='' started='' pid='' ended='' code='' alive=0
+    [ -f "${j}started" ] || continue
+    name='' started='' pid='' wrapper='' ended='' code='' alive=0
+    read -r started <"${j}started"
     [ -r "${j}name" ] && read -r name <"${j}name"
-    [ -r "${j}started" ] && read -r started <"${j}started"
     [ -r "${j}pid" ] && read -r pid <"${j}pid"
+    [ -r "${j}wrapper" ] && read -r wrapper <"${j}wrapper"
     [ -r "${j}ended" ] && read -r ended <"${j}ended"
     [ -r "${j}exit" ] && read -r code <"${j}exit"
-    [ -n "$pid" ] && [ -z "$ended" ] && [ -d "/proc/$pid" ] && alive=1
+    if [ ! -f "${j}exit" ]; then
+      if { [ -n "$pid" ] && kill -0 "-$pid" 2>/dev/null; } ||
+        { [ -n "$wrapper" ] && kill -0 "$wrapper" 2>/dev/null; }; then
+        alive=1
+      fi
+    fi
     id=${j%/}
     id=${id##*/}
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$started" "$ended" "$code" "$pid" "$alive" "$name"
