@@ -80,7 +80,7 @@ async fn fetch(remote: &Remote) -> Result<Status> {
     let mut reader = Reader::default();
     let mut frame = None;
     let line = script_line(remote, "once", 0.0);
-    let answer = remote.stream(&line, SCRIPT.as_bytes(), |line| {
+    let answer = remote.stream_lines(&line, SCRIPT.as_bytes(), |line| {
         first.get_or_insert_with(|| start.elapsed());
         frame = reader.line(line);
         frame.is_none()
@@ -164,7 +164,7 @@ async fn watch(ctx: &Ctx, remote: &Remote, secs: f64, json: bool) -> Result<Exit
     let mut reader = Reader::default();
     let mut failure: Option<anyhow::Error> = None;
     let line = script_line(remote, "watch", secs);
-    let frames = remote.stream(&line, SCRIPT.as_bytes(), |line| {
+    let frames = remote.stream_lines(&line, SCRIPT.as_bytes(), |line| {
         first.get_or_insert_with(|| start.elapsed());
         let Some(frame) = reader.line(line) else {
             return true;

@@ -207,7 +207,7 @@ impl Remote {
     /// Runs a remote command line fed `input`, handing each line of its stdout to `each` as it
     /// comes, until the command ends or `each` says stop (false). Returns the exit code (none
     /// when stopped early) and what the command said on stderr.
-    pub async fn stream(
+    pub async fn stream_lines(
         &self,
         line: &str,
         input: &[u8],
