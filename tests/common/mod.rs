@@ -443,11 +443,6 @@ impl Terminal {
             .to_string()
     }
 
-    /// The process running in the terminal.
-    pub fn pid(&self) -> i32 {
-        self.display("#{pane_pid}").parse().expect("pane pid")
-    }
-
     /// Whether the program in the terminal has ended.
     pub fn exited(&self) -> bool {
         self.tmux(&["display-message", "-p", "-t", "0", "#{pane_dead}"])
