@@ -78,6 +78,12 @@ pub enum Command {
     /// Attach to the persistent tmux session on the box, creating it if missing
     Tmux(TmuxArgs),
 
+    /// The box at a glance: CPU, memory, disks, network, GPUs, tmux, Jupyter, jobs, mount, link
+    ///
+    /// One round trip: a script sent to the box's `sh` reads /proc, df, nvidia-smi and tmux.
+    /// Nothing needs installing there.
+    Status(StatusArgs),
+
     /// Open the shared connection now (later commands reuse it)
     Connect,
 
@@ -132,6 +138,21 @@ pub struct TmuxArgs {
     /// Use tmux control mode (-CC), for iTerm2
     #[arg(long)]
     pub cc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON (schema in the README); with --watch, one object per line per frame
+    #[arg(long)]
+    pub json: bool,
+
+    /// Redraw every SECS seconds (default 2) until Ctrl-C, over one connection channel
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
+    pub watch: Option<f64>,
+
+    /// Every profile in the config at once; an unreachable box does not delay the others
+    #[arg(long, conflicts_with = "watch")]
+    pub all: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ mod connect;
 mod exec;
 mod jesus;
 mod ssh;
+mod status;
 mod tmux;
 
 use anyhow::Result;
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Ssh(args) => ssh::run(&ctx, args),
         Command::Exec(args) => exec::run(&ctx, args),
         Command::Tmux(args) => tmux::run(&ctx, args),
+        Command::Status(args) => status::run(&ctx, args),
         Command::Connect => connect::connect(&ctx),
         Command::Disconnect => connect::disconnect(&ctx),
         Command::Config(command) => config::run(&ctx, command),

@@ -435,6 +435,14 @@ impl Terminal {
         }
     }
 
+    /// A tmux format about the pane (`#{alternate_on}`, `#{cursor_flag}`…), expanded.
+    pub fn display(&self, format: &str) -> String {
+        self.tmux(&["display-message", "-p", "-t", "0", format])
+            .stdout
+            .trim()
+            .to_string()
+    }
+
     /// Whether the program in the terminal has ended.
     pub fn exited(&self) -> bool {
         self.tmux(&["display-message", "-p", "-t", "0", "#{pane_dead}"])
