@@ -81,6 +81,9 @@ pub enum Command {
     /// Open the shared connection now (later commands reuse it)
     Connect,
 
+    /// Check the laptop, the config, the link and the box; say what to fix (exit 1 on a problem)
+    Doctor(DoctorArgs),
+
     /// Close the shared connection
     Disconnect,
 
@@ -132,6 +135,13 @@ pub struct TmuxArgs {
     /// Use tmux control mode (-CC), for iTerm2
     #[arg(long)]
     pub cc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the checks as JSON (stable ids) instead of lines
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,0 +1,141 @@
+//! Checks of the notification channels: each configured one has what it needs. No message is
+//! sent here (`fenton notify test` does that), so doctor stays quiet and offline.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use super::Check;
+use crate::config::{expand_home, Notify};
+
+pub fn checks(notify: Option<&Notify>) -> Vec<Check> {
+    let notify = notify.cloned().unwrap_or_default();
+    vec![
+        match &notify.telegram {
+            Some(t) => telegram(t),
+            None => Check::skipped("notify.telegram", "not configured"),
+        },
+        match &notify.ntfy {
+            Some(n) => url_check("notify.ntfy", "[notify.ntfy]", &n.url, true),
+            None => Check::skipped("notify.ntfy", "not configured"),
+        },
+        match &notify.webhook {
+            Some(w) => url_check("notify.webhook", "[notify.webhook]", &w.url, false),
+            None => Check::skipped("notify.webhook", "not configured"),
+        },
+    ]
+}
+
+fn is_http(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+}
+
+fn url_check(id: &'static str, table: &str, url: &str, needs_topic: bool) -> Check {
+    if !is_http(url) {
+        return Check::problem(
+            id,
+            format!("url {url:?} is not an http(s) address"),
+            format!("write `url = \"https://…\"` under {table}"),
+        );
+    }
+    let path = url.split("://").nth(1).and_then(|r| r.split_once('/'));
+    if needs_topic && path.is_none_or(|(_, topic)| topic.is_empty()) {
+        return Check::problem(
+            id,
+            format!("url {url:?} names no topic"),
+            format!("write `url = \"https://ntfy.sh/YOUR-TOPIC\"` under {table}"),
+        );
+    }
+    Check::ok(id, format!("sends to {url}"))
+}
+
+fn telegram(t: &crate::config::Telegram) -> Check {
+    let id = "notify.telegram";
+    if t.chat_id.trim().is_empty() {
+        return Check::problem(
+            id,
+            "chat_id is empty",
+            "write `chat_id = \"…\"` under [notify.telegram] (message your bot, then read it from https://api.telegram.org/botTOKEN/getUpdates)",
+        );
+    }
+    if !is_http(&t.api_url) {
+        return Check::problem(
+            id,
+            format!("api_url {:?} is not an http(s) address", t.api_url),
+            "remove `api_url` from [notify.telegram] (it defaults to https://api.telegram.org)",
+        );
+    }
+    match (&t.bot_token, &t.bot_token_file) {
+        (Some(_), Some(_)) => Check::problem(
+            id,
+            "both bot_token and bot_token_file are set",
+            "keep one of them under [notify.telegram] (bot_token_file keeps the token out of the config)",
+        ),
+        (None, None) => Check::problem(
+            id,
+            "no bot token",
+            "write `bot_token_file = \"~/.config/fenton/telegram-token\"` under [notify.telegram] and put the token from @BotFather there (chmod 600)",
+        ),
+        (Some(token), None) if token.trim().is_empty() => Check::problem(
+            id,
+            "bot_token is empty",
+            "write the token from @BotFather as `bot_token = \"…\"` under [notify.telegram]",
+        ),
+        (Some(_), None) => Check::ok(id, format!("chat {} via {}", t.chat_id, t.api_url)),
+        (None, Some(file)) => {
+            let path = expand_home(file);
+            let shown = path.display();
+            match fs::read_to_string(&path) {
+                Err(e) => Check::problem(
+                    id,
+                    format!("bot_token_file {shown} cannot be read: {e}"),
+                    format!("put the token from @BotFather in {shown} (chmod 600), or fix `bot_token_file` under [notify.telegram]"),
+                ),
+                Ok(text) if text.trim().is_empty() => Check::problem(
+                    id,
+                    format!("bot_token_file {shown} is empty"),
+                    format!("put the token from @BotFather in {shown}"),
+                ),
+                Ok(_) => {
+                    let mode = fs::metadata(&path).map_or(0, |m| m.permissions().mode() & 0o777);
+                    if mode & 0o077 != 0 {
+                        Check::problem(
+                            id,
+                            format!("bot_token_file {shown} has mode {mode:04o}: others can read the token"),
+                            format!("chmod 600 '{shown}'"),
+                        )
+                    } else {
+                        Check::ok(id, format!("chat {} via {}, token in {shown}", t.chat_id, t.api_url))
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_need_a_scheme_and_ntfy_a_topic() {
+        assert_eq!(
+            url_check("i", "[t]", "https://ntfy.sh/x", true).status,
+            super::super::Status::Ok
+        );
+        assert_eq!(
+            url_check("i", "[t]", "https://ntfy.sh/", true).status,
+            super::super::Status::Problem
+        );
+        assert_eq!(
+            url_check("i", "[t]", "ntfy.sh/x", true).status,
+            super::super::Status::Problem
+        );
+        assert_eq!(
+            url_check("i", "[t]", "http://127.0.0.1:9/hook", false).status,
+            super::super::Status::Ok
+        );
+    }
+}
