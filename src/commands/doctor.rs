@@ -136,17 +136,25 @@ fn profile_checks(target: &Target, notify: Option<&crate::config::Notify>) -> Ve
     let mut checks = Vec::new();
     let remote = Remote::new(target.name.clone(), target.profile.clone());
     let settings = laptop::SshSettings::resolve(target, remote.as_ref().ok());
-    checks.push(laptop::identity(target, settings.as_ref().ok()));
+    let identity = laptop::identity(target, settings.as_ref().ok());
+    // fenton refuses a key others can read before ssh runs (as ssh would): the shared
+    // connection, and with it the box's checks, wait for that fix.
+    let key_refused = identity.status == Status::Problem;
+    checks.push(identity);
     checks.push(laptop::control_dir(&remote));
     checks.push(laptop::ssh_config(target, &settings));
     match (&remote, &settings) {
         (Ok(remote), Ok(settings)) => {
-            let (link_checks, logged_in) = link::checks(target, remote, settings);
+            let (link_checks, logged_in) = link::checks(target, remote, settings, key_refused);
             checks.extend(link_checks);
             if logged_in {
                 checks.extend(on_box::checks(target, remote, notify));
             } else {
-                let why = "cannot log in to the box";
+                let why = if key_refused {
+                    "fenton will not connect until laptop.identity is fixed"
+                } else {
+                    "cannot log in to the box"
+                };
                 checks.extend(on_box::IDS.iter().map(|id| Check::skipped(id, why)));
             }
         }

@@ -7,4 +7,5 @@ mod common;
 mod cli;
 mod config;
 mod connection;
+mod doctor;
 mod interactive;

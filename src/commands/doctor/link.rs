@@ -24,7 +24,12 @@ struct Endpoint {
 }
 
 /// The link's checks, and whether fenton can log in to run the box's.
-pub fn checks(target: &Target, remote: &Remote, settings: &SshSettings) -> (Vec<Check>, bool) {
+pub fn checks(
+    target: &Target,
+    remote: &Remote,
+    settings: &SshSettings,
+    key_refused: bool,
+) -> (Vec<Check>, bool) {
     let timeout = Duration::from_secs(target.profile.connect_timeout);
     let end = Endpoint {
         host: settings
@@ -92,7 +97,11 @@ pub fn checks(target: &Target, remote: &Remote, settings: &SshSettings) -> (Vec<
     let logged_in = auth.status == super::Status::Ok;
     checks.push(auth);
     checks.push(host_key(&end, known, &login, key_trouble));
-    if logged_in {
+    if logged_in && key_refused {
+        let why = "fenton will not connect until laptop.identity is fixed";
+        checks.push(Check::skipped("link.rtt", why));
+        (checks, false)
+    } else if logged_in {
         let (check, up) = rtt(remote, network, login.elapsed);
         checks.push(check);
         (checks, up)
