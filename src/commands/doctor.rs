@@ -145,17 +145,20 @@ fn profile_checks(target: &Target, notify: Option<&crate::config::Notify>) -> Ve
     checks.push(laptop::ssh_config(target, &settings));
     match (&remote, &settings) {
         (Ok(remote), Ok(settings)) => {
-            let (link_checks, logged_in) = link::checks(target, remote, settings, key_refused);
+            let (link_checks, on_box) = link::checks(target, remote, settings, key_refused, || {
+                on_box::checks(target, remote, notify)
+            });
             checks.extend(link_checks);
-            if logged_in {
-                checks.extend(on_box::checks(target, remote, notify));
-            } else {
-                let why = if key_refused {
-                    "fenton will not connect until laptop.identity is fixed"
-                } else {
-                    "cannot log in to the box"
-                };
-                checks.extend(on_box::IDS.iter().map(|id| Check::skipped(id, why)));
+            match on_box {
+                Some(box_checks) => checks.extend(box_checks),
+                None => {
+                    let why = if key_refused {
+                        "fenton will not connect until laptop.identity is fixed"
+                    } else {
+                        "cannot log in to the box"
+                    };
+                    checks.extend(on_box::IDS.iter().map(|id| Check::skipped(id, why)));
+                }
             }
         }
         _ => {

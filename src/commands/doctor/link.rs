@@ -23,13 +23,14 @@ struct Endpoint {
     user: String,
 }
 
-/// The link's checks, and whether fenton can log in to run the box's.
+/// The link's checks, and the box's (from `box_checks`) when the shared connection works.
 pub fn checks(
     target: &Target,
     remote: &Remote,
     settings: &SshSettings,
     key_refused: bool,
-) -> (Vec<Check>, bool) {
+    box_checks: impl Fn() -> Vec<Check>,
+) -> (Vec<Check>, Option<Vec<Check>>) {
     let timeout = Duration::from_secs(target.profile.connect_timeout);
     let end = Endpoint {
         host: settings
@@ -84,9 +85,22 @@ pub fn checks(
         checks.push(Check::skipped("link.auth", why));
         checks.push(Check::skipped("link.host_key", why));
         checks.push(Check::skipped("link.rtt", why));
-        return (checks, false);
+        return (checks, None);
     }
-    let login = login(remote, timeout);
+    // The fresh login takes a handshake; a shared connection that is already up serves the
+    // box's checks meanwhile.
+    let pending = Pending::login(remote);
+    let live =
+        !key_refused && runtime().is_ok_and(|rt| rt.block_on(remote.live_session()).is_some());
+    let mut command = None;
+    let mut on_box = None;
+    if live {
+        command = Some(time_command(remote));
+        if command.as_ref().is_some_and(Result::is_ok) {
+            on_box = Some(box_checks());
+        }
+    }
+    let login = pending.wait(timeout);
     let key_trouble = login.stderr.contains("IDENTIFICATION HAS CHANGED")
         || login.stderr.contains("Host key verification failed");
     let auth = if key_trouble {
@@ -97,18 +111,21 @@ pub fn checks(
     let logged_in = auth.status == super::Status::Ok;
     checks.push(auth);
     checks.push(host_key(&end, known, &login, key_trouble));
-    if logged_in && key_refused {
-        let why = "fenton will not connect until laptop.identity is fixed";
-        checks.push(Check::skipped("link.rtt", why));
-        (checks, false)
-    } else if logged_in {
-        let (check, up) = rtt(remote, network, login.elapsed);
-        checks.push(check);
-        (checks, up)
-    } else {
-        checks.push(Check::skipped("link.rtt", "cannot log in"));
-        (checks, false)
+    if command.is_none() && logged_in && !key_refused {
+        command = Some(time_command(remote));
+        if command.as_ref().is_some_and(Result::is_ok) {
+            on_box = Some(box_checks());
+        }
     }
+    checks.push(match command {
+        Some(command) => rtt(network, login.success.then_some(login.elapsed), command),
+        None if key_refused => Check::skipped(
+            "link.rtt",
+            "fenton will not connect until laptop.identity is fixed",
+        ),
+        None => Check::skipped("link.rtt", "cannot log in"),
+    });
+    (checks, on_box)
 }
 
 fn resolve(target: &Target, end: &Endpoint) -> (Check, Vec<SocketAddr>) {
@@ -220,57 +237,80 @@ struct Login {
     timed_out: bool,
 }
 
-/// A fresh login with ssh's BatchMode: it fails instead of asking for a password or passphrase.
-fn login(remote: &Remote, timeout: Duration) -> Login {
-    let mut cmd = Command::new("ssh");
-    // ssh takes the first value given: these come before the profile's own options.
-    cmd.args([
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ControlMaster=no",
-        "-o",
-        "ControlPath=none",
-    ])
-    .args(remote.ssh_options())
-    .args(remote.destination())
-    .arg("true");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    ui::trace_command("ssh", cmd.get_args());
-    let start = Instant::now();
-    let Ok(child) = cmd.spawn() else {
-        return Login {
-            success: false,
-            stderr: "cannot run ssh".into(),
-            elapsed: start.elapsed(),
-            timed_out: false,
+/// A fresh login with ssh's BatchMode, under way: it fails instead of asking for a password
+/// or passphrase.
+struct Pending {
+    start: Instant,
+    pid: Option<u32>,
+    done: mpsc::Receiver<std::io::Result<std::process::Output>>,
+}
+
+impl Pending {
+    fn login(remote: &Remote) -> Pending {
+        let mut cmd = Command::new("ssh");
+        // ssh takes the first value given: these come before the profile's own options.
+        cmd.args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "ControlPath=none",
+        ])
+        .args(remote.ssh_options())
+        .args(remote.destination())
+        .arg("true");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        ui::trace_command("ssh", cmd.get_args());
+        let (tx, done) = mpsc::channel();
+        let start = Instant::now();
+        let pid = match cmd.spawn() {
+            Ok(child) => {
+                let pid = child.id();
+                std::thread::spawn(move || {
+                    let _ = tx.send(child.wait_with_output());
+                });
+                Some(pid)
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                None
+            }
         };
-    };
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let limit = timeout + Duration::from_secs(10);
-    match rx.recv_timeout(limit) {
-        Ok(Ok(out)) => Login {
-            success: out.status.success(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            elapsed: start.elapsed(),
-            timed_out: false,
-        },
-        _ => {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-            Login {
+        Pending { start, pid, done }
+    }
+
+    fn wait(self, timeout: Duration) -> Login {
+        let limit = timeout + Duration::from_secs(10);
+        let left = limit.saturating_sub(self.start.elapsed());
+        match self.done.recv_timeout(left) {
+            Ok(Ok(out)) => Login {
+                success: out.status.success(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                elapsed: self.start.elapsed(),
+                timed_out: false,
+            },
+            Ok(Err(e)) => Login {
                 success: false,
-                stderr: String::new(),
-                elapsed: start.elapsed(),
-                timed_out: true,
+                stderr: format!("cannot run ssh: {e}"),
+                elapsed: self.start.elapsed(),
+                timed_out: false,
+            },
+            Err(_) => {
+                if let Some(pid) = self.pid {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                Login {
+                    success: false,
+                    stderr: String::new(),
+                    elapsed: self.start.elapsed(),
+                    timed_out: true,
+                }
             }
         }
     }
@@ -393,46 +433,51 @@ fn host_key(end: &Endpoint, known: Option<String>, login: &Login, key_trouble: b
     }
 }
 
-/// Opens the shared connection and times commands over it; false when it cannot be opened.
-fn rtt(remote: &Remote, network: Option<Duration>, login: Duration) -> (Check, bool) {
-    let id = "link.rtt";
+/// Opens the shared connection (if needed) and times one command over it.
+fn time_command(remote: &Remote) -> Result<Duration, String> {
     let timed = runtime().and_then(|rt| {
         rt.block_on(async {
             let session = remote.session().await?;
-            let mut best = Duration::MAX;
-            for _ in 0..3 {
-                let start = Instant::now();
-                session.command("true").status().await?;
-                best = best.min(start.elapsed());
-            }
-            anyhow::Ok(best)
+            // One command: the box's login shell start-up files run for each (bash reads
+            // ~/.bashrc for ssh commands), so more would only make doctor slower.
+            let start = Instant::now();
+            session.command("true").status().await?;
+            anyhow::Ok(start.elapsed())
         })
     });
-    let command = match timed {
+    timed.map_err(|e| format!("{e:#}"))
+}
+
+fn rtt(
+    network: Option<Duration>,
+    login: Option<Duration>,
+    command: Result<Duration, String>,
+) -> Check {
+    let id = "link.rtt";
+    let command = match command {
         Ok(command) => command,
         Err(e) => {
-            return (
-                Check::problem(
-                    id,
-                    format!("the shared connection does not work: {e:#}"),
-                    "run `fenton connect -vv` to see why",
-                ),
-                false,
+            return Check::problem(
+                id,
+                format!("the shared connection does not work: {e}"),
+                "run `fenton connect -vv` to see why",
             )
         }
     };
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
-    let mut message = String::new();
+    let mut parts = Vec::new();
     if let Some(network) = network {
-        message += &format!("network {} (TCP connect), ", ms(network));
+        parts.push(format!("network {} (TCP connect)", ms(network)));
     }
-    message += &format!(
-        "login {}, command over the shared connection {}",
-        ms(login),
+    if let Some(login) = login {
+        parts.push(format!("login {}", ms(login)));
+    }
+    parts.push(format!(
+        "command over the shared connection {}",
         ms(command)
-    );
-    let slow = network.unwrap_or(command) > SLOW_RTT;
-    let check = if slow {
+    ));
+    let message = parts.join(", ");
+    if network.unwrap_or(command) > SLOW_RTT {
         Check::warning(
             id,
             format!("{message}: a slow link, interactive work will lag"),
@@ -443,6 +488,5 @@ fn rtt(remote: &Remote, network: Option<Duration>, login: Duration) -> (Check, b
         )
     } else {
         Check::ok(id, message)
-    };
-    (check, true)
+    }
 }

@@ -366,3 +366,47 @@ fn jupyter_files(facts: &Facts) -> Check {
         format!("on the box: chmod go-rwx {}", quoted.join(" ")),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_script_is_valid_sh() {
+        let out = std::process::Command::new("sh")
+            .args(["-n", "-c", SCRIPT])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    #[test]
+    fn the_script_reports_every_key_here() {
+        let dir = std::env::temp_dir().join(format!("fenton-doctor-{}", std::process::id()));
+        let out = std::process::Command::new("sh")
+            .args(["-c", SCRIPT, "sh"])
+            .arg(&dir)
+            .args(["definitely-not-jupyter-42", ""])
+            .output()
+            .unwrap();
+        let facts = Facts::parse(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(facts.get("done"), "1", "{out:?}");
+        assert_eq!(facts.get("jupyter_code"), "127");
+        assert_eq!(facts.get("remote_dir"), "creatable");
+        assert!(facts.get("home_free_kb").parse::<u64>().is_ok(), "{out:?}");
+        assert!(!facts.get("sshd_config").is_empty());
+        assert!(!dir.exists(), "doctor changes nothing on the box");
+    }
+
+    #[test]
+    fn passwords_follow_sshd_defaults() {
+        let facts = |text: &str| Facts::parse(text);
+        assert!(accepts_passwords(&facts("sshd_passwordauthentication=\n")));
+        assert!(!accepts_passwords(&facts(
+            "sshd_passwordauthentication=no\nsshd_kbdinteractiveauthentication=yes\nsshd_usepam=no\n"
+        )));
+        assert!(accepts_passwords(&facts(
+            "sshd_passwordauthentication=no\nsshd_kbdinteractiveauthentication=yes\nsshd_usepam=yes\n"
+        )));
+    }
+}
