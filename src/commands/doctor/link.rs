@@ -14,6 +14,9 @@ use crate::config::expand_home;
 use crate::remote::{runtime, Remote};
 use crate::ui;
 
+/// A command as small as `true` that takes longer has hung.
+const COMMAND_LIMIT: Duration = Duration::from_secs(20);
+
 /// Round trips above this make interactive work lag.
 const SLOW_RTT: Duration = Duration::from_millis(300);
 
@@ -441,7 +444,11 @@ fn time_command(remote: &Remote) -> Result<Duration, String> {
             // One command: the box's login shell start-up files run for each (bash reads
             // ~/.bashrc for ssh commands), so more would only make doctor slower.
             let start = Instant::now();
-            session.command("true").status().await?;
+            tokio::time::timeout(COMMAND_LIMIT, session.command("true").status())
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!("`true` got no answer within {} s", COMMAND_LIMIT.as_secs())
+                })??;
             anyhow::Ok(start.elapsed())
         })
     });

@@ -9,6 +9,9 @@ use crate::remote::{runtime, sh, Remote};
 
 const SCRIPT: &str = include_str!("../../remote/scripts/doctor.sh");
 
+/// The script bounds each slow step (Jupyter, nvidia-smi) to 30 s; this bounds the whole.
+const SCRIPT_LIMIT: std::time::Duration = std::time::Duration::from_secs(90);
+
 /// Below these, training runs and checkpoints fail or soon will.
 const DISK_PROBLEM_GIB: f64 = 1.0;
 const DISK_WARNING_GIB: f64 = 5.0;
@@ -61,7 +64,13 @@ pub fn checks(target: &Target, remote: &Remote, notify: Option<&Notify>) -> Vec<
         sh::quote(&p.jupyter.command),
         sh::quote(&p.jupyter.setup)
     );
-    let out = runtime().and_then(|rt| rt.block_on(remote.output(&line, SCRIPT.as_bytes())));
+    let out = runtime().and_then(|rt| {
+        rt.block_on(async {
+            tokio::time::timeout(SCRIPT_LIMIT, remote.output(&line, SCRIPT.as_bytes()))
+                .await
+                .map_err(|_| anyhow::anyhow!("no answer within {} s", SCRIPT_LIMIT.as_secs()))?
+        })
+    });
     let facts = match out {
         Ok(out) if String::from_utf8_lossy(&out.stdout).contains("\ndone=1") => {
             Facts::parse(&String::from_utf8_lossy(&out.stdout))
