@@ -142,6 +142,10 @@ pub struct DoctorArgs {
     /// Print the checks as JSON (stable ids) instead of lines
     #[arg(long)]
     pub json: bool,
+
+    /// Also send a test message on each configured notification channel (with curl)
+    #[arg(long)]
+    pub notify: bool,
 }
 
 #[derive(Debug, Subcommand)]

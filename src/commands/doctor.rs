@@ -112,7 +112,7 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<Exit> {
     let (config_checks, target, notify) = laptop::config(ctx);
     checks.extend(config_checks);
     match target {
-        Some(target) => checks.extend(profile_checks(&target, notify.as_ref())),
+        Some(target) => checks.extend(profile_checks(&target, notify.as_ref(), args.notify)),
         None => {
             let why = "no usable profile";
             for id in ["laptop.identity", "laptop.control_dir", "laptop.ssh_config"] {
@@ -120,7 +120,10 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<Exit> {
             }
             checks.extend(LINK.iter().map(|id| Check::skipped(id, why)));
             checks.extend(on_box::IDS.iter().map(|id| Check::skipped(id, why)));
-            checks.extend(notify::checks(notify.as_ref()));
+            let send = args
+                .notify
+                .then(|| "fenton doctor: a test notification".to_string());
+            checks.extend(notify::checks(notify.as_ref(), send.as_deref()));
         }
     }
     if args.json {
@@ -132,7 +135,11 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<Exit> {
     Ok(if failed { Exit::Failure } else { Exit::Success })
 }
 
-fn profile_checks(target: &Target, notify: Option<&crate::config::Notify>) -> Vec<Check> {
+fn profile_checks(
+    target: &Target,
+    notify: Option<&crate::config::Notify>,
+    send: bool,
+) -> Vec<Check> {
     let mut checks = Vec::new();
     let remote = Remote::new(target.name.clone(), target.profile.clone());
     let settings = laptop::SshSettings::resolve(target, remote.as_ref().ok());
@@ -167,7 +174,11 @@ fn profile_checks(target: &Target, notify: Option<&crate::config::Notify>) -> Ve
             checks.extend(on_box::IDS.iter().map(|id| Check::skipped(id, why)));
         }
     }
-    checks.extend(notify::checks(notify));
+    let text = format!(
+        "fenton doctor: a test notification for profile {} ({})",
+        target.name, target.profile.host
+    );
+    checks.extend(notify::checks(notify, send.then_some(text.as_str())));
     checks
 }
 
