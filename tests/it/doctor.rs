@@ -507,3 +507,98 @@ fn notify_checks_settings_offline_and_sends_a_test_when_asked() {
         "{line}"
     );
 }
+
+#[test]
+fn a_wildcard_host_block_that_shadows_the_box_is_pointed_out() {
+    let _machine = shared();
+    let Some(test) = TestBox::new() else { return };
+    // A `Host *` first in the file wins over the box's own Port line, as ssh reads it.
+    let sandbox = std::fs::read_to_string(test.sshd.ssh_config()).unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = test.root.join("ssh_config");
+    std::fs::write(&config, format!("Host *\n  Port {closed}\n\n{sandbox}")).unwrap();
+    let text = std::fs::read_to_string(&test.config).unwrap();
+    let sandbox_path = format!("{:?}", test.sshd.ssh_config());
+    test.write_config(&text.replace(&sandbox_path, &format!("{config:?}")));
+    let report = doctor(&test);
+    assert_eq!(
+        report.status("laptop.ssh_config"),
+        "warning",
+        "{:#?}",
+        report.out
+    );
+    let check = report.check("laptop.ssh_config");
+    let message = check["message"].as_str().unwrap();
+    assert!(
+        message.contains(":1 `Host *` sets port before `Host fenton-sandbox` (line 4)"),
+        "{message}"
+    );
+    assert!(check["fix"]
+        .as_str()
+        .unwrap()
+        .contains("move the `Host *` block to the end"));
+    // Which is why the port is wrong.
+    report.only_problem("link.port", "refused the connection", "set `port = N`");
+}
+
+/// The recorded-nvidia-smi tool the project shares beside its checkouts, if there is one.
+fn nvidia_smi_replay() -> Option<std::path::PathBuf> {
+    Path::new(crate::common::ROOT)
+        .ancestors()
+        .map(|dir| dir.join("shared/tools/nvidia-smi-replay"))
+        .find(|tool| tool.is_file())
+}
+
+#[test]
+fn gpus_are_listed_and_a_failing_driver_is_a_problem() {
+    let Some(tool) = nvidia_smi_replay() else {
+        require!("shared/tools/nvidia-smi-replay", false);
+        return;
+    };
+    require!("python3", crate::common::installed("python3"));
+    let _machine = shared();
+    let capture = tool
+        .parent()
+        .unwrap()
+        .join("../fixtures/nvidia-smi/linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt");
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&tool, bin.path().join("nvidia-smi")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let capture = capture.to_string_lossy().into_owned();
+    let Some(test) = TestBox::builder()
+        .env("PATH", &path)
+        .env("NVIDIA_SMI_CAPTURE", &capture)
+        .start()
+    else {
+        return;
+    };
+    let test = known(test);
+    let report = doctor(&test);
+    assert_eq!(report.status("box.gpu"), "ok", "{:#?}", report.out);
+    let message = report.check("box.gpu")["message"].as_str().unwrap();
+    assert!(
+        message.contains("1 GPU(s)") && message.contains("H100"),
+        "{message}"
+    );
+    drop(test);
+
+    let Some(test) = TestBox::builder()
+        .env("PATH", &path)
+        .env("NVIDIA_SMI_CAPTURE", &capture)
+        .env("NVIDIA_SMI_FAIL", "driver")
+        .start()
+    else {
+        return;
+    };
+    let test = known(test);
+    let report = doctor(&test);
+    report.only_problem("box.gpu", "nvidia-smi fails (exit 9)", "NVIDIA driver");
+}
