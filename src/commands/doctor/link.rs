@@ -84,7 +84,7 @@ pub fn checks(
     };
     let known = known_host(settings, &end);
     if !reachable {
-        let why = "the box's ssh port does not answer";
+        let why = "the box cannot be reached";
         checks.push(Check::skipped("link.auth", why));
         checks.push(Check::skipped("link.host_key", why));
         checks.push(Check::skipped("link.rtt", why));
