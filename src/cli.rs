@@ -87,6 +87,9 @@ pub enum Command {
     /// Open the shared connection now (later commands reuse it)
     Connect,
 
+    /// Check the laptop, the config, the link and the box; say what to fix (exit 1 on a problem)
+    Doctor(DoctorArgs),
+
     /// Close the shared connection
     Disconnect,
 
@@ -153,6 +156,17 @@ pub struct StatusArgs {
     /// Every profile in the config at once; an unreachable box does not delay the others
     #[arg(long, conflicts_with = "watch")]
     pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the checks as JSON (stable ids) instead of lines
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also send a test message on each configured notification channel (with curl)
+    #[arg(long)]
+    pub notify: bool,
 }
 
 #[derive(Debug, Subcommand)]

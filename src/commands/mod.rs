@@ -4,6 +4,7 @@
 mod completions;
 mod config;
 mod connect;
+mod doctor;
 mod exec;
 mod jesus;
 mod ssh;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Status(args) => status::run(&ctx, args),
         Command::Connect => connect::connect(&ctx),
         Command::Disconnect => connect::disconnect(&ctx),
+        Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Config(command) => config::run(&ctx, command),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),

@@ -42,6 +42,11 @@ impl Remote {
         })
     }
 
+    /// Where the shared connection's control socket is.
+    pub fn control_path(&self) -> &std::path::Path {
+        &self.control
+    }
+
     /// The options every ssh invocation for this profile carries, before the destination.
     pub fn ssh_options(&self) -> Vec<OsString> {
         let p = &self.profile;
@@ -161,7 +166,6 @@ impl Remote {
     /// Runs a remote command line, feeding it `input`, and returns its exit code, stdout and
     /// stderr. Scripts go this way (`sh -s` reading the script on stdin), so no login shell
     /// parses them.
-    #[expect(dead_code, reason = "for the commands that run scripts on the box")]
     pub async fn output(&self, line: &str, input: &[u8]) -> Result<Output> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let session = self.session().await?;

@@ -107,11 +107,17 @@ pub struct Sshd {
     pub dir: PathBuf,
     pub port: u16,
     envs: Vec<String>,
+    options: Vec<String>,
 }
 
 impl Sshd {
-    fn start(dir: PathBuf, envs: Vec<String>) -> Sshd {
-        let sshd = Sshd { dir, port: 0, envs };
+    fn start(dir: PathBuf, envs: Vec<String>, options: Vec<String>) -> Sshd {
+        let sshd = Sshd {
+            dir,
+            port: 0,
+            envs,
+            options,
+        };
         sshd.sandbox("start");
         let port = std::fs::read_to_string(sshd.dir.join("port")).expect("sandbox port");
         Sshd {
@@ -132,6 +138,9 @@ impl Sshd {
             }
             for env in &self.envs {
                 cmd.args(["--env", env]);
+            }
+            for option in &self.options {
+                cmd.args(["--option", option]);
             }
         }
         cmd.stdin(Stdio::null());
@@ -169,12 +178,19 @@ impl Sshd {
 pub struct Builder {
     envs: Vec<String>,
     profile: String,
+    sshd_options: Vec<String>,
 }
 
 impl Builder {
     /// An environment variable every session on the box gets (sshd's SetEnv).
     pub fn env(mut self, name: &str, value: &str) -> Builder {
         self.envs.push(format!("{name}={value}"));
+        self
+    }
+
+    /// An sshd_config line (`KEYWORD VALUE`) that wins over the sandbox's defaults.
+    pub fn sshd_option(mut self, line: &str) -> Builder {
+        self.sshd_options.push(line.into());
         self
     }
 
@@ -198,7 +214,7 @@ impl Builder {
         for dir in ["home", "xdg", "run", "remote"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
-        let sshd = Sshd::start(root.join("box"), self.envs);
+        let sshd = Sshd::start(root.join("box"), self.envs, self.sshd_options);
         let tmux_socket = format!("ft-{}", root.file_name().unwrap().to_string_lossy());
         let test = TestBox {
             config: root.join("xdg/fenton/config.toml"),

@@ -7,5 +7,6 @@ mod common;
 mod cli;
 mod config;
 mod connection;
+mod doctor;
 mod interactive;
 mod status;
