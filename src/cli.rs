@@ -82,8 +82,17 @@ pub enum Command {
     #[command(subcommand)]
     Fs(FsCommand),
 
+    /// The box at a glance: CPU, memory, disks, network, GPUs, tmux, Jupyter, jobs, mount, link
+    ///
+    /// One round trip: a script sent to the box's `sh` reads /proc, df, nvidia-smi and tmux.
+    /// Nothing needs installing there.
+    Status(StatusArgs),
+
     /// Open the shared connection now (later commands reuse it)
     Connect,
+
+    /// Check the laptop, the config, the link and the box; say what to fix (exit 1 on a problem)
+    Doctor(DoctorArgs),
 
     /// Close the shared connection
     Disconnect,
@@ -136,6 +145,32 @@ pub struct TmuxArgs {
     /// Use tmux control mode (-CC), for iTerm2
     #[arg(long)]
     pub cc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON (schema in the README); with --watch, one object per line per frame
+    #[arg(long)]
+    pub json: bool,
+
+    /// Redraw every SECS seconds (default 2) until Ctrl-C, over one connection channel
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
+    pub watch: Option<f64>,
+
+    /// Every profile in the config at once; an unreachable box does not delay the others
+    #[arg(long, conflicts_with = "watch")]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the checks as JSON (stable ids) instead of lines
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also send a test message on each configured notification channel (with curl)
+    #[arg(long)]
+    pub notify: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -76,11 +76,7 @@ enum Health {
 impl<'a> Fs<'a> {
     fn new(remote: &'a Remote) -> Result<Fs<'a>> {
         let mount = &remote.profile.mount;
-        let raw = match &mount.local_path {
-            Some(path) => path.clone(),
-            None if remote.name == "fenton" => "~/fenton".into(),
-            None => format!("~/fenton-{}", remote.name),
-        };
+        let raw = mount.local_path_or_default(&remote.name);
         let local = absolute(&expand_home(&raw))?;
         let remote_path = match mount.remote_path.as_deref().unwrap_or("") {
             "~" | "~/" => String::new(),

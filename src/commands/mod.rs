@@ -4,10 +4,12 @@
 mod completions;
 mod config;
 mod connect;
+mod doctor;
 mod exec;
 mod fs;
 mod jesus;
 mod ssh;
+mod status;
 mod tmux;
 
 use anyhow::Result;
@@ -45,8 +47,10 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Exec(args) => exec::run(&ctx, args),
         Command::Tmux(args) => tmux::run(&ctx, args),
         Command::Fs(command) => fs::run(&ctx, command),
+        Command::Status(args) => status::run(&ctx, args),
         Command::Connect => connect::connect(&ctx),
         Command::Disconnect => connect::disconnect(&ctx),
+        Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Config(command) => config::run(&ctx, command),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),

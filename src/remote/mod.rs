@@ -43,6 +43,11 @@ impl Remote {
         })
     }
 
+    /// Where the shared connection's control socket is.
+    pub fn control_path(&self) -> &std::path::Path {
+        &self.control
+    }
+
     /// The options every ssh invocation for this profile carries, before the destination.
     pub fn ssh_options(&self) -> Vec<OsString> {
         let p = &self.profile;
@@ -167,7 +172,6 @@ impl Remote {
     /// Runs a remote command line, feeding it `input`, and returns its exit code, stdout and
     /// stderr. Scripts go this way (`sh -s` reading the script on stdin), so no login shell
     /// parses them.
-    #[expect(dead_code, reason = "for the commands that run scripts on the box")]
     pub async fn output(&self, line: &str, input: &[u8]) -> Result<Output> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let session = self.session().await?;
@@ -206,6 +210,91 @@ impl Remote {
         let ((), read_out, read_err) = tokio::join!(feed, read_out, read_err);
         read_out?;
         read_err?;
+        out.code = self.code(child.wait().await)?;
+        Ok(out)
+    }
+
+    /// Runs a remote command line fed `input`, handing each line of its stdout to `each` as it
+    /// comes, until the command ends or `each` says stop (false). Returns the exit code (none
+    /// when stopped early) and what the command said on stderr.
+    pub async fn stream_lines(
+        &self,
+        line: &str,
+        input: &[u8],
+        mut each: impl FnMut(&str) -> bool,
+    ) -> Result<Output> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let session = self.session().await?;
+        ui::trace_remote(line);
+        let mut child = session
+            .raw_command(line)
+            .stdin(openssh::Stdio::piped())
+            .stdout(openssh::Stdio::piped())
+            .stderr(openssh::Stdio::piped())
+            .spawn()
+            .await
+            .map_err(|e| self.lost(e))?;
+        let mut stdin = child.stdin().take();
+        let stdout = child.stdout().take();
+        let mut stderr = child.stderr().take();
+        let mut err = Vec::new();
+        let finished = {
+            let feed = async {
+                if let Some(stdin) = stdin.as_mut() {
+                    // A command that exits without reading its input is not an error.
+                    let _ = stdin.write_all(input).await;
+                }
+                drop(stdin);
+            };
+            let read_out = async {
+                let Some(stdout) = stdout else {
+                    return std::io::Result::Ok(true);
+                };
+                let mut reader = BufReader::new(stdout);
+                let mut buf = Vec::new();
+                loop {
+                    buf.clear();
+                    if reader.read_until(b'\n', &mut buf).await? == 0 {
+                        return Ok(true);
+                    }
+                    let text = String::from_utf8_lossy(&buf);
+                    if !each(text.trim_end_matches('\n')) {
+                        return Ok(false);
+                    }
+                }
+            };
+            let read_err = async {
+                if let Some(s) = stderr.as_mut() {
+                    s.read_to_end(&mut err).await?;
+                }
+                std::io::Result::Ok(())
+            };
+            tokio::pin!(feed, read_out, read_err);
+            let (mut fed, mut err_done) = (false, false);
+            // Stopping early must not wait for the command's stderr to end.
+            let finished = loop {
+                tokio::select! {
+                    () = &mut feed, if !fed => fed = true,
+                    r = &mut read_err, if !err_done => {
+                        r?;
+                        err_done = true;
+                    }
+                    r = &mut read_out => break r?,
+                }
+            };
+            if finished && !err_done {
+                read_err.await?;
+            }
+            finished
+        };
+        let mut out = Output {
+            stderr: err,
+            ..Output::default()
+        };
+        if !finished {
+            out.code = -1;
+            return Ok(out);
+        }
         out.code = self.code(child.wait().await)?;
         Ok(out)
     }

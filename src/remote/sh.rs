@@ -27,10 +27,6 @@ pub fn words<S: AsRef<str>>(words: &[S]) -> String {
 
 /// A remote path: `~` and `~/…` refer to the remote home (which quoting alone would hide),
 /// everything else is quoted as is.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "for the commands that name remote paths")
-)]
 pub fn path(path: &str) -> String {
     match path.strip_prefix('~') {
         Some("") => "\"$HOME\"".into(),

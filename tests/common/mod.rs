@@ -109,16 +109,23 @@ pub struct Sshd {
     pub dir: PathBuf,
     pub port: u16,
     envs: Vec<String>,
+    options: Vec<String>,
     /// The network namespace and address it listens on, behind a [`netns::Link`].
     netns: Option<(String, String)>,
 }
 
 impl Sshd {
-    fn start(dir: PathBuf, envs: Vec<String>, netns: Option<(String, String)>) -> Sshd {
+    fn start(
+        dir: PathBuf,
+        envs: Vec<String>,
+        options: Vec<String>,
+        netns: Option<(String, String)>,
+    ) -> Sshd {
         let sshd = Sshd {
             dir,
             port: 0,
             envs,
+            options,
             netns,
         };
         sshd.sandbox("start");
@@ -141,6 +148,9 @@ impl Sshd {
             }
             for env in &self.envs {
                 cmd.args(["--env", env]);
+            }
+            for option in &self.options {
+                cmd.args(["--option", option]);
             }
             if let Some((_, addr)) = &self.netns {
                 cmd.args(["--listen", addr]);
@@ -190,6 +200,7 @@ impl Sshd {
 pub struct Builder {
     envs: Vec<String>,
     profile: String,
+    sshd_options: Vec<String>,
     link: bool,
 }
 
@@ -197,6 +208,12 @@ impl Builder {
     /// An environment variable every session on the box gets (sshd's SetEnv).
     pub fn env(mut self, name: &str, value: &str) -> Builder {
         self.envs.push(format!("{name}={value}"));
+        self
+    }
+
+    /// An sshd_config line (`KEYWORD VALUE`) that wins over the sandbox's defaults.
+    pub fn sshd_option(mut self, line: &str) -> Builder {
+        self.sshd_options.push(line.into());
         self
     }
 
@@ -239,7 +256,7 @@ impl Builder {
         let netns = link
             .as_ref()
             .map(|l| (l.box_ns.clone(), l.box_addr.clone()));
-        let sshd = Sshd::start(root.join("box"), self.envs, netns);
+        let sshd = Sshd::start(root.join("box"), self.envs, self.sshd_options, netns);
         let tmux_socket = format!("ft-{}", root.file_name().unwrap().to_string_lossy());
         let test = TestBox {
             config: root.join("xdg/fenton/config.toml"),
@@ -529,6 +546,14 @@ impl Terminal {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// A tmux format about the pane (`#{alternate_on}`, `#{cursor_flag}`…), expanded.
+    pub fn display(&self, format: &str) -> String {
+        self.tmux(&["display-message", "-p", "-t", "0", format])
+            .stdout
+            .trim()
+            .to_string()
     }
 
     /// Whether the program in the terminal has ended.

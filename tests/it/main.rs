@@ -7,5 +7,7 @@ mod common;
 mod cli;
 mod config;
 mod connection;
+mod doctor;
 mod fs;
 mod interactive;
+mod status;
