@@ -6,6 +6,11 @@ mod config;
 mod connect;
 mod exec;
 mod jesus;
+mod jobs;
+mod kill;
+mod logs;
+mod notify;
+mod run;
 mod ssh;
 mod tmux;
 
@@ -43,6 +48,11 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Ssh(args) => ssh::run(&ctx, args),
         Command::Exec(args) => exec::run(&ctx, args),
         Command::Tmux(args) => tmux::run(&ctx, args),
+        Command::Run(args) => run::run(&ctx, args),
+        Command::Jobs(args) => jobs::run(&ctx, args),
+        Command::Logs(args) => logs::run(&ctx, args),
+        Command::Kill(args) => kill::run(&ctx, args),
+        Command::Notify(command) => notify::run(&ctx, command),
         Command::Connect => connect::connect(&ctx),
         Command::Disconnect => connect::disconnect(&ctx),
         Command::Config(command) => config::run(&ctx, command),

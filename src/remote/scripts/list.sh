@@ -1,0 +1,17 @@
+# `fenton jobs`: the box's time, then for each job (oldest first) lines of `KEY VALUE` from
+# `job ID` to `end`: what its files say, whether it is alive, its notification results and
+# the last non-empty line of its log (after the last carriage return, as a terminal shows it).
+echo "now $(date +%s)"
+[ -d "$fj_jobs" ] || exit 0
+for fj_d in "$fj_jobs"/*/; do
+  fj_d=${fj_d%/}
+  [ -f "$fj_d/started" ] || continue
+  echo "job ${fj_d##*/}"
+  for fj_f in name started ended exit killed notify pid; do
+    if [ -f "$fj_d/$fj_f" ]; then echo "$fj_f $(fj_read "$fj_d/$fj_f")"; fi
+  done
+  if fj_alive "$fj_d"; then echo "alive 1"; fi
+  if [ -f "$fj_d/notify.result" ]; then sed 's/^/result /' "$fj_d/notify.result"; fi
+  echo "last $(tail -c 4096 "$fj_d/log" 2>/dev/null | tr '\r' '\n' | grep -v '^[[:space:]]*$' | tail -n 1)"
+  echo end
+done
