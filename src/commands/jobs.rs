@@ -393,6 +393,55 @@ mod tests {
         assert_eq!(jobs[4].duration_s, 900);
     }
 
+    /// Every script the box runs parses with sh -n, and passes shellcheck where it is
+    /// installed (as the box sees it: lib.sh first).
+    #[test]
+    fn scripts_are_valid_posix_sh() {
+        let scripts = [
+            ("list.sh", script(LIST)),
+            ("logs.sh", script(include_str!("../remote/scripts/logs.sh"))),
+            ("kill.sh", script(include_str!("../remote/scripts/kill.sh"))),
+            ("run.sh", script(include_str!("../remote/scripts/run.sh"))),
+            (
+                "notify-test.sh",
+                script(include_str!("../remote/scripts/notify-test.sh")),
+            ),
+            ("job.sh", super::super::notify::JOB_SH.to_string()),
+        ];
+        let shellcheck = std::process::Command::new("shellcheck")
+            .arg("--version")
+            .output()
+            .is_ok();
+        for (name, text) in scripts {
+            let out = std::process::Command::new("sh")
+                .args(["-n", "-c", &text])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{name}: {out:?}");
+            if shellcheck {
+                let mut child = std::process::Command::new("shellcheck")
+                    .args(["-s", "sh", "-"])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                use std::io::Write;
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(text.as_bytes())
+                    .unwrap();
+                let out = child.wait_with_output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "{name}: {}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
+        }
+    }
+
     #[test]
     fn durations_read_well() {
         assert_eq!(human(45), "45s");

@@ -194,13 +194,4 @@ mod tests {
         };
         assert!(files(&notify).is_err());
     }
-
-    #[test]
-    fn job_script_is_valid_sh() {
-        let out = std::process::Command::new("sh")
-            .args(["-n", "-c", JOB_SH])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-    }
 }

@@ -26,20 +26,19 @@ fj_find() {
   fi
 }
 
-# fj_read FILE: its first line, or nothing.
+# fj_read FILE: fj_v becomes its first line, or nothing (no subshell: list.sh reads many).
 fj_read() {
   fj_v=
   if [ -f "$1" ]; then read -r fj_v < "$1" || :; fi
-  printf '%s' "$fj_v"
 }
 
 # fj_alive DIR: whether the job's process group or its wrapper is still there.
 # (dash's kill takes no `--` before a negative pid: `kill -SIG -PGID`.)
 fj_alive() {
-  fj_p=$(fj_read "$1/pid")
-  if [ -n "$fj_p" ] && kill -0 "-$fj_p" 2>/dev/null; then return 0; fi
-  fj_p=$(fj_read "$1/wrapper")
-  [ -n "$fj_p" ] && kill -0 "$fj_p" 2>/dev/null
+  fj_read "$1/pid"
+  if [ -n "$fj_v" ] && kill -0 "-$fj_v" 2>/dev/null; then return 0; fi
+  fj_read "$1/wrapper"
+  [ -n "$fj_v" ] && kill -0 "$fj_v" 2>/dev/null
 }
 
 # fj_nap SECONDS: a short pause (a whole second where sleep takes no fractions).

@@ -8,10 +8,18 @@ for fj_d in "$fj_jobs"/*/; do
   [ -f "$fj_d/started" ] || continue
   echo "job ${fj_d##*/}"
   for fj_f in name started ended exit killed notify pid; do
-    if [ -f "$fj_d/$fj_f" ]; then echo "$fj_f $(fj_read "$fj_d/$fj_f")"; fi
+    if [ -f "$fj_d/$fj_f" ]; then
+      fj_v=
+      read -r fj_v < "$fj_d/$fj_f" || :
+      echo "$fj_f $fj_v"
+    fi
   done
-  if fj_alive "$fj_d"; then echo "alive 1"; fi
-  if [ -f "$fj_d/notify.result" ]; then sed 's/^/result /' "$fj_d/notify.result"; fi
-  echo "last $(tail -c 4096 "$fj_d/log" 2>/dev/null | tr '\r' '\n' | grep -v '^[[:space:]]*$' | tail -n 1)"
+  if [ ! -f "$fj_d/exit" ] && fj_alive "$fj_d"; then echo "alive 1"; fi
+  if [ -f "$fj_d/notify.result" ]; then
+    while IFS= read -r fj_v; do echo "result $fj_v"; done < "$fj_d/notify.result"
+  fi
+  tail -c 4096 "$fj_d/log" 2>/dev/null | awk '
+    { n = split($0, parts, "\r"); for (i = 1; i <= n; i++) if (parts[i] ~ /[^[:space:]]/) last = parts[i] }
+    END { print "last " last }'
   echo end
 done

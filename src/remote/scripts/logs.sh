@@ -36,7 +36,10 @@ while :; do
   fj_done=
   if [ -f "$fj_job/exit" ]; then fj_done=1; fi
   fj_emit
-  if [ -n "$fj_done" ]; then exit "$(fj_read "$fj_job/exit")"; fi
+  if [ -n "$fj_done" ]; then
+    fj_read "$fj_job/exit"
+    exit "$fj_v"
+  fi
   fj_i=$((fj_i + 1))
   if [ $((fj_i % 25)) = 0 ] && ! fj_alive "$fj_job" && [ ! -f "$fj_job/exit" ]; then
     printf 'fenton: job %s ended without recording its exit status (lost)\n' "${fj_job##*/}" >&2

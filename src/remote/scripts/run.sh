@@ -40,9 +40,11 @@ fj_launch() {
   if command -v tmux >/dev/null 2>&1; then
     if [ -n "$fj_socket" ]; then set -- tmux -L "$fj_socket"; else set -- tmux; fi
     # A new window where the session exists, else the session (with the job as its window).
-    if "$@" new-window -d -t "=$fj_session:" -n "$fj_name" -c "$fj_job" 'exec sh ./job.sh run' 2>/dev/null ||
-      "$@" new-session -d -s "$fj_session" -n "$fj_name" -c "$fj_job" 'exec sh ./job.sh run' 2>/dev/null ||
-      "$@" new-window -d -t "=$fj_session:" -n "$fj_name" -c "$fj_job" 'exec sh ./job.sh run' 2>/dev/null; then
+    # The program and its arguments as separate words: tmux 3 runs them without a shell
+    # (a login shell's start-up files can take longer than the rest of `fenton run`).
+    if "$@" new-window -d -t "=$fj_session:" -n "$fj_name" -c "$fj_job" sh ./job.sh run 2>/dev/null ||
+      "$@" new-session -d -s "$fj_session" -n "$fj_name" -c "$fj_job" sh ./job.sh run 2>/dev/null ||
+      "$@" new-window -d -t "=$fj_session:" -n "$fj_name" -c "$fj_job" sh ./job.sh run 2>/dev/null; then
       fj_how=tmux
     fi
   fi
@@ -56,13 +58,17 @@ fj_launch() {
     (cd "$fj_job" && exec setsid sh ./job.sh run) </dev/null >/dev/null 2>&1 &
     fj_how=setsid
   fi
-  fj_end=$(($(date +%s) + 10))
+  # Wait (10 s at most) for the wrapper to record the job's pid, so that `fenton kill` and
+  # `fenton jobs` find it from the moment the id is printed.
+  fj_tick=0.005 fj_left=2000
+  if ! sleep 0.001 2>/dev/null; then fj_tick=1 fj_left=10; fi
   while [ ! -f "$fj_job/pid" ] && [ ! -f "$fj_job/exit" ]; do
-    if [ "$(date +%s)" -gt "$fj_end" ]; then
+    fj_left=$((fj_left - 1))
+    if [ "$fj_left" -lt 0 ]; then
       printf 'fenton: the job did not start within 10 s: see %s\n' "$fj_job" >&2
       exit 1
     fi
-    fj_nap 0.005
+    sleep "$fj_tick"
   done
   printf '%s\n%s\n' "${fj_job##*/}" "$fj_how"
 }
