@@ -100,6 +100,8 @@ pub fn default_name(command: &[String]) -> String {
 pub struct Job {
     pub id: String,
     pub name: String,
+    /// The command line the job runs (its words quoted for sh); its first line.
+    pub command: String,
     /// running, succeeded, failed, killed or lost.
     pub state: &'static str,
     pub exit: Option<i32>,
@@ -195,6 +197,7 @@ fn job(now: u64, fields: &[(&str, &str)]) -> Job {
     Job {
         id: get("job").unwrap_or("").to_string(),
         name: get("name").unwrap_or("").to_string(),
+        command: get("cmd").unwrap_or("").to_string(),
         state,
         exit,
         started,

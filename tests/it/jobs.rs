@@ -167,6 +167,7 @@ fn jobs_end_as_they_should_and_the_box_says_so() {
     assert_eq!(state(&missing), ("failed".into(), Some(127)));
     assert_eq!(state(&killed), ("killed".into(), Some(143)));
     assert_eq!(find(&jobs, &missing)["name"], "no-such-command-42");
+    assert_eq!(find(&jobs, &killed)["command"], "'sleep' '300'");
     assert!(find(&jobs, &ok)["last_line"] == "all done", "{jobs:#?}");
     assert!(find(&jobs, &ok)["duration_s"].as_u64().unwrap() >= 1);
 

@@ -129,7 +129,7 @@ fj_hostname() {
 fj_run() {
   echo $$ > "$fj_job/wrapper"
   # shellcheck source=/dev/null
-  if [ -f "$fj_job/env" ]; then . "$fj_job/env"; fi
+  if [ -f "$fj_job/env" ]; then . "$fj_job/env" && rm -f "$fj_job/env"; fi
   fj_cmd=$(cat "$fj_job/cmd")
   # A window closing (HUP) or a ^C typed in it (INT) must not end the wrapper: it records
   # how the job ended. The job itself keeps the default handlers (set before the fork).

@@ -7,7 +7,7 @@ for fj_d in "$fj_jobs"/*/; do
   fj_d=${fj_d%/}
   [ -f "$fj_d/started" ] || continue
   echo "job ${fj_d##*/}"
-  for fj_f in name started ended exit killed notify pid; do
+  for fj_f in name cmd started ended exit killed notify pid; do
     if [ -f "$fj_d/$fj_f" ]; then
       fj_v=
       read -r fj_v < "$fj_d/$fj_f" || :
