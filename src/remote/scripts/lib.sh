@@ -1,7 +1,7 @@
 # The start of every fenton job script: $1 is the profile's remote_dir; jobs live in
-# $1/jobs/<id>/ (files: name cmd dir started pid wrapper ended exit log, env until the job
-# starts, and killed,
-# notify, notify.result when those happened). The script's own arguments follow.
+# $1/jobs/<id>/ (files: name cmd dir started pid wrapper ended exit log; env until the job
+# starts; killed, notify, notify.result when those happened). The script's own arguments
+# follow.
 fj_root=$1
 fj_jobs=$fj_root/jobs
 shift
