@@ -286,6 +286,39 @@ fn names_that_could_escape_are_refused_and_never_run() {
     assert!(!mark.exists(), "a refused job ran");
     assert!(!test.remote_dir.join("jobs").exists());
 
+    // Other bad input: one line that says what to do.
+    let out = test.run(["run", "--dir", "/no/such/dir", "--", "true"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        "fenton: cannot enter /no/such/dir on the box: give an existing directory with --dir\n"
+    );
+    for args in [
+        &["logs", "nope"][..],
+        &["logs", "nope", "-f"],
+        &["kill", "nope"],
+    ] {
+        let out = test.run(args);
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert_eq!(
+            out.stderr, "fenton: no job nope on the box (fenton jobs lists them)\n",
+            "{args:?}"
+        );
+    }
+    let out = test.run(["run", "--notify", "--", "true"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.starts_with("fenton: --notify needs a channel"),
+        "{out:?}"
+    );
+
+    // --dir: where the job runs.
+    let dir = test.root.join("work dir");
+    std::fs::create_dir(&dir).unwrap();
+    let id = start(&test, &["--dir", dir.to_str().unwrap(), "--", "pwd"]);
+    assert_eq!(follow(&test, &id).stdout, format!("{}\n", dir.display()));
+    std::fs::remove_dir_all(test.remote_dir.join("jobs")).unwrap();
+
     // A default name comes from the command, made safe.
     let id = start(&test, &["--", "../../$(x);y", "z"]);
     follow(&test, &id);
