@@ -87,6 +87,25 @@ pub enum Command {
     /// One round trip: a script sent to the box's `sh` reads /proc, df, nvidia-smi and tmux.
     /// Nothing needs installing there.
     Status(StatusArgs),
+    /// Start a command on the box in the background; it keeps running when the laptop goes away
+    ///
+    /// Each word reaches the box as typed, as with `fenton exec`; for pipes or `&&`, hand them
+    /// to a shell: `fenton run -- sh -c 'python train.py | tee out.txt'`. stdout and stderr go
+    /// to the job's log on the box. Prints the job's id.
+    Run(RunArgs),
+
+    /// List the jobs on the box: id, name, state, start, duration, last line of the log
+    Jobs(JobsArgs),
+
+    /// Print a job's log; with -f, follow it until the job ends (then exit with its status)
+    Logs(LogsArgs),
+
+    /// Stop a job: SIGTERM to its process group, SIGKILL after a grace period
+    Kill(KillArgs),
+
+    /// Notifications sent by the box when a job ends
+    #[command(subcommand)]
+    Notify(NotifyCommand),
 
     /// Open the shared connection now (later commands reuse it)
     Connect,
@@ -135,6 +154,62 @@ pub struct ExecArgs {
         value_name = "CMD"
     )]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A name to find the job by (letters, digits, '.', '_', '-'); default: from the command
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Notify on every configured channel when the job ends (also: `notify_by_default`)
+    #[arg(long)]
+    pub notify: bool,
+
+    /// Directory on the box to run in; default: the remote home
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<String>,
+
+    /// The command and its arguments (after `--`)
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The job: its id, or its name (the latest job of that name)
+    pub job: String,
+
+    /// Only the last N lines
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<u64>,
+
+    /// Keep printing until the job ends, then exit with its exit status
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// The job: its id, or its name (the latest job of that name)
+    pub job: String,
+
+    /// Seconds between SIGTERM and SIGKILL
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub grace: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message from the box on every configured channel and report each result
+    Test,
 }
 
 #[derive(Debug, Args)]
@@ -278,6 +353,18 @@ mod tests {
             rewrite(&["fenton", "exec", "--", "ls", "-fs"]),
             ["fenton", "exec", "--", "ls", "-fs"]
         );
+    }
+
+    #[test]
+    fn run_takes_the_words_after_the_separator() {
+        let cli =
+            Cli::try_parse_from(["fenton", "run", "--name", "t", "--", "python", "-u", "x.py"])
+                .unwrap();
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.name.as_deref(), Some("t"));
+        assert_eq!(run.command, ["python", "-u", "x.py"]);
     }
 
     #[test]

@@ -8,6 +8,11 @@ mod doctor;
 mod exec;
 mod fs;
 mod jesus;
+mod jobs;
+mod kill;
+mod logs;
+mod notify;
+mod run;
 mod ssh;
 mod status;
 mod tmux;
@@ -48,6 +53,11 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Tmux(args) => tmux::run(&ctx, args),
         Command::Fs(command) => fs::run(&ctx, command),
         Command::Status(args) => status::run(&ctx, args),
+        Command::Run(args) => run::run(&ctx, args),
+        Command::Jobs(args) => jobs::run(&ctx, args),
+        Command::Logs(args) => logs::run(&ctx, args),
+        Command::Kill(args) => kill::run(&ctx, args),
+        Command::Notify(command) => notify::run(&ctx, command),
         Command::Connect => connect::connect(&ctx),
         Command::Disconnect => connect::disconnect(&ctx),
         Command::Doctor(args) => doctor::run(&ctx, args),

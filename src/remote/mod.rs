@@ -299,6 +299,59 @@ impl Remote {
         Ok(out)
     }
 
+    /// Runs a remote command line fed `input`, handing its stdout to `sink` as it arrives (its
+    /// stderr goes to ours), and returns its exit code. A dropped connection is an
+    /// [`SshFailed`] error, raised after `sink` has seen every byte that did arrive; an error
+    /// from `sink` (a closed stdout) is returned as it is.
+    pub async fn stream(
+        &self,
+        line: &str,
+        input: &[u8],
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<i32> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let session = self.session().await?;
+        ui::trace_remote(line);
+        let mut child = session
+            .raw_command(line)
+            .stdin(openssh::Stdio::piped())
+            .stdout(openssh::Stdio::piped())
+            .stderr(openssh::Stdio::inherit())
+            .spawn()
+            .await
+            .map_err(|e| self.lost(e))?;
+        let mut stdin = child.stdin().take();
+        let mut stdout = child.stdout().take();
+        let feed = async {
+            if let Some(stdin) = stdin.as_mut() {
+                let _ = stdin.write_all(input).await;
+            }
+            drop(stdin);
+        };
+        let mut sink_error = None;
+        let read = async {
+            let Some(stdout) = stdout.as_mut() else {
+                return;
+            };
+            let mut buf = vec![0u8; 64 * 1024];
+            // A read error is the connection going away: the exit status below says so.
+            while let Ok(n) = stdout.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                if let Err(e) = sink(&buf[..n]) {
+                    sink_error = Some(e);
+                    break;
+                }
+            }
+        };
+        tokio::join!(feed, read);
+        if let Some(e) = sink_error {
+            return Err(e.into());
+        }
+        self.code(child.wait().await)
+    }
+
     /// Replaces fenton with the system `ssh` over the shared connection, for anything that
     /// needs a terminal. `line` is remote shell text built by `sh`; none means a login shell.
     pub fn exec_interactive(&self, line: Option<&str>) -> Result<Infallible> {

@@ -10,4 +10,5 @@ mod connection;
 mod doctor;
 mod fs;
 mod interactive;
+mod jobs;
 mod status;
