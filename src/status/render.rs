@@ -137,9 +137,12 @@ pub fn render(s: &Status, style: Style) -> String {
     match s.gpu.state.as_str() {
         "none" => out.row("GPU", None, "no NVIDIA GPU (no nvidia-smi on the box)"),
         "failed" => {
+            // The driver's own words say what to do: wrap them rather than cut them.
             let message = s.gpu.message.as_deref().unwrap_or("nvidia-smi failed");
-            let message = out.paint(message, "31");
-            out.row("GPU", None, &message);
+            for (i, part) in wrap(message, WIDTH - LABEL).iter().enumerate() {
+                let part = out.paint(part, "31");
+                out.row(if i == 0 { "GPU" } else { "" }, None, &part);
+            }
         }
         _ if s.gpu.devices.is_empty() => out.row("GPU", None, "nvidia-smi lists no GPU"),
         _ => {
@@ -301,6 +304,22 @@ impl Lines {
     }
 }
 
+/// Splits text at spaces into lines of at most `width` characters (a longer word is cut by
+/// `fit` later).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = vec![];
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
 /// Cuts plain text to `width` characters, marking the cut; colour codes count for nothing.
 fn fit(text: &str, width: usize) -> String {
     if visible(text) <= width {
@@ -409,6 +428,15 @@ mod tests {
         s.mount.local_path = "~/fenton".into();
         s.mount.mounted = Some(false);
         s
+    }
+
+    #[test]
+    fn wrap_keeps_every_word_within_the_width() {
+        let text = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.";
+        let lines = wrap(text, 30);
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{lines:?}");
+        assert_eq!(lines.join(" "), text);
+        assert_eq!(wrap("", 10), Vec::<String>::new());
     }
 
     #[test]

@@ -219,8 +219,10 @@ fn a_failed_driver_or_no_nvidia_smi_leaves_the_rest_shown() {
     );
     assert!(status["memory"]["total_mib"].as_u64().unwrap() > 0);
     let text = b.test.run(["status"]).ok().stdout;
+    // The driver's message is wrapped over lines, never cut.
+    let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        text.contains("couldn't communicate with the NVIDIA driver"),
+        words.contains("couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running."),
         "{text}"
     );
     assert!(text.contains("Memory") && text.contains("Disk"), "{text}");
