@@ -173,49 +173,17 @@ impl Remote {
     /// stderr. Scripts go this way (`sh -s` reading the script on stdin), so no login shell
     /// parses them.
     pub async fn output(&self, line: &str, input: &[u8]) -> Result<Output> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let session = self.session().await?;
-        ui::trace_remote(line);
-        let mut child = session
-            .raw_command(line)
-            .stdin(openssh::Stdio::piped())
-            .stdout(openssh::Stdio::piped())
-            .stderr(openssh::Stdio::piped())
-            .spawn()
-            .await
-            .map_err(|e| self.lost(e))?;
-        let mut stdin = child.stdin().take();
-        let mut stdout = child.stdout().take();
-        let mut stderr = child.stderr().take();
-        let mut out = Output::default();
-        let feed = async {
-            if let Some(stdin) = stdin.as_mut() {
-                // A command that exits without reading its input is not an error.
-                let _ = stdin.write_all(input).await;
-            }
-            drop(stdin);
+        let mut stdout = Vec::new();
+        let mut sink = |chunk: &[u8]| {
+            stdout.extend_from_slice(chunk);
+            Ok(true)
         };
-        let read_out = async {
-            if let Some(s) = stdout.as_mut() {
-                s.read_to_end(&mut out.stdout).await?;
-            }
-            std::io::Result::Ok(())
-        };
-        let read_err = async {
-            if let Some(s) = stderr.as_mut() {
-                s.read_to_end(&mut out.stderr).await?;
-            }
-            std::io::Result::Ok(())
-        };
-        let ((), read_out, read_err) = tokio::join!(feed, read_out, read_err);
-        read_out?;
-        read_err?;
-        out.code = self.code(child.wait().await)?;
-        Ok(out)
+        let out = self.run_fed(line, input, true, &mut sink).await?;
+        Ok(Output { stdout, ..out })
     }
 
     /// Runs a remote command line fed `input`, handing each line of its stdout to `each` as it
-    /// comes, until the command ends or `each` says stop (false). Returns the exit code (none
+    /// comes, until the command ends or `each` says stop (false). Returns the exit code (-1
     /// when stopped early) and what the command said on stderr.
     pub async fn stream_lines(
         &self,
@@ -223,79 +191,22 @@ impl Remote {
         input: &[u8],
         mut each: impl FnMut(&str) -> bool,
     ) -> Result<Output> {
-        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-        let session = self.session().await?;
-        ui::trace_remote(line);
-        let mut child = session
-            .raw_command(line)
-            .stdin(openssh::Stdio::piped())
-            .stdout(openssh::Stdio::piped())
-            .stderr(openssh::Stdio::piped())
-            .spawn()
-            .await
-            .map_err(|e| self.lost(e))?;
-        let mut stdin = child.stdin().take();
-        let stdout = child.stdout().take();
-        let mut stderr = child.stderr().take();
-        let mut err = Vec::new();
-        let finished = {
-            let feed = async {
-                if let Some(stdin) = stdin.as_mut() {
-                    // A command that exits without reading its input is not an error.
-                    let _ = stdin.write_all(input).await;
+        let mut pending = Vec::new();
+        let mut sink = |chunk: &[u8]| {
+            pending.extend_from_slice(chunk);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let text = String::from_utf8_lossy(&pending[..end]).into_owned();
+                pending.drain(..=end);
+                if !each(&text) {
+                    return Ok(false);
                 }
-                drop(stdin);
-            };
-            let read_out = async {
-                let Some(stdout) = stdout else {
-                    return std::io::Result::Ok(true);
-                };
-                let mut reader = BufReader::new(stdout);
-                let mut buf = Vec::new();
-                loop {
-                    buf.clear();
-                    if reader.read_until(b'\n', &mut buf).await? == 0 {
-                        return Ok(true);
-                    }
-                    let text = String::from_utf8_lossy(&buf);
-                    if !each(text.trim_end_matches('\n')) {
-                        return Ok(false);
-                    }
-                }
-            };
-            let read_err = async {
-                if let Some(s) = stderr.as_mut() {
-                    s.read_to_end(&mut err).await?;
-                }
-                std::io::Result::Ok(())
-            };
-            tokio::pin!(feed, read_out, read_err);
-            let (mut fed, mut err_done) = (false, false);
-            // Stopping early must not wait for the command's stderr to end.
-            let finished = loop {
-                tokio::select! {
-                    () = &mut feed, if !fed => fed = true,
-                    r = &mut read_err, if !err_done => {
-                        r?;
-                        err_done = true;
-                    }
-                    r = &mut read_out => break r?,
-                }
-            };
-            if finished && !err_done {
-                read_err.await?;
             }
-            finished
+            Ok(true)
         };
-        let mut out = Output {
-            stderr: err,
-            ..Output::default()
-        };
-        if !finished {
-            out.code = -1;
-            return Ok(out);
+        let out = self.run_fed(line, input, true, &mut sink).await?;
+        if out.code != -1 && !pending.is_empty() {
+            each(&String::from_utf8_lossy(&pending));
         }
-        out.code = self.code(child.wait().await)?;
         Ok(out)
     }
 
@@ -309,47 +220,90 @@ impl Remote {
         input: &[u8],
         sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<i32> {
+        let mut sink = |chunk: &[u8]| sink(chunk).map(|()| true);
+        Ok(self.run_fed(line, input, false, &mut sink).await?.code)
+    }
+
+    /// The one way a command fed `input` runs: its stdout goes to `sink` chunk by chunk as it
+    /// arrives (the sink answers false to stop early: code -1), its stderr is captured or
+    /// passed through to ours.
+    async fn run_fed(
+        &self,
+        line: &str,
+        input: &[u8],
+        capture_stderr: bool,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<bool>,
+    ) -> Result<Output> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let session = self.session().await?;
         ui::trace_remote(line);
+        let stderr = if capture_stderr {
+            openssh::Stdio::piped()
+        } else {
+            openssh::Stdio::inherit()
+        };
         let mut child = session
             .raw_command(line)
             .stdin(openssh::Stdio::piped())
             .stdout(openssh::Stdio::piped())
-            .stderr(openssh::Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .await
             .map_err(|e| self.lost(e))?;
         let mut stdin = child.stdin().take();
         let mut stdout = child.stdout().take();
-        let feed = async {
-            if let Some(stdin) = stdin.as_mut() {
-                let _ = stdin.write_all(input).await;
-            }
-            drop(stdin);
-        };
-        let mut sink_error = None;
-        let read = async {
-            let Some(stdout) = stdout.as_mut() else {
-                return;
+        let mut stderr = child.stderr().take();
+        let mut out = Output::default();
+        let finished = {
+            let feed = async {
+                if let Some(stdin) = stdin.as_mut() {
+                    // A command that exits without reading its input is not an error.
+                    let _ = stdin.write_all(input).await;
+                }
+                drop(stdin);
             };
-            let mut buf = vec![0u8; 64 * 1024];
-            // A read error is the connection going away: the exit status below says so.
-            while let Ok(n) = stdout.read(&mut buf).await {
-                if n == 0 {
-                    break;
+            let read_out = async {
+                let Some(stdout) = stdout.as_mut() else {
+                    return std::io::Result::Ok(true);
+                };
+                let mut buf = vec![0u8; 64 * 1024];
+                // A read error is the connection going away: the exit status below says so.
+                while let Ok(n) = stdout.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if !sink(&buf[..n])? {
+                        return Ok(false);
+                    }
                 }
-                if let Err(e) = sink(&buf[..n]) {
-                    sink_error = Some(e);
-                    break;
+                Ok(true)
+            };
+            let read_err = async {
+                if let Some(s) = stderr.as_mut() {
+                    let _ = s.read_to_end(&mut out.stderr).await;
                 }
+            };
+            tokio::pin!(feed, read_out, read_err);
+            let (mut fed, mut err_done) = (false, false);
+            // Stopping early must not wait for the command's stderr to end.
+            let finished = loop {
+                tokio::select! {
+                    () = &mut feed, if !fed => fed = true,
+                    () = &mut read_err, if !err_done => err_done = true,
+                    r = &mut read_out => break r?,
+                }
+            };
+            if finished && !err_done {
+                read_err.await;
             }
+            finished
         };
-        tokio::join!(feed, read);
-        if let Some(e) = sink_error {
-            return Err(e.into());
-        }
-        self.code(child.wait().await)
+        out.code = if finished {
+            self.code(child.wait().await)?
+        } else {
+            -1
+        };
+        Ok(out)
     }
 
     /// Replaces fenton with the system `ssh` over the shared connection, for anything that
