@@ -14,17 +14,8 @@ use serde::Serialize;
 use super::Ctx;
 use crate::cli::JobsArgs;
 use crate::exit::Exit;
-use crate::remote::{runtime, sh, Output, Remote};
+use crate::remote::{runtime, scripts, sh, Output, Remote};
 use crate::ui;
-
-/// The start of every job script: where jobs live, and how to find one.
-const LIB: &str = include_str!("../remote/scripts/lib.sh");
-const LIST: &str = include_str!("../remote/scripts/list.sh");
-
-/// A job script: the shared start, then `body`.
-pub fn script(body: &str) -> String {
-    format!("{LIB}\n{body}")
-}
 
 /// The remote command line that runs a job script fed on stdin: `sh -s -- REMOTE_DIR ARGS...`
 /// (`remote_dir` keeps its `~`), each argument quoted.
@@ -40,7 +31,7 @@ pub fn line<S: AsRef<str>>(remote: &Remote, args: &[S]) -> String {
 /// Runs a job script; a failure the script explained (on stderr) ends the command.
 pub async fn output<S: AsRef<str>>(remote: &Remote, body: &str, args: &[S]) -> Result<Output> {
     let out = remote
-        .output(&line(remote, args), script(body).as_bytes())
+        .output(&line(remote, args), scripts::job(body).as_bytes())
         .await?;
     if out.code != 0 {
         let text = String::from_utf8_lossy(&out.stderr);
@@ -261,7 +252,7 @@ impl Job {
 }
 
 pub fn list(remote: &Remote) -> Result<Vec<Job>> {
-    let out = runtime()?.block_on(output(remote, LIST, &[] as &[&str]))?;
+    let out = runtime()?.block_on(output(remote, scripts::JOB_LIST, &[] as &[&str]))?;
     Ok(parse(&String::from_utf8_lossy(&out.stdout)))
 }
 
@@ -394,55 +385,6 @@ mod tests {
         assert_eq!(jobs[0].notify.summary(true), "FAILED: ntfy");
         assert_eq!(jobs[3].duration_s, 10);
         assert_eq!(jobs[4].duration_s, 900);
-    }
-
-    /// Every script the box runs parses with sh -n, and passes shellcheck where it is
-    /// installed (as the box sees it: lib.sh first).
-    #[test]
-    fn scripts_are_valid_posix_sh() {
-        let scripts = [
-            ("list.sh", script(LIST)),
-            ("logs.sh", script(include_str!("../remote/scripts/logs.sh"))),
-            ("kill.sh", script(include_str!("../remote/scripts/kill.sh"))),
-            ("run.sh", script(include_str!("../remote/scripts/run.sh"))),
-            (
-                "notify-test.sh",
-                script(include_str!("../remote/scripts/notify-test.sh")),
-            ),
-            ("job.sh", super::super::notify::JOB_SH.to_string()),
-        ];
-        let shellcheck = std::process::Command::new("shellcheck")
-            .arg("--version")
-            .output()
-            .is_ok();
-        for (name, text) in scripts {
-            let out = std::process::Command::new("sh")
-                .args(["-n", "-c", &text])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{name}: {out:?}");
-            if shellcheck {
-                let mut child = std::process::Command::new("shellcheck")
-                    .args(["-s", "sh", "-"])
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                use std::io::Write;
-                child
-                    .stdin
-                    .take()
-                    .unwrap()
-                    .write_all(text.as_bytes())
-                    .unwrap();
-                let out = child.wait_with_output().unwrap();
-                assert!(
-                    out.status.success(),
-                    "{name}: {}",
-                    String::from_utf8_lossy(&out.stdout)
-                );
-            }
-        }
     }
 
     #[test]

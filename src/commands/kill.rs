@@ -6,17 +6,15 @@ use anyhow::Result;
 use super::{jobs, Ctx};
 use crate::cli::KillArgs;
 use crate::exit::Exit;
-use crate::remote::runtime;
+use crate::remote::{runtime, scripts};
 use crate::ui;
-
-const KILL: &str = include_str!("../remote/scripts/kill.sh");
 
 pub fn run(ctx: &Ctx, args: KillArgs) -> Result<Exit> {
     let remote = ctx.remote()?;
     let grace = args.grace.to_string();
     let out = runtime()?.block_on(jobs::output(
         &remote,
-        KILL,
+        scripts::JOB_KILL,
         &[args.job.as_str(), grace.as_str()],
     ))?;
     let text = String::from_utf8_lossy(&out.stdout);

@@ -10,10 +10,8 @@ use anyhow::Result;
 use super::{jobs, Ctx};
 use crate::cli::LogsArgs;
 use crate::exit::{Exit, SshFailed};
-use crate::remote::{runtime, Remote};
+use crate::remote::{runtime, scripts, Remote};
 use crate::ui;
-
-const LOGS: &str = include_str!("../remote/scripts/logs.sh");
 
 /// How long a follow keeps trying to get the link back.
 const RECONNECT_FOR: Duration = Duration::from_secs(300);
@@ -29,7 +27,7 @@ pub fn run(ctx: &Ctx, args: LogsArgs) -> Result<Exit> {
 }
 
 async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
-    let script = jobs::script(LOGS);
+    let script = scripts::job(scripts::JOB_LOGS);
     let lines = args.lines.map_or("all".to_string(), |n| n.to_string());
     let follow = if args.follow { "1" } else { "0" };
     // The log's byte where the next output starts, once the box has said where it began.

@@ -14,11 +14,8 @@ use super::{jobs, Ctx};
 use crate::cli::NotifyCommand;
 use crate::config::{expand_home, Notify};
 use crate::exit::Exit;
-use crate::remote::{runtime, sh};
+use crate::remote::{runtime, scripts, sh};
 use crate::ui;
-
-pub const JOB_SH: &str = include_str!("../remote/scripts/job.sh");
-const TEST: &str = include_str!("../remote/scripts/notify-test.sh");
 
 /// The files (name in `notify.d/`, content) that configure every channel; none when no
 /// channel is configured.
@@ -102,7 +99,7 @@ fn curl_escape(value: &str) -> String {
 
 /// The script lines that write job.sh and the channel files into `$fj_files`.
 pub fn write_files(files: &[(String, String)]) -> String {
-    let mut out = sh::write_file("fj_files", "job.sh", JOB_SH);
+    let mut out = sh::write_file("fj_files", "job.sh", scripts::JOB_WRAPPER);
     for (name, content) in files {
         out += &sh::write_file("fj_files", &format!("notify.d/{name}"), content);
     }
@@ -125,7 +122,7 @@ fn test(ctx: &Ctx) -> Result<Exit> {
         );
     }
     let remote = ctx.remote()?;
-    let body = format!("{TEST}\n{}fj_go\n", write_files(&files));
+    let body = format!("{}\n{}fj_go\n", scripts::NOTIFY_TEST, write_files(&files));
     let out = runtime()?.block_on(jobs::output(&remote, &body, &[] as &[&str]))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut failed = false;

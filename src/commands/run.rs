@@ -9,10 +9,8 @@ use anyhow::{bail, Result};
 use super::{jobs, notify, Ctx};
 use crate::cli::RunArgs;
 use crate::exit::Exit;
-use crate::remote::{runtime, sh, Remote};
+use crate::remote::{runtime, scripts, sh, Remote};
 use crate::ui;
-
-const RUN: &str = include_str!("../remote/scripts/run.sh");
 
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
     let name = match args.name {
@@ -45,7 +43,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
     let notify = notify && !files.is_empty();
     let remote = Remote::new(profile_name, profile)?;
 
-    let body = format!("{RUN}\n{}fj_launch\n", notify::write_files(&files));
+    let body = format!(
+        "{}\n{}fj_launch\n",
+        scripts::JOB_RUN,
+        notify::write_files(&files)
+    );
     // The directory keeps its `~` (sh::path); the rest are plain words. The command is the
     // one thing run as shell code on the box: its words, quoted as `fenton exec` quotes them.
     let line = format!(
@@ -59,7 +61,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
             remote.profile.tmux.socket.as_str(),
         ])
     );
-    let out = runtime()?.block_on(remote.output(&line, jobs::script(&body).as_bytes()))?;
+    let out = runtime()?.block_on(remote.output(&line, scripts::job(&body).as_bytes()))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let (Some(id), how) = (lines.next().filter(|_| out.code == 0), lines.next()) else {

@@ -4,6 +4,7 @@
 
 mod master;
 pub use master::on_path;
+pub mod scripts;
 pub mod sh;
 
 use std::convert::Infallible;
