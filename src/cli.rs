@@ -243,7 +243,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Also send a test message on each configured notification channel (with curl)
+    /// Also have the box send a test message on each configured notification channel
     #[arg(long)]
     pub notify: bool,
 }

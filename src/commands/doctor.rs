@@ -120,10 +120,8 @@ pub fn run(ctx: &Ctx, args: DoctorArgs) -> Result<Exit> {
             }
             checks.extend(LINK.iter().map(|id| Check::skipped(id, why)));
             checks.extend(on_box::IDS.iter().map(|id| Check::skipped(id, why)));
-            let send = args
-                .notify
-                .then(|| "fenton doctor: a test notification".to_string());
-            checks.extend(notify::checks(notify.as_ref(), send.as_deref()));
+            let sent = args.notify.then(|| Err(why.to_string()));
+            checks.extend(notify::checks(notify.as_ref(), sent.as_ref()));
         }
     }
     if args.json {
@@ -150,6 +148,7 @@ fn profile_checks(
     checks.push(identity);
     checks.push(laptop::control_dir(&remote));
     checks.push(laptop::ssh_config(target, &settings));
+    let sent: Option<notify::Sent>;
     match (&remote, &settings) {
         (Ok(remote), Ok(settings)) => {
             let (link_checks, on_box) = link::checks(target, remote, settings, key_refused, || {
@@ -157,7 +156,10 @@ fn profile_checks(
             });
             checks.extend(link_checks);
             match on_box {
-                Some(box_checks) => checks.extend(box_checks),
+                Some(box_checks) => {
+                    checks.extend(box_checks);
+                    sent = send.then(|| send_from_box(remote, notify));
+                }
                 None => {
                     let why = if key_refused {
                         "fenton will not connect until laptop.identity is fixed"
@@ -165,6 +167,7 @@ fn profile_checks(
                         "cannot log in to the box"
                     };
                     checks.extend(on_box::IDS.iter().map(|id| Check::skipped(id, why)));
+                    sent = send.then(|| Err(why.to_string()));
                 }
             }
         }
@@ -172,14 +175,22 @@ fn profile_checks(
             let why = "ssh cannot be set up for this profile";
             checks.extend(LINK.iter().map(|id| Check::skipped(id, why)));
             checks.extend(on_box::IDS.iter().map(|id| Check::skipped(id, why)));
+            sent = send.then(|| Err(why.to_string()));
         }
     }
-    let text = format!(
-        "fenton doctor: a test notification for profile {} ({})",
-        target.name, target.profile.host
-    );
-    checks.extend(notify::checks(notify, send.then_some(text.as_str())));
+    checks.extend(notify::checks(notify, sent.as_ref()));
     checks
+}
+
+/// The box sends a test message on every configured channel, as it would for a job.
+fn send_from_box(remote: &Remote, notify: Option<&crate::config::Notify>) -> notify::Sent {
+    let notify = notify.cloned().unwrap_or_default();
+    let sent = crate::remote::runtime()
+        .and_then(|rt| rt.block_on(super::notify::send_test(remote, &notify)));
+    match sent {
+        Ok(lines) => Ok(lines.unwrap_or_default()),
+        Err(e) => Err(format!("{e:#}")),
+    }
 }
 
 fn print_json(checks: &[Check]) -> Result<()> {

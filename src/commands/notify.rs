@@ -14,7 +14,7 @@ use super::{jobs, Ctx};
 use crate::cli::NotifyCommand;
 use crate::config::{expand_home, Notify};
 use crate::exit::Exit;
-use crate::remote::{runtime, scripts, sh};
+use crate::remote::{runtime, scripts, sh, Remote};
 use crate::ui;
 
 /// The files (name in `notify.d/`, content) that configure every channel; none when no
@@ -114,19 +114,16 @@ pub fn run(ctx: &Ctx, command: NotifyCommand) -> Result<Exit> {
 
 fn test(ctx: &Ctx) -> Result<Exit> {
     let loaded = ctx.config()?;
-    let files = files(&loaded.file.notify)?;
-    if files.is_empty() {
-        bail!(
+    let remote = ctx.remote()?;
+    let results = runtime()?.block_on(send_test(&remote, &loaded.file.notify))?;
+    let results = results.with_context(|| {
+        format!(
             "no notification channel is configured: add [notify.telegram], [notify.ntfy] or [notify.webhook] to {}",
             loaded.path.display()
-        );
-    }
-    let remote = ctx.remote()?;
-    let body = format!("{}\n{}fj_go\n", scripts::NOTIFY_TEST, write_files(&files));
-    let out = runtime()?.block_on(jobs::output(&remote, &body, &[] as &[&str]))?;
-    let text = String::from_utf8_lossy(&out.stdout);
+        )
+    })?;
     let mut failed = false;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    for line in &results {
         println!("{line}");
         failed |= !jobs::sent(line);
     }
@@ -138,6 +135,24 @@ fn test(ctx: &Ctx) -> Result<Exit> {
         return Ok(Exit::Failure);
     }
     Ok(Exit::Success)
+}
+
+/// Sends a test message from the box on every configured channel: one line per channel,
+/// `CHANNEL ok: …` or `CHANNEL failed: …`; None when no channel is configured.
+pub async fn send_test(remote: &Remote, notify: &Notify) -> Result<Option<Vec<String>>> {
+    let files = files(notify)?;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let body = format!("{}\n{}fj_go\n", scripts::NOTIFY_TEST, write_files(&files));
+    let out = jobs::output(remote, &body, &[] as &[&str]).await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(Some(
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect(),
+    ))
 }
 
 #[cfg(test)]

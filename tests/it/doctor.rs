@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::common::http::HttpServer;
 use crate::common::{wait_until, Out, TestBox};
 
 static MACHINE: RwLock<()> = RwLock::new(());
@@ -389,61 +390,15 @@ fn a_token_file_others_can_read_is_a_problem() {
     assert!(Path::new(&token).exists());
 }
 
-/// A local HTTP server standing in for Telegram, ntfy and a webhook: it writes each request
-/// it gets as a JSON line, and refuses a Telegram bot token of "bad".
-fn http_recorder(test: &TestBox) -> (std::process::Child, u16, std::path::PathBuf) {
-    let script = test.root.join("http-recorder.py");
-    let port_file = test.root.join("http-port");
-    let log = test.root.join("http.log");
-    std::fs::write(
-        &script,
-        r#"import http.server, json, os, sys
-port_file, log = sys.argv[1], sys.argv[2]
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        with open(log, "a") as f:
-            f.write(json.dumps({"path": self.path, "body": body,
-                                "auth": self.headers.get("Authorization")}) + "\n")
-        self.send_response(401 if self.path.startswith("/botbad/") else 200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-    def log_message(self, *args):
-        pass
-server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-open(port_file + ".tmp", "w").write(str(server.server_address[1]))
-os.rename(port_file + ".tmp", port_file)
-server.serve_forever()
-"#,
-    )
-    .unwrap();
-    let child = Command::new("python3")
-        .arg(&script)
-        .arg(&port_file)
-        .arg(&log)
-        .spawn()
-        .expect("python3");
-    wait_until(
-        "the HTTP recorder to listen",
-        Duration::from_secs(10),
-        || port_file.exists(),
-    );
-    let port = std::fs::read_to_string(&port_file)
-        .unwrap()
-        .parse()
-        .unwrap();
-    (child, port, log)
-}
-
 #[test]
 fn notify_checks_settings_offline_and_sends_a_test_when_asked() {
-    require!("python3", crate::common::installed("python3"));
     require!("curl", crate::common::installed("curl"));
     let _machine = shared();
     let Some(test) = TestBox::new() else { return };
     let test = known(test);
-    let (mut server, port, log) = http_recorder(&test);
+    let server = HttpServer::start();
+    server.answer("/botbad/sendMessage", 401);
+    let port = server.port;
     let channels = |token: &str| {
         format!(
             "{}\n[notify.telegram]\nbot_token = \"{token}\"\nchat_id = \"42\"\napi_url = \"http://127.0.0.1:{port}\"\n\n[notify.ntfy]\nurl = \"http://127.0.0.1:{port}/topic\"\ntoken = \"tk_secret\"\n\n[notify.webhook]\nurl = \"http://127.0.0.1:{port}/hook\"\n",
@@ -457,7 +412,10 @@ fn notify_checks_settings_offline_and_sends_a_test_when_asked() {
     for id in ["notify.telegram", "notify.ntfy", "notify.webhook"] {
         assert_eq!(report.status(id), "ok", "{:#?}", report.check(id));
     }
-    assert!(!log.exists(), "doctor without --notify sent something");
+    assert!(
+        server.requests().is_empty(),
+        "doctor without --notify sent something"
+    );
 
     let out = crate::common::run(
         test.fenton(["doctor", "--json", "--notify"]),
@@ -470,32 +428,29 @@ fn notify_checks_settings_offline_and_sends_a_test_when_asked() {
         "{}",
         out.stdout
     );
-    let requests: Vec<Value> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let requests = server.requests();
     let to = |path: &str| {
         requests
             .iter()
-            .find(|r| r["path"] == path)
+            .find(|r| r.path == path)
             .unwrap_or_else(|| panic!("nothing sent to {path}: {requests:#?}"))
     };
-    let telegram = to("/bot123:secret/sendMessage")["body"].as_str().unwrap();
-    assert!(telegram.contains("chat_id=42"), "{telegram}");
-    assert!(telegram.contains("test+notification"), "{telegram}");
-    assert_eq!(to("/topic")["auth"], "Bearer tk_secret");
-    assert!(to("/topic")["body"]
-        .as_str()
-        .unwrap()
-        .contains("test notification"));
-    let hook: Value = serde_json::from_str(to("/hook")["body"].as_str().unwrap()).unwrap();
-    assert_eq!(hook["test"], true);
+    // The box sends them, as it would for a job.
+    let telegram = to("/bot123:secret/sendMessage").json();
+    assert_eq!(telegram["chat_id"], "42");
+    assert!(
+        telegram["text"].as_str().unwrap().contains("test message"),
+        "{telegram}"
+    );
+    assert_eq!(
+        to("/topic").header("authorization"),
+        Some("Bearer tk_secret")
+    );
+    assert!(to("/topic").body.contains("test message"));
+    assert_eq!(to("/hook").json()["state"], "test");
 
     test.write_config(&channels("bad"));
     let out = crate::common::run(test.fenton(["doctor", "--notify"]), Duration::from_secs(60));
-    let _ = server.kill();
-    let _ = server.wait();
     assert_eq!(out.code, Some(1), "{out:#?}");
     let line = out
         .stdout

@@ -1,172 +1,86 @@
 //! Checks of the notification channels: each configured one has what it needs. Nothing goes
-//! on the network unless `--notify` asks for a test message, sent with the laptop's curl: its
-//! settings (token included) reach curl as a config on stdin, never on a command line.
+//! on the network unless `--notify` asks for a test message, which the box sends exactly as it
+//! sends a job's (`fenton notify test`): the box is where notifications come from, so the box
+//! is what the test must prove.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use super::{Check, Status};
+use crate::commands::jobs;
 use crate::config::{expand_home, Notify};
 
-/// The channels' checks; with `send`, a channel whose settings are complete also gets that
-/// text as a test message, and its check says how that went.
-pub fn checks(notify: Option<&Notify>, send: Option<&str>) -> Vec<Check> {
+/// What `--notify` got: the box's result line for each channel, or why nothing was sent.
+pub type Sent = Result<Vec<String>, String>;
+
+/// The channels' checks; with `sent`, a channel whose settings are complete also says how
+/// its test message went.
+pub fn checks(notify: Option<&Notify>, sent: Option<&Sent>) -> Vec<Check> {
     let notify = notify.cloned().unwrap_or_default();
-    let tested = |check: Check, request: &dyn Fn(&str) -> Request| match send {
-        Some(text) if check.status == Status::Ok => deliver(check.id, &request(text)),
+    let tested = |check: Check, channel: &str, fix: &str| match sent {
+        Some(sent) if check.status == Status::Ok => test_result(check.id, sent, channel, fix),
         _ => check,
     };
     vec![
         match &notify.telegram {
-            Some(t) => tested(telegram(t), &|text| telegram_request(t, text)),
+            Some(t) => tested(
+                telegram(t),
+                "telegram",
+                "check the bot token and chat_id under [notify.telegram] (message your bot first: it cannot write to you before)",
+            ),
             None => Check::skipped("notify.telegram", "not configured"),
         },
         match &notify.ntfy {
             Some(n) => tested(
                 url_check("notify.ntfy", "[notify.ntfy]", &n.url, true),
-                &|text| Request {
-                    url: n.url.clone(),
-                    headers: n
-                        .token
-                        .iter()
-                        .map(|t| format!("Authorization: Bearer {}", t.trim()))
-                        .collect(),
-                    form: vec![],
-                    body: Some(text.into()),
-                    fix: "check `url` (and `token`) under [notify.ntfy]",
-                },
+                "ntfy",
+                "check `url` (and `token`) under [notify.ntfy]",
             ),
             None => Check::skipped("notify.ntfy", "not configured"),
         },
         match &notify.webhook {
             Some(w) => tested(
                 url_check("notify.webhook", "[notify.webhook]", &w.url, false),
-                &|text| Request {
-                    url: w.url.clone(),
-                    headers: vec!["Content-Type: application/json".into()],
-                    form: vec![],
-                    body: Some(
-                        serde_json::json!({ "title": "fenton", "text": text, "test": true })
-                            .to_string(),
-                    ),
-                    fix: "check `url` under [notify.webhook]",
-                },
+                "webhook",
+                "check `url` under [notify.webhook]",
             ),
             None => Check::skipped("notify.webhook", "not configured"),
         },
     ]
 }
 
-/// One HTTP POST, as curl config lines.
-struct Request {
-    url: String,
-    headers: Vec<String>,
-    form: Vec<String>,
-    body: Option<String>,
-    fix: &'static str,
-}
-
-fn telegram_request(t: &crate::config::Telegram, text: &str) -> Request {
-    let token = match (&t.bot_token, &t.bot_token_file) {
-        (Some(token), _) => token.trim().to_string(),
-        (None, Some(file)) => fs::read_to_string(expand_home(file))
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-        (None, None) => String::new(),
-    };
-    Request {
-        url: format!(
-            "{}/bot{token}/sendMessage",
-            t.api_url.trim_end_matches('/')
-        ),
-        headers: vec![],
-        form: vec![format!("chat_id={}", t.chat_id), format!("text={text}")],
-        body: None,
-        fix: "check the bot token and chat_id under [notify.telegram] (message your bot first: it cannot write to you before)",
-    }
-}
-
-/// A value for a curl config file: double-quoted, with `\`, `"` and control characters escaped.
-fn curl_quote(value: &str) -> String {
-    let mut out = String::from("\"");
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Sends the request with curl, its config (secrets included) on stdin.
-fn deliver(id: &'static str, request: &Request) -> Check {
-    use std::io::Write;
-    let mut config = format!("url = {}\n", curl_quote(&request.url));
-    for header in &request.headers {
-        config += &format!("header = {}\n", curl_quote(header));
-    }
-    for field in &request.form {
-        config += &format!("data-urlencode = {}\n", curl_quote(field));
-    }
-    if let Some(body) = &request.body {
-        config += &format!("data-binary = {}\n", curl_quote(body));
-    }
-    let args = [
-        "--silent",
-        "--show-error",
-        "--max-time",
-        "20",
-        "--output",
-        "/dev/null",
-        "--write-out",
-        "%{http_code}",
-        "--config",
-        "-",
-    ];
-    crate::ui::trace_command("curl", args);
-    let child = std::process::Command::new("curl")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(e) => {
+/// A channel's check from the box's result lines (`CHANNEL ok: …` / `CHANNEL failed: …`).
+fn test_result(id: &'static str, sent: &Sent, channel: &str, fix: &str) -> Check {
+    let lines = match sent {
+        Ok(lines) => lines,
+        Err(why) => {
             return Check::problem(
                 id,
-                format!("cannot run curl to send a test: {e}"),
-                "install curl on this machine (e.g. sudo apt install curl)",
+                format!("no test message was sent: {why}"),
+                "fix what the link.* checks above say, then run `fenton doctor --notify` again",
             )
         }
     };
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(config.as_bytes());
+    let line = lines
+        .iter()
+        .find(|l| l.split_whitespace().next() == Some(channel));
+    match line {
+        Some(line) if jobs::sent(line) => {
+            let how = line.split_once("ok: ").map_or("", |(_, how)| how);
+            Check::ok(id, format!("the box sent a test message ({how})"))
+        }
+        Some(line) => {
+            let why = line
+                .split_once("failed: ")
+                .map_or(line.as_str(), |(_, why)| why);
+            Check::problem(
+                id,
+                format!("the box could not send a test message: {why}"),
+                fix,
+            )
+        }
+        None => Check::problem(id, "the box said nothing about this channel's test", fix),
     }
-    let out = match child.wait_with_output() {
-        Ok(out) => out,
-        Err(e) => return Check::problem(id, format!("curl failed: {e}"), request.fix),
-    };
-    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if out.status.success() && code.starts_with('2') {
-        return Check::ok(id, format!("sent a test message (HTTP {code})"));
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let why = match err.lines().next().map(str::trim) {
-        Some(line) if !line.is_empty() => line.to_string(),
-        _ => format!("HTTP {code}"),
-    };
-    Check::problem(
-        id,
-        format!("the test message was not accepted: {why}"),
-        request.fix,
-    )
 }
 
 fn is_http(url: &str) -> bool {
@@ -264,9 +178,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn curl_config_values_are_quoted() {
-        assert_eq!(curl_quote("plain"), "\"plain\"");
-        assert_eq!(curl_quote("a\"b\\c\nd"), "\"a\\\"b\\\\c\\nd\"");
+    fn test_results_become_checks() {
+        let sent: Sent = Ok(vec![
+            "telegram ok: HTTP 200".into(),
+            "ntfy failed: HTTP 401".into(),
+        ]);
+        let ok = test_result("notify.telegram", &sent, "telegram", "fix");
+        assert_eq!(ok.status, Status::Ok);
+        assert_eq!(ok.message, "the box sent a test message (HTTP 200)");
+        let failed = test_result("notify.ntfy", &sent, "ntfy", "fix");
+        assert_eq!(failed.status, Status::Problem);
+        assert_eq!(
+            failed.message,
+            "the box could not send a test message: HTTP 401"
+        );
+        let silent = test_result("notify.webhook", &sent, "webhook", "fix");
+        assert_eq!(silent.status, Status::Problem);
+        let unsent = test_result("notify.webhook", &Err("no link".into()), "webhook", "fix");
+        assert!(unsent.message.contains("no link"), "{}", unsent.message);
     }
 
     #[test]
