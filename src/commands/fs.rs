@@ -514,17 +514,27 @@ fn absolute(path: &Path) -> Result<PathBuf> {
     })
 }
 
+/// What installs sshfs on this OS.
+pub const INSTALL_SSHFS: &str = if cfg!(target_os = "macos") {
+    "install macFUSE and sshfs (brew install --cask macfuse && brew install gromgit/fuse/sshfs-mac), or FUSE-T (brew tap macos-fuse-t/cask && brew install fuse-t fuse-t-sshfs)"
+} else {
+    "install it (Debian/Ubuntu: sudo apt install sshfs; Fedora: sudo dnf install fuse-sshfs; Arch: sudo pacman -S sshfs)"
+};
+
+/// What installs FUSE on this OS.
+pub const INSTALL_FUSE: &str = if cfg!(target_os = "macos") {
+    "install macFUSE (brew install --cask macfuse) or FUSE-T (brew install macos-fuse-t/cask/fuse-t)"
+} else {
+    "install it (Debian/Ubuntu: sudo apt install fuse3), or in a container run with --device /dev/fuse --cap-add SYS_ADMIN"
+};
+
 /// sshfs and FUSE are there, or the line that installs them.
 fn preflight() -> Result<()> {
-    let macos = cfg!(target_os = "macos");
     if !on_path("sshfs") {
-        if macos {
-            bail!("sshfs is not installed: install macFUSE and sshfs (brew install --cask macfuse && brew install gromgit/fuse/sshfs-mac), or FUSE-T (brew tap macos-fuse-t/cask && brew install fuse-t fuse-t-sshfs)");
-        }
-        bail!("sshfs is not installed: install it (Debian/Ubuntu: sudo apt install sshfs; Fedora: sudo dnf install fuse-sshfs; Arch: sudo pacman -S sshfs)");
+        bail!("sshfs is not installed: {INSTALL_SSHFS}");
     }
-    if !macos && (!Path::new("/dev/fuse").exists() || fusermount().is_none()) {
-        bail!("FUSE is missing (no /dev/fuse or fusermount3): install it (Debian/Ubuntu: sudo apt install fuse3), or in a container run with --device /dev/fuse --cap-add SYS_ADMIN");
+    if !cfg!(target_os = "macos") && (!Path::new("/dev/fuse").exists() || fusermount().is_none()) {
+        bail!("FUSE is missing (no /dev/fuse or fusermount3): {INSTALL_FUSE}");
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::{Check, Ctx, Target};
+use crate::commands::fs::{INSTALL_FUSE, INSTALL_SSHFS};
 use crate::config::{self, expand_home, Notify};
 use crate::remote::Remote;
 use crate::ui;
@@ -78,10 +79,7 @@ pub fn sshfs() -> Check {
         None => Check::warning(
             id,
             "sshfs is not installed: `fenton fs mount` needs it",
-            Some(install(
-                "sudo apt install sshfs",
-                "brew install --cask macfuse && brew install gromgit/fuse/sshfs-mac (or FUSE-T's sshfs)",
-            )),
+            Some(INSTALL_SSHFS.into()),
         ),
     }
 }
@@ -101,7 +99,7 @@ pub fn fuse() -> Check {
             None => Check::warning(
                 id,
                 "neither macFUSE nor FUSE-T is installed: `fenton fs mount` needs one",
-                Some("brew install --cask macfuse (or FUSE-T: brew install macos-fuse-t/cask/fuse-t)".into()),
+                Some(INSTALL_FUSE.into()),
             ),
         };
     }
@@ -109,7 +107,7 @@ pub fn fuse() -> Check {
         return Check::warning(
             id,
             "fusermount is not installed: `fenton fs mount` needs FUSE",
-            Some("sudo apt install fuse3".into()),
+            Some(INSTALL_FUSE.into()),
         );
     };
     if !Path::new("/dev/fuse").exists() {
