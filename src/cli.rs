@@ -78,6 +78,10 @@ pub enum Command {
     /// Attach to the persistent tmux session on the box, creating it if missing
     Tmux(TmuxArgs),
 
+    /// Jupyter on the box, alive in a tmux window, opened here through a local forward
+    #[command(subcommand)]
+    Jupyter(JupyterCommand),
+
     /// Open the shared connection now (later commands reuse it)
     Connect,
 
@@ -132,6 +136,35 @@ pub struct TmuxArgs {
     /// Use tmux control mode (-CC), for iTerm2
     #[arg(long)]
     pub cc: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JupyterCommand {
+    /// Start Jupyter on the box (or find the one running), forward it here and open the browser
+    Start(JupyterStartArgs),
+    /// Stop Jupyter on the box and remove its token and forward
+    Stop,
+    /// Whether Jupyter runs: pid, port, uptime, and the local URL (without the token)
+    Status,
+    /// Open the browser at the running Jupyter, re-creating the forward if it was lost
+    Open,
+    /// Print the local URL with its token, for pasting (the only output that shows the token)
+    Url,
+}
+
+#[derive(Debug, Args)]
+pub struct JupyterStartArgs {
+    /// Print the URL instead of opening the browser
+    #[arg(long)]
+    pub no_browser: bool,
+
+    /// Port on the box; default: the profile's `jupyter.remote_port`
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// Local port; default: the profile's `jupyter.local_port` (the next free one when busy)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub local_port: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]

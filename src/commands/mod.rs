@@ -6,6 +6,7 @@ mod config;
 mod connect;
 mod exec;
 mod jesus;
+mod jupyter;
 mod ssh;
 mod tmux;
 
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Ssh(args) => ssh::run(&ctx, args),
         Command::Exec(args) => exec::run(&ctx, args),
         Command::Tmux(args) => tmux::run(&ctx, args),
+        Command::Jupyter(command) => jupyter::run(&ctx, command),
         Command::Connect => connect::connect(&ctx),
         Command::Disconnect => connect::disconnect(&ctx),
         Command::Config(command) => config::run(&ctx, command),

@@ -2,8 +2,11 @@
 //! command through the `openssh` crate's native mux client, so a warm command costs one channel
 //! instead of a handshake. Interactive commands exec the system `ssh -t` through the same master.
 
+mod forward;
 mod master;
 pub mod sh;
+
+pub use forward::free_local_port;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -85,6 +88,12 @@ impl Remote {
         cmd
     }
 
+    /// A file of this machine's state about the box (e.g. its forwards), next to the socket of
+    /// its shared connection: private, and gone after a reboot, as the forwards are.
+    pub fn local_state(&self, what: &str) -> PathBuf {
+        self.control.with_extension(what)
+    }
+
     /// The destination words that end an ssh command line.
     pub fn destination(&self) -> [&str; 2] {
         ["--", &self.profile.host]
@@ -161,7 +170,6 @@ impl Remote {
     /// Runs a remote command line, feeding it `input`, and returns its exit code, stdout and
     /// stderr. Scripts go this way (`sh -s` reading the script on stdin), so no login shell
     /// parses them.
-    #[expect(dead_code, reason = "for the commands that run scripts on the box")]
     pub async fn output(&self, line: &str, input: &[u8]) -> Result<Output> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let session = self.session().await?;

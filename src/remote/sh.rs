@@ -27,10 +27,6 @@ pub fn words<S: AsRef<str>>(words: &[S]) -> String {
 
 /// A remote path: `~` and `~/…` refer to the remote home (which quoting alone would hide),
 /// everything else is quoted as is.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "for the commands that name remote paths")
-)]
 pub fn path(path: &str) -> String {
     match path.strip_prefix('~') {
         Some("") => "\"$HOME\"".into(),
@@ -53,6 +49,12 @@ pub fn tmux(socket: &str) -> String {
     } else {
         format!("tmux -L {}", quote(socket))
     }
+}
+
+/// `name='value'`: a shell variable set to a value, for a script that reads it.
+pub fn assign(name: &str, value: &str) -> String {
+    debug_assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    format!("{name}={}", quote(value))
 }
 
 /// A line that stops with a clear message when `program` is missing on the box.
