@@ -8,3 +8,4 @@ mod cli;
 mod config;
 mod connection;
 mod interactive;
+mod jupyter;
