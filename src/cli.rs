@@ -82,6 +82,9 @@ pub enum Command {
     #[command(subcommand)]
     Jupyter(JupyterCommand),
 
+    /// Forward a local port to a port on (or reachable from) the box: TensorBoard and the like
+    Tunnel(TunnelArgs),
+
     /// Open the shared connection now (later commands reuse it)
     Connect,
 
@@ -165,6 +168,28 @@ pub struct JupyterStartArgs {
     /// Local port; default: the profile's `jupyter.local_port` (the next free one when busy)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub local_port: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct TunnelArgs {
+    #[command(subcommand)]
+    pub command: Option<TunnelCommand>,
+
+    /// LOCAL (the same port on the box) or LOCAL:HOST:PORT (HOST as the box sees it)
+    #[arg(required = true, value_name = "LOCAL[:HOST:PORT]")]
+    pub spec: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TunnelCommand {
+    /// The tunnels this machine holds, and whether each is up
+    List,
+    /// Close the tunnel on a local port
+    Close {
+        #[arg(value_name = "LOCAL")]
+        local: u16,
+    },
 }
 
 #[derive(Debug, Subcommand)]

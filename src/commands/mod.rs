@@ -9,6 +9,7 @@ mod jesus;
 mod jupyter;
 mod ssh;
 mod tmux;
+mod tunnel;
 
 use anyhow::Result;
 
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Exec(args) => exec::run(&ctx, args),
         Command::Tmux(args) => tmux::run(&ctx, args),
         Command::Jupyter(command) => jupyter::run(&ctx, command),
+        Command::Tunnel(args) => tunnel::run(&ctx, args),
         Command::Connect => connect::connect(&ctx),
         Command::Disconnect => connect::disconnect(&ctx),
         Command::Config(command) => config::run(&ctx, command),

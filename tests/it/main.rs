@@ -9,3 +9,4 @@ mod config;
 mod connection;
 mod interactive;
 mod jupyter;
+mod tunnel;
