@@ -46,16 +46,17 @@ chmod 600 "$jw/token"
 direct=()
 for _ in $(seq $runs); do
   t0=$(now)
-  (cd "$jw/nb" && env $jenv JUPYTER_TOKEN_FILE="$jw/token" "$jupyter_bin" server \
+  # shellcheck disable=SC2086 # $jenv is several NAME=VALUE words
+  (cd "$jw/nb" && exec env $jenv JUPYTER_TOKEN_FILE="$jw/token" "$jupyter_bin" server \
     --ServerApp.ip=127.0.0.1 --ServerApp.port="$jport" --ServerApp.port_retries=0 \
-    --ServerApp.open_browser=False --ServerApp.allow_root=True >"$jw/direct.log" 2>&1 &
-    echo $! > "$jw/direct.pid")
+    --ServerApp.open_browser=False --ServerApp.allow_root=True >"$jw/direct.log" 2>&1) &
+  pid=$!
   until curl -sf -o /dev/null -H 'Authorization: token bench-token' "http://127.0.0.1:$jport/api/status"; do
+    kill -0 "$pid" 2>/dev/null || { echo "jupyter did not start:"; cat "$jw/direct.log"; return 1; }
     sleep 0.02
   done
   t1=$(now)
   direct+=("$(python3 -c "print($t1 - $t0)")")
-  pid=$(cat "$jw/direct.pid")
   kill "$pid"
   while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
 done

@@ -493,5 +493,20 @@ mod tests {
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
+        // shellcheck, where installed, checks it as POSIX sh.
+        let checked = std::process::Command::new("shellcheck")
+            .args(["-s", "sh", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(SCRIPT.as_bytes())?;
+                child.wait_with_output()
+            });
+        if let Ok(out) = checked {
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "shellcheck:\n{said}");
+        }
     }
 }

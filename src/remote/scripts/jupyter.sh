@@ -19,10 +19,10 @@ running() {
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -e 'port_retries=0' -e 'run\.sh'
 }
 
-# Whether something listens on TCP port $1 (any address, IPv4 or IPv6).
+# Whether something listens on TCP port $1 (any address, IPv4 or IPv6). One process: the
+# start polls it.
 listening() {
-  hex=$(printf '%04X' "$1")
-  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ":$hex [0-9A-F]*:0000 0A"
+  grep -q ":$(printf '%04X' "$1") [0-9A-F]*:0000 0A" /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 # `pid command line` of the program listening on TCP port $1, when this user may see it.
@@ -98,13 +98,15 @@ start)
   fi
   umask 077
   mkdir -p "$state" || exit 1
+  rm -f "$state/token"
+  # shellcheck disable=SC2154 # fenton sets $token in the lines before this script.
   # printf is a shell builtin: the token reaches the file without being any process's argument.
   printf '%s' "$token" >"$state/token"
   printf '%s' "$port" >"$state/port"
   printf '%s' "$dir" >"$state/dir"
   printf '%s' "$command" >"$state/command"
   printf '%s' "$setup" >"$state/setup"
-  rm -f "$state/log" "$state/pid" "$state/fifo"
+  rm -f "$state/log" "$state/pid" "$state/fifo" "$state/tee.pid"
   # What the window runs: nothing secret in it, nothing on its command line but `./run.sh`.
   cat >"$state/run.sh" <<'EOF'
 state=$PWD
@@ -115,6 +117,7 @@ export JUPYTER_TOKEN_FILE
 mkfifo fifo || exit 1
 trap '' HUP
 tee -a log <fifo &
+echo $! >tee.pid
 trap - HUP
 exec >fifo 2>&1
 rm -f fifo
@@ -149,7 +152,12 @@ EOF
     fi
     if ! kill -0 "$pid" 2>/dev/null; then
       printf 'died\n'
-      sleep 0.2
+      # tee writes the last lines after the server's end: wait for it, briefly.
+      i=0
+      while kill -0 "$(cat "$state/tee.pid" 2>/dev/null)" 2>/dev/null && [ $i -lt 40 ]; do
+        sleep 0.05
+        i=$((i + 1))
+      done
       tail_log
       rm -f "$state/pid" "$state/token"
       exit 0
@@ -161,7 +169,7 @@ EOF
       rm -f "$state/pid" "$state/token"
       exit 0
     fi
-    sleep 0.05
+    sleep 0.02
   done
   ;;
 esac
