@@ -85,6 +85,7 @@ struct Server {
     pid: u32,
     port: u16,
     uptime: u64,
+    dir: String,
     token: Option<String>,
 }
 
@@ -96,6 +97,7 @@ impl Server {
             pid: reply.field("pid")?,
             port: reply.field("port")?,
             uptime: now.saturating_sub(started),
+            dir: reply.fields.get("dir").cloned().unwrap_or_default(),
             token: reply.fields.get("token").cloned(),
         })
     }
@@ -234,7 +236,14 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
         "forwarding a local port to box port {}…",
         server.port
     ));
-    let local = forward(remote, server.port, &token, preferred).await?;
+    let local = forward(
+        remote,
+        server.port,
+        &token,
+        preferred,
+        args.local_port.is_some(),
+    )
+    .await?;
     spinner.say(format!(
         "waiting for Jupyter to answer at http://127.0.0.1:{local}/ …"
     ));
@@ -298,11 +307,19 @@ fn open_browser(remote: &Remote, url: &str) -> Result<()> {
     Ok(())
 }
 
-/// The local forward to the server: the recorded one when Jupyter answers through it, else a
-/// new one from `preferred` on (the next free port when busy, and said so).
-async fn forward(remote: &Remote, port: u16, token: &str, preferred: u16) -> Result<u16> {
+/// The local forward to the server: the recorded one when Jupyter answers through it (and it
+/// is on `preferred`, if `insist`), else a new one from `preferred` on (the next free port
+/// when busy, and said so).
+async fn forward(
+    remote: &Remote,
+    port: u16,
+    token: &str,
+    preferred: u16,
+    insist: bool,
+) -> Result<u16> {
     if let Some((local, remote_port)) = recorded(remote) {
-        if remote_port == port && probe(local, Some(token)) == Some(200) {
+        let wanted = !insist || local == preferred;
+        if wanted && remote_port == port && probe(local, Some(token)) == Some(200) {
             return Ok(local);
         }
         remote.cancel_local(local, "127.0.0.1", remote_port).await;
@@ -391,6 +408,7 @@ async fn open(remote: &Remote, browser: bool) -> Result<Exit> {
         server.port,
         &token,
         remote.profile.jupyter.local_port,
+        false,
     )
     .await?;
     if browser {
@@ -410,6 +428,7 @@ async fn status(remote: &Remote) -> Result<Exit> {
     println!("pid:     {}", server.pid);
     println!("port:    {} (on the box)", server.port);
     println!("uptime:  {}", uptime(server.uptime));
+    println!("dir:     {}", server.dir);
     // Without the token Jupyter answers 403: that is enough to know the forward reaches it.
     match recorded(remote) {
         Some((local, port)) if port == server.port && probe(local, None).is_some() => {
