@@ -34,7 +34,7 @@ struct Lab {
 }
 
 impl Lab {
-    fn start(command: &str) -> Option<Lab> {
+    fn start(command: &str, start_timeout: u64) -> Option<Lab> {
         let test = TestBox::new()?;
         let (remote_port, local_port) = (free_port(), free_port());
         let jr = test.root.join("jupyter-home");
@@ -46,7 +46,7 @@ impl Lab {
             jr.display()
         );
         test.write_config(&test.default_config(&format!(
-            "[profile.box.jupyter]\ncommand = {command:?}\nsetup = {setup:?}\ndir = {:?}\nremote_port = {remote_port}\nlocal_port = {local_port}\nstart_timeout = 60\n",
+            "[profile.box.jupyter]\ncommand = {command:?}\nsetup = {setup:?}\ndir = {:?}\nremote_port = {remote_port}\nlocal_port = {local_port}\nstart_timeout = {start_timeout}\n",
             nb.display()
         )));
         Some(Lab {
@@ -64,7 +64,7 @@ impl Lab {
         ) {
             return None;
         }
-        Lab::start(&format!("{} server", jupyter().display()))
+        Lab::start(&format!("{} server", jupyter().display()), 60)
     }
 
     /// Runs fenton with a generous limit: Jupyter takes seconds to start on a busy machine.
@@ -341,7 +341,7 @@ fn busy_ports_are_said_and_worked_around() {
 
 #[test]
 fn a_command_that_does_not_exist_fails_with_the_shells_message() {
-    let Some(lab) = Lab::start("jupyter-not-installed-42 lab") else {
+    let Some(lab) = Lab::start("jupyter-not-installed-42 lab", 60) else {
         return;
     };
     let out = lab.run(&["jupyter", "start", "--no-browser"]);
@@ -357,4 +357,32 @@ fn a_command_that_does_not_exist_fails_with_the_shells_message() {
     );
     let status = lab.run(&["jupyter", "status"]);
     assert!(status.stdout.contains("not running"), "{status:#?}");
+}
+
+#[test]
+fn a_failing_setup_or_a_server_that_never_listens_is_said() {
+    let Some(lab) = Lab::start("sleep 30 #", 2) else {
+        return;
+    };
+    // The deadline: the server never listens, so fenton stops it and says so.
+    let out = lab.run(&["jupyter", "start", "--no-browser"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("did not listen on box port"),
+        "{out:#?}"
+    );
+    assert!(out.stderr.contains("jupyter.start_timeout"), "{out:#?}");
+    assert!(out.elapsed < Duration::from_secs(10), "{out:#?}");
+    let status = lab.run(&["jupyter", "status"]);
+    assert!(status.stdout.contains("not running"), "{status:#?}");
+
+    // A setup line that fails stops the start with its own words.
+    let config = std::fs::read_to_string(&lab.test.config).unwrap();
+    let setup = config.lines().find(|l| l.starts_with("setup = ")).unwrap();
+    lab.test
+        .write_config(&config.replace(setup, "setup = \"echo no such env >&2; false\""));
+    let out = lab.run(&["jupyter", "start", "--no-browser"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains("jupyter.setup failed"), "{out:#?}");
+    assert!(out.stderr.contains("no such env"), "{out:#?}");
 }
