@@ -84,9 +84,40 @@ pub enum Command {
 
     /// Forward a local port to a port on (or reachable from) the box: TensorBoard and the like
     Tunnel(TunnelArgs),
+    /// Mount the box's files here with sshfs, unmount them, or say how the mount is
+    #[command(subcommand)]
+    Fs(FsCommand),
+
+    /// The box at a glance: CPU, memory, disks, network, GPUs, tmux, Jupyter, jobs, mount, link
+    ///
+    /// One round trip: a script sent to the box's `sh` reads /proc, df, nvidia-smi and tmux.
+    /// Nothing needs installing there.
+    Status(StatusArgs),
+    /// Start a command on the box in the background; it keeps running when the laptop goes away
+    ///
+    /// Each word reaches the box as typed, as with `fenton exec`; for pipes or `&&`, hand them
+    /// to a shell: `fenton run -- sh -c 'python train.py | tee out.txt'`. stdout and stderr go
+    /// to the job's log on the box. Prints the job's id.
+    Run(RunArgs),
+
+    /// List the jobs on the box: id, name, state, start, duration, last line of the log
+    Jobs(JobsArgs),
+
+    /// Print a job's log; with -f, follow it until the job ends (then exit with its status)
+    Logs(LogsArgs),
+
+    /// Stop a job: SIGTERM to its process group, SIGKILL after a grace period
+    Kill(KillArgs),
+
+    /// Notifications sent by the box when a job ends
+    #[command(subcommand)]
+    Notify(NotifyCommand),
 
     /// Open the shared connection now (later commands reuse it)
     Connect,
+
+    /// Check the laptop, the config, the link and the box; say what to fix (exit 1 on a problem)
+    Doctor(DoctorArgs),
 
     /// Close the shared connection
     Disconnect,
@@ -132,6 +163,62 @@ pub struct ExecArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A name to find the job by (letters, digits, '.', '_', '-'); default: from the command
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Notify on every configured channel when the job ends (also: `notify_by_default`)
+    #[arg(long)]
+    pub notify: bool,
+
+    /// Directory on the box to run in; default: the remote home
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<String>,
+
+    /// The command and its arguments (after `--`)
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The job: its id, or its name (the latest job of that name)
+    pub job: String,
+
+    /// Only the last N lines
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub lines: Option<u64>,
+
+    /// Keep printing until the job ends, then exit with its exit status
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// The job: its id, or its name (the latest job of that name)
+    pub job: String,
+
+    /// Seconds between SIGTERM and SIGKILL
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub grace: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message from the box on every configured channel and report each result
+    Test,
+}
+
+#[derive(Debug, Args)]
 pub struct TmuxArgs {
     /// Session name; default: the profile's `tmux.session`
     pub session: Option<String>,
@@ -139,6 +226,46 @@ pub struct TmuxArgs {
     /// Use tmux control mode (-CC), for iTerm2
     #[arg(long)]
     pub cc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON (schema in the README); with --watch, one object per line per frame
+    #[arg(long)]
+    pub json: bool,
+
+    /// Redraw every SECS seconds (default 2) until Ctrl-C, over one connection channel
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
+    pub watch: Option<f64>,
+
+    /// Every profile in the config at once; an unreachable box does not delay the others
+    #[arg(long, conflicts_with = "watch")]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the checks as JSON (stable ids) instead of lines
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also send a test message on each configured notification channel (with curl)
+    #[arg(long)]
+    pub notify: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FsCommand {
+    /// Mount the profile's `mount.remote_path` (default: the remote home) on `mount.local_path`
+    Mount,
+    /// Unmount; says which local processes keep it busy
+    Unmount {
+        /// Get the mount point back even when the link is dead or the mount is busy
+        #[arg(long)]
+        force: bool,
+    },
+    /// Say whether the files are mounted, and whether the mount answers (exit 1 when not mounted and healthy)
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +410,18 @@ mod tests {
             rewrite(&["fenton", "exec", "--", "ls", "-fs"]),
             ["fenton", "exec", "--", "ls", "-fs"]
         );
+    }
+
+    #[test]
+    fn run_takes_the_words_after_the_separator() {
+        let cli =
+            Cli::try_parse_from(["fenton", "run", "--name", "t", "--", "python", "-u", "x.py"])
+                .unwrap();
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.name.as_deref(), Some("t"));
+        assert_eq!(run.command, ["python", "-u", "x.py"]);
     }
 
     #[test]

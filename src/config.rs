@@ -148,6 +148,18 @@ fn default_telegram_api() -> String {
     "https://api.telegram.org".into()
 }
 
+impl Mount {
+    /// The mount point as configured, or its default for the profile `name`: `~/fenton` for
+    /// the profile named fenton, else `~/fenton-NAME`.
+    pub fn local_path_or_default(&self, name: &str) -> String {
+        match &self.local_path {
+            Some(path) => path.clone(),
+            None if name == "fenton" => "~/fenton".into(),
+            None => format!("~/fenton-{name}"),
+        }
+    }
+}
+
 impl Default for Tmux {
     fn default() -> Self {
         Tmux {

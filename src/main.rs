@@ -5,6 +5,7 @@ mod commands;
 mod config;
 mod exit;
 mod remote;
+mod status;
 mod ui;
 
 use std::process::ExitCode;

@@ -41,7 +41,6 @@ fn settings() -> &'static Settings {
 }
 
 /// Whether output may carry colour escapes.
-#[expect(dead_code, reason = "for the commands that draw")]
 pub fn color() -> bool {
     settings().color
 }

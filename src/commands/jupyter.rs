@@ -20,10 +20,9 @@ use anyhow::{bail, Context, Result};
 use super::Ctx;
 use crate::cli::{JupyterCommand, JupyterStartArgs};
 use crate::exit::Exit;
+use crate::remote::scripts::JUPYTER as SCRIPT;
 use crate::remote::{free_local_port, runtime, sh, Remote};
 use crate::ui;
-
-const SCRIPT: &str = include_str!("../remote/scripts/jupyter.sh");
 
 pub fn run(ctx: &Ctx, command: JupyterCommand) -> Result<Exit> {
     let remote = ctx.remote()?;
@@ -287,7 +286,7 @@ fn show(remote: &Remote, local: u16, token: &str, browser: bool) -> Result<Exit>
 /// Opens the browser through a private file that redirects to the URL, so the token is in no
 /// process's argv (the browser's lives as long as the browser does).
 fn open_browser(remote: &Remote, url: &str) -> Result<()> {
-    let path = remote.local_state("jupyter.html");
+    let path = remote.state_file("jupyter.html");
     let _ = fs::remove_file(&path);
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -340,7 +339,7 @@ async fn forward(
         local = next;
         remote.forward_local(local, "127.0.0.1", port).await?;
     }
-    let path = remote.local_state("jupyter");
+    let path = remote.state_file("jupyter");
     fs::write(&path, format!("{local} {port}\n"))
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(local)
@@ -348,13 +347,13 @@ async fn forward(
 
 /// The forward recorded here: (local port, box port).
 fn recorded(remote: &Remote) -> Option<(u16, u16)> {
-    let text = fs::read_to_string(remote.local_state("jupyter")).ok()?;
+    let text = fs::read_to_string(remote.state_file("jupyter")).ok()?;
     let (local, port) = text.trim().split_once(' ')?;
     Some((local.parse().ok()?, port.parse().ok()?))
 }
 
 fn forget(remote: &Remote) {
-    let _ = fs::remove_file(remote.local_state("jupyter"));
+    let _ = fs::remove_file(remote.state_file("jupyter"));
 }
 
 /// The HTTP status of Jupyter's `/api/status` at a local port; None when nothing answers.
@@ -450,7 +449,7 @@ async fn stop(remote: &Remote) -> Result<Exit> {
         remote.cancel_local(local, "127.0.0.1", port).await;
     }
     forget(remote);
-    let _ = fs::remove_file(remote.local_state("jupyter.html"));
+    let _ = fs::remove_file(remote.state_file("jupyter.html"));
     match reply.kind.as_str() {
         "stopped" => ui::info(format_args!("stopped Jupyter (pid {})", reply.rest)),
         _ => ui::info(format_args!("Jupyter was not running on the box")),
@@ -503,29 +502,5 @@ mod tests {
         assert_eq!(uptime(250), "4m 10s");
         assert_eq!(uptime(7500), "2h 5m");
         assert_eq!(uptime(3 * 86400 + 4 * 3600), "3d 4h");
-    }
-
-    #[test]
-    fn the_script_is_valid_sh() {
-        let out = std::process::Command::new("sh")
-            .args(["-n", "-c", SCRIPT])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        // shellcheck, where installed, checks it as POSIX sh.
-        let checked = std::process::Command::new("shellcheck")
-            .args(["-s", "sh", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(SCRIPT.as_bytes())?;
-                child.wait_with_output()
-            });
-        if let Ok(out) = checked {
-            let said = String::from_utf8_lossy(&out.stdout);
-            assert!(out.status.success(), "shellcheck:\n{said}");
-        }
     }
 }

@@ -4,10 +4,18 @@
 mod completions;
 mod config;
 mod connect;
+mod doctor;
 mod exec;
+mod fs;
 mod jesus;
+mod jobs;
 mod jupyter;
+mod kill;
+mod logs;
+mod notify;
+mod run;
 mod ssh;
+mod status;
 mod tmux;
 mod tunnel;
 
@@ -45,10 +53,18 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Ssh(args) => ssh::run(&ctx, args),
         Command::Exec(args) => exec::run(&ctx, args),
         Command::Tmux(args) => tmux::run(&ctx, args),
+        Command::Fs(command) => fs::run(&ctx, command),
+        Command::Status(args) => status::run(&ctx, args),
+        Command::Run(args) => run::run(&ctx, args),
+        Command::Jobs(args) => jobs::run(&ctx, args),
+        Command::Logs(args) => logs::run(&ctx, args),
+        Command::Kill(args) => kill::run(&ctx, args),
+        Command::Notify(command) => notify::run(&ctx, command),
         Command::Jupyter(command) => jupyter::run(&ctx, command),
         Command::Tunnel(args) => tunnel::run(&ctx, args),
         Command::Connect => connect::connect(&ctx),
         Command::Disconnect => connect::disconnect(&ctx),
+        Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Config(command) => config::run(&ctx, command),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),

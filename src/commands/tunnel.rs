@@ -75,7 +75,7 @@ pub fn run(ctx: &Ctx, args: TunnelArgs) -> Result<Exit> {
 }
 
 fn load(remote: &Remote) -> Vec<Tunnel> {
-    let text = fs::read_to_string(remote.local_state("tunnels")).unwrap_or_default();
+    let text = fs::read_to_string(remote.state_file("tunnels")).unwrap_or_default();
     text.lines()
         .filter_map(|line| {
             let mut words = line.split(' ');
@@ -89,7 +89,7 @@ fn load(remote: &Remote) -> Vec<Tunnel> {
 }
 
 fn save(remote: &Remote, tunnels: &[Tunnel]) -> Result<()> {
-    let path = remote.local_state("tunnels");
+    let path = remote.state_file("tunnels");
     let text: String = tunnels
         .iter()
         .map(|t| format!("{} {} {}\n", t.local, t.host, t.port))

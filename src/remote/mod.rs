@@ -4,6 +4,8 @@
 
 mod forward;
 mod master;
+pub use master::on_path;
+pub mod scripts;
 pub mod sh;
 
 pub use forward::free_local_port;
@@ -43,6 +45,11 @@ impl Remote {
             name,
             profile,
         })
+    }
+
+    /// Where the shared connection's control socket is.
+    pub fn control_path(&self) -> &std::path::Path {
+        &self.control
     }
 
     /// The options every ssh invocation for this profile carries, before the destination.
@@ -88,10 +95,9 @@ impl Remote {
         cmd
     }
 
-    /// A file of this machine's state about the box (e.g. its forwards), next to the socket of
-    /// its shared connection: private, and gone after a reboot, as the forwards are.
-    pub fn local_state(&self, what: &str) -> PathBuf {
-        self.control.with_extension(what)
+    /// A file of this profile's next to its control socket (private directory), e.g. a log.
+    pub fn state_file(&self, extension: &str) -> PathBuf {
+        self.control.with_extension(extension)
     }
 
     /// The destination words that end an ssh command line.
@@ -171,14 +177,80 @@ impl Remote {
     /// stderr. Scripts go this way (`sh -s` reading the script on stdin), so no login shell
     /// parses them.
     pub async fn output(&self, line: &str, input: &[u8]) -> Result<Output> {
+        let mut stdout = Vec::new();
+        let mut sink = |chunk: &[u8]| {
+            stdout.extend_from_slice(chunk);
+            Ok(true)
+        };
+        let out = self.run_fed(line, input, true, &mut sink).await?;
+        Ok(Output { stdout, ..out })
+    }
+
+    /// Runs a remote command line fed `input`, handing each line of its stdout to `each` as it
+    /// comes, until the command ends or `each` says stop (false). Returns the exit code (-1
+    /// when stopped early) and what the command said on stderr.
+    pub async fn stream_lines(
+        &self,
+        line: &str,
+        input: &[u8],
+        mut each: impl FnMut(&str) -> bool,
+    ) -> Result<Output> {
+        let mut pending = Vec::new();
+        let mut sink = |chunk: &[u8]| {
+            pending.extend_from_slice(chunk);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let text = String::from_utf8_lossy(&pending[..end]).into_owned();
+                pending.drain(..=end);
+                if !each(&text) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        };
+        let out = self.run_fed(line, input, true, &mut sink).await?;
+        if out.code != -1 && !pending.is_empty() {
+            each(&String::from_utf8_lossy(&pending));
+        }
+        Ok(out)
+    }
+
+    /// Runs a remote command line fed `input`, handing its stdout to `sink` as it arrives (its
+    /// stderr goes to ours), and returns its exit code. A dropped connection is an
+    /// [`SshFailed`] error, raised after `sink` has seen every byte that did arrive; an error
+    /// from `sink` (a closed stdout) is returned as it is.
+    pub async fn stream(
+        &self,
+        line: &str,
+        input: &[u8],
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<i32> {
+        let mut sink = |chunk: &[u8]| sink(chunk).map(|()| true);
+        Ok(self.run_fed(line, input, false, &mut sink).await?.code)
+    }
+
+    /// The one way a command fed `input` runs: its stdout goes to `sink` chunk by chunk as it
+    /// arrives (the sink answers false to stop early: code -1), its stderr is captured or
+    /// passed through to ours.
+    async fn run_fed(
+        &self,
+        line: &str,
+        input: &[u8],
+        capture_stderr: bool,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<bool>,
+    ) -> Result<Output> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let session = self.session().await?;
         ui::trace_remote(line);
+        let stderr = if capture_stderr {
+            openssh::Stdio::piped()
+        } else {
+            openssh::Stdio::inherit()
+        };
         let mut child = session
             .raw_command(line)
             .stdin(openssh::Stdio::piped())
             .stdout(openssh::Stdio::piped())
-            .stderr(openssh::Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .await
             .map_err(|e| self.lost(e))?;
@@ -186,29 +258,55 @@ impl Remote {
         let mut stdout = child.stdout().take();
         let mut stderr = child.stderr().take();
         let mut out = Output::default();
-        let feed = async {
-            if let Some(stdin) = stdin.as_mut() {
-                // A command that exits without reading its input is not an error.
-                let _ = stdin.write_all(input).await;
+        let finished = {
+            let feed = async {
+                if let Some(stdin) = stdin.as_mut() {
+                    // A command that exits without reading its input is not an error.
+                    let _ = stdin.write_all(input).await;
+                }
+                drop(stdin);
+            };
+            let read_out = async {
+                let Some(stdout) = stdout.as_mut() else {
+                    return std::io::Result::Ok(true);
+                };
+                let mut buf = vec![0u8; 64 * 1024];
+                // A read error is the connection going away: the exit status below says so.
+                while let Ok(n) = stdout.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if !sink(&buf[..n])? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            };
+            let read_err = async {
+                if let Some(s) = stderr.as_mut() {
+                    let _ = s.read_to_end(&mut out.stderr).await;
+                }
+            };
+            tokio::pin!(feed, read_out, read_err);
+            let (mut fed, mut err_done) = (false, false);
+            // Stopping early must not wait for the command's stderr to end.
+            let finished = loop {
+                tokio::select! {
+                    () = &mut feed, if !fed => fed = true,
+                    () = &mut read_err, if !err_done => err_done = true,
+                    r = &mut read_out => break r?,
+                }
+            };
+            if finished && !err_done {
+                read_err.await;
             }
-            drop(stdin);
+            finished
         };
-        let read_out = async {
-            if let Some(s) = stdout.as_mut() {
-                s.read_to_end(&mut out.stdout).await?;
-            }
-            std::io::Result::Ok(())
+        out.code = if finished {
+            self.code(child.wait().await)?
+        } else {
+            -1
         };
-        let read_err = async {
-            if let Some(s) = stderr.as_mut() {
-                s.read_to_end(&mut out.stderr).await?;
-            }
-            std::io::Result::Ok(())
-        };
-        let ((), read_out, read_err) = tokio::join!(feed, read_out, read_err);
-        read_out?;
-        read_err?;
-        out.code = self.code(child.wait().await)?;
         Ok(out)
     }
 

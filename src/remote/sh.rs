@@ -67,6 +67,32 @@ pub fn require(program: &str, install_hint: &str) -> String {
     )
 }
 
+/// Lines that write `content` to the file `name` in the directory named by the shell variable
+/// `dir_var`, through a quoted here-document in a script fed to `sh -s`: the content (a
+/// secret, say) never reaches a command line, and no line of it can end the here-document.
+/// The file ends with a newline.
+pub fn write_file(dir_var: &str, name: &str, content: &str) -> String {
+    assert!(
+        dir_var
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "not a shell variable name: {dir_var}"
+    );
+    let mut delimiter = String::from("FENTON_EOF");
+    while content.lines().any(|line| line == delimiter) {
+        delimiter.push('_');
+    }
+    let newline = if content.ends_with('\n') || content.is_empty() {
+        ""
+    } else {
+        "\n"
+    };
+    format!(
+        "cat > \"${dir_var}\"/{} <<'{delimiter}'\n{content}{newline}{delimiter}\n",
+        quote(name)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +154,41 @@ mod tests {
         assert_eq!(path("~/my dir/x"), "\"$HOME\"/'my dir/x'");
         assert_eq!(path("/data/$x"), "'/data/$x'");
         assert_eq!(path("~other"), "'~other'");
+    }
+
+    #[test]
+    fn written_files_hold_their_content_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let contents = [
+            "plain",
+            "two\nlines\n",
+            "$(touch pwned) `id` ${HOME} \\ '\"",
+            "FENTON_EOF\nFENTON_EOF_\nafter",
+            "",
+        ];
+        let mut script = String::from("set -e\n");
+        for (i, content) in contents.iter().enumerate() {
+            script += &write_file("d", &format!("f {i}"), content);
+        }
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("d=\"$1\"\n{script}"))
+            .arg("sh")
+            .arg(dir.path())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        for (i, content) in contents.iter().enumerate() {
+            let got = std::fs::read_to_string(dir.path().join(format!("f {i}"))).unwrap();
+            let want = if content.ends_with('\n') || content.is_empty() {
+                content.to_string()
+            } else {
+                format!("{content}\n")
+            };
+            assert_eq!(got, want);
+        }
+        assert!(!dir.path().join("pwned").exists());
     }
 
     #[test]

@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+pub mod netns;
+
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -107,11 +110,25 @@ pub struct Sshd {
     pub dir: PathBuf,
     pub port: u16,
     envs: Vec<String>,
+    options: Vec<String>,
+    /// The network namespace and address it listens on, behind a [`netns::Link`].
+    netns: Option<(String, String)>,
 }
 
 impl Sshd {
-    fn start(dir: PathBuf, envs: Vec<String>) -> Sshd {
-        let sshd = Sshd { dir, port: 0, envs };
+    fn start(
+        dir: PathBuf,
+        envs: Vec<String>,
+        options: Vec<String>,
+        netns: Option<(String, String)>,
+    ) -> Sshd {
+        let sshd = Sshd {
+            dir,
+            port: 0,
+            envs,
+            options,
+            netns,
+        };
         sshd.sandbox("start");
         let port = std::fs::read_to_string(sshd.dir.join("port")).expect("sandbox port");
         Sshd {
@@ -133,6 +150,21 @@ impl Sshd {
             for env in &self.envs {
                 cmd.args(["--env", env]);
             }
+            for option in &self.options {
+                cmd.args(["--option", option]);
+            }
+            if let Some((_, addr)) = &self.netns {
+                cmd.args(["--listen", addr]);
+            }
+        }
+        if let Some((ns, _)) = &self.netns {
+            let mut wrapped = Command::new("nsenter");
+            wrapped
+                .arg(format!("--net=/run/netns/{ns}"))
+                .arg("--")
+                .arg(cmd.get_program())
+                .args(cmd.get_args());
+            cmd = wrapped;
         }
         cmd.stdin(Stdio::null());
         let out = run(cmd, Duration::from_secs(20));
@@ -169,12 +201,20 @@ impl Sshd {
 pub struct Builder {
     envs: Vec<String>,
     profile: String,
+    sshd_options: Vec<String>,
+    link: bool,
 }
 
 impl Builder {
     /// An environment variable every session on the box gets (sshd's SetEnv).
     pub fn env(mut self, name: &str, value: &str) -> Builder {
         self.envs.push(format!("{name}={value}"));
+        self
+    }
+
+    /// An sshd_config line (`KEYWORD VALUE`) that wins over the sandbox's defaults.
+    pub fn sshd_option(mut self, line: &str) -> Builder {
+        self.sshd_options.push(line.into());
         self
     }
 
@@ -185,11 +225,27 @@ impl Builder {
         self
     }
 
+    /// The box behind a link the test can cut (`test.link()`): sshd in a network namespace
+    /// of its own, fenton and `on_box` in another, joined by a veth pair.
+    pub fn link(mut self) -> Builder {
+        self.link = true;
+        self
+    }
+
     /// None when sshd is missing (the test is skipped; it fails under FENTON_REQUIRE_ALL).
     pub fn start(self) -> Option<TestBox> {
         if !available("sshd (openssh-server)", installed("sshd")) {
             return None;
         }
+        if self.link
+            && !available(
+                "network namespaces (root, iproute2, nftables, nsenter)",
+                netns::Link::available(),
+            )
+        {
+            return None;
+        }
+        let link = self.link.then(netns::Link::new);
         let tmp = tempfile::Builder::new()
             .prefix("fenton-t")
             .tempdir()
@@ -198,7 +254,10 @@ impl Builder {
         for dir in ["home", "xdg", "run", "remote"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
-        let sshd = Sshd::start(root.join("box"), self.envs);
+        let netns = link
+            .as_ref()
+            .map(|l| (l.box_ns.clone(), l.box_addr.clone()));
+        let sshd = Sshd::start(root.join("box"), self.envs, self.sshd_options, netns);
         let tmux_socket = format!("ft-{}", root.file_name().unwrap().to_string_lossy());
         let test = TestBox {
             config: root.join("xdg/fenton/config.toml"),
@@ -206,6 +265,7 @@ impl Builder {
             tmux_socket,
             sshd,
             root,
+            link,
             _tmp: tmp,
         };
         test.write_config(&test.default_config(&self.profile));
@@ -221,6 +281,8 @@ pub struct TestBox {
     pub config: PathBuf,
     pub remote_dir: PathBuf,
     pub tmux_socket: String,
+    /// Set by `Builder::link`; dropped after the processes in it are ended.
+    pub link: Option<netns::Link>,
     _tmp: tempfile::TempDir,
 }
 
@@ -265,7 +327,15 @@ impl TestBox {
             .env("LANG", "C.UTF-8")
             .args(args)
             .stdin(Stdio::null());
-        cmd
+        self.client(cmd)
+    }
+
+    /// `cmd` as the laptop runs it: behind the link when the test has one.
+    pub fn client(&self, cmd: Command) -> Command {
+        match &self.link {
+            Some(link) => link.enter(&cmd),
+            None => cmd,
+        }
     }
 
     /// Runs fenton to its end (30 s at most).
@@ -291,7 +361,7 @@ impl TestBox {
                 line,
             ])
             .stdin(Stdio::null());
-        run(cmd, Duration::from_secs(30))
+        run(self.client(cmd), Duration::from_secs(30))
     }
 
     /// The control sockets of shared connections made in this test.
@@ -354,11 +424,55 @@ impl Drop for TestBox {
             .args(["-L", &self.tmux_socket, "kill-server"])
             .stderr(Stdio::null())
             .status();
+        // A mount left by a failed test: detach it, so neither the processes ended below nor
+        // the temp dir's removal wait on it.
+        for point in mounts_under(&self.root) {
+            let _ = Command::new("fusermount3")
+                .arg("-uz")
+                .arg(&point)
+                .stderr(Stdio::null())
+                .status();
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(&point)
+                .stderr(Stdio::null())
+                .status();
+        }
         self.sshd.stop();
         let root = self.root.to_string_lossy().into_owned();
         Self::kill_mentioning(&root);
         Self::kill_mentioning(&self.tmux_socket);
     }
+}
+
+/// The mount points under `dir`, from the mount table (which never asks a mount anything).
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|point| {
+            // Space, tab, newline and backslash come as octal escapes.
+            let mut out = Vec::new();
+            let bytes = point.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'\\' && i + 3 < bytes.len() {
+                    let n = std::str::from_utf8(&bytes[i + 1..i + 4])
+                        .ok()
+                        .and_then(|d| u8::from_str_radix(d, 8).ok());
+                    if let Some(n) = n {
+                        out.push(n);
+                        i += 4;
+                        continue;
+                    }
+                }
+                out.push(bytes[i]);
+                i += 1;
+            }
+            PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
+        })
+        .filter(|p| p.starts_with(dir))
+        .collect()
 }
 
 /// A local tmux server of the test's own, to drive interactive commands like a person:
@@ -433,6 +547,14 @@ impl Terminal {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// A tmux format about the pane (`#{alternate_on}`, `#{cursor_flag}`…), expanded.
+    pub fn display(&self, format: &str) -> String {
+        self.tmux(&["display-message", "-p", "-t", "0", format])
+            .stdout
+            .trim()
+            .to_string()
     }
 
     /// Whether the program in the terminal has ended.

@@ -85,3 +85,34 @@ fn tmux_sessions_outlive_the_connection() {
     ));
     assert_eq!(out.stdout, "fenton\nmy 'odd\" session\n");
 }
+
+#[test]
+fn ctrl_c_ends_exec_with_130() {
+    let Some(test) = TestBox::new() else { return };
+    let cmd = test.fenton(["exec", "--", "sh", "-c", "echo started; sleep 60"]);
+    let Some(term) = Terminal::start(&test, &cmd) else {
+        return;
+    };
+    term.wait_for("started", T);
+    term.keys(&["C-c"]);
+    wait_until("fenton exec to end on Ctrl-C", T, || term.exited());
+    assert_eq!(term.status(), Some(130));
+}
+
+#[test]
+fn vv_shows_the_ssh_command_lines() {
+    let Some(test) = TestBox::new() else { return };
+    let out = test.run(["-vv", "exec", "--", "echo", "a b"]).ok();
+    assert!(
+        out.stderr.contains("fenton: + ssh -M -f -N"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("fenton: + [box] 'echo' 'a b'"),
+        "{}",
+        out.stderr
+    );
+    let out = test.run(["exec", "--", "echo", "quiet"]).ok();
+    assert_eq!(out.stderr, "", "no chatter without -v");
+}

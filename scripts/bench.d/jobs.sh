@@ -1,0 +1,24 @@
+# Jobs: `fenton run -- true` (one round trip: make the job's directory, start the wrapper in a
+# tmux window, wait for its pid) against a warm `fenton exec -- true`; goal <= 2x.
+# A config of its own gives the profile a private tmux server, ended afterwards.
+
+jobs_config=$BENCH_WORK/jobs.toml
+jobs_socket=fenton-bench-$$
+{
+  cat "$FENTON_CONFIG"
+  printf '[profile.bench.tmux]\nsocket = "%s"\n' "$jobs_socket"
+} > "$jobs_config"
+chmod 600 "$jobs_config"
+cleanups+=("tmux -L '$jobs_socket' kill-server 2>/dev/null")
+
+FENTON_CONFIG=$jobs_config "$FENTON" connect -q
+FENTON_CONFIG=$jobs_config "$FENTON" run -q -- true >/dev/null # the tmux server starts once
+exec_true=$(FENTON_CONFIG=$jobs_config hf jobs-exec "$FENTON exec -- true")
+run_true=$(FENTON_CONFIG=$jobs_config hf jobs-run "$FENTON run -q -- true")
+jobs_list=$(FENTON_CONFIG=$jobs_config hf jobs-list "$FENTON jobs")
+count=$(ls "$BENCH_WORK/remote/jobs" | wc -l)
+
+echo "warm fenton exec -- true:          $(ms "$exec_true") ms"
+echo "fenton run -- true:                $(ms "$run_true") ms"
+echo "ratio run / exec:                  $(ratio "$run_true" "$exec_true")  (goal <= 2)"
+echo "fenton jobs ($count jobs):         $(ms "$jobs_list") ms"

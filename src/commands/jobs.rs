@@ -1,0 +1,397 @@
+//! `fenton jobs [--json]`: the jobs on the box and how each one stands. Also what the job
+//! commands share: the scripts they send (`src/remote/scripts/`), the command line that runs
+//! them, and how a job's state is told from the files its wrapper leaves.
+//!
+//! A job lives in `remote_dir/jobs/<id>/` (files `name`, `cmd`, `dir`, `started`, `pid`,
+//! `ended`, `exit`, `log`, and `killed`, `notify`, `notify.result` when those happened); the
+//! wrapper script on the box writes them, so they tell the truth while the laptop is away.
+
+use std::fmt::Write as _;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use super::Ctx;
+use crate::cli::JobsArgs;
+use crate::exit::Exit;
+use crate::remote::{runtime, scripts, sh, Output, Remote};
+use crate::ui;
+
+/// The remote command line that runs a job script fed on stdin: `sh -s -- REMOTE_DIR ARGS...`
+/// (`remote_dir` keeps its `~`), each argument quoted.
+pub fn line<S: AsRef<str>>(remote: &Remote, args: &[S]) -> String {
+    let mut line = format!("sh -s -- {}", sh::path(&remote.profile.remote_dir));
+    if !args.is_empty() {
+        line.push(' ');
+        line.push_str(&sh::words(args));
+    }
+    line
+}
+
+/// Runs a job script; a failure the script explained (on stderr) ends the command.
+pub async fn output<S: AsRef<str>>(remote: &Remote, body: &str, args: &[S]) -> Result<Output> {
+    let out = remote
+        .output(&line(remote, args), scripts::job(body).as_bytes())
+        .await?;
+    if out.code != 0 {
+        let text = String::from_utf8_lossy(&out.stderr);
+        let text = text.trim();
+        match text.strip_prefix("fenton: ") {
+            Some(message) => bail!("{message}"),
+            None if text.is_empty() => {
+                bail!("the job script failed on the box (exit {})", out.code)
+            }
+            None => bail!("the job script failed on the box: {text}"),
+        }
+    }
+    Ok(out)
+}
+
+/// A job's name: what `--name` may be, so that it is safe in a file, a tmux window name and a
+/// notification title.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        bail!(
+            "job name {name:?} is not allowed: use up to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        );
+    }
+    Ok(())
+}
+
+/// The name a job gets without `--name`: its program's file name, made safe.
+pub fn default_name(command: &[String]) -> String {
+    let program = command.first().map(String::as_str).unwrap_or("");
+    let base = program.rsplit('/').next().unwrap_or("");
+    let safe: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let safe = safe.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
+    let safe: String = safe.chars().take(64).collect();
+    if safe.is_empty() {
+        "job".into()
+    } else {
+        safe
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Job {
+    pub id: String,
+    pub name: String,
+    /// The command line the job runs (its words quoted for sh); its first line.
+    pub command: String,
+    /// running, succeeded, failed, killed or lost.
+    pub state: &'static str,
+    pub exit: Option<i32>,
+    /// Seconds since the epoch, by the box's clock.
+    pub started: u64,
+    pub ended: Option<u64>,
+    pub duration_s: u64,
+    pub last_line: String,
+    pub notify: Notify,
+    #[serde(skip)]
+    age_s: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Notify {
+    pub requested: bool,
+    /// One line per channel once sent: `telegram ok: HTTP 200`, `ntfy failed: …`.
+    pub results: Vec<String>,
+}
+
+/// Whether a channel's result line (`telegram ok: HTTP 200`) says the message went out.
+pub fn sent(result: &str) -> bool {
+    result.split_whitespace().nth(1) == Some("ok:")
+}
+
+impl Notify {
+    fn failed(&self) -> Vec<&str> {
+        self.results
+            .iter()
+            .filter(|r| !sent(r))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// A word for the table.
+    fn summary(&self, ended: bool) -> String {
+        if !self.requested {
+            return "-".into();
+        }
+        if self.results.is_empty() {
+            return if ended { "sending" } else { "when done" }.into();
+        }
+        let failed = self.failed();
+        if failed.is_empty() {
+            "sent".into()
+        } else {
+            let channels: Vec<&str> = failed
+                .iter()
+                .filter_map(|r| r.split_whitespace().next())
+                .collect();
+            format!("FAILED: {}", channels.join(","))
+        }
+    }
+}
+
+/// Reads list.sh's output: `now N`, then `job ID` … `end` blocks of `KEY VALUE` lines.
+pub fn parse(text: &str) -> Vec<Job> {
+    let mut now = 0;
+    let mut jobs = Vec::new();
+    let mut fields: Vec<(&str, &str)> = Vec::new();
+    for line in text.lines() {
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        match key {
+            "now" => now = value.trim().parse().unwrap_or(0),
+            "end" => {
+                jobs.push(job(now, &fields));
+                fields.clear();
+            }
+            _ => fields.push((key, value)),
+        }
+    }
+    jobs
+}
+
+fn job(now: u64, fields: &[(&str, &str)]) -> Job {
+    let get = |key: &str| fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    let num = |key: &str| get(key).and_then(|v| v.trim().parse::<u64>().ok());
+    let started = num("started").unwrap_or(now);
+    let ended = num("ended");
+    let exit = get("exit").and_then(|v| v.trim().parse::<i32>().ok());
+    let alive = get("alive").is_some();
+    let age_s = now.saturating_sub(started);
+    let state = match exit {
+        Some(0) => "succeeded",
+        Some(_) if get("killed").is_some() => "killed",
+        Some(_) => "failed",
+        None if alive => "running",
+        // Between the start and the wrapper writing its pid.
+        None if get("pid").is_none() && age_s < 15 => "running",
+        None => "lost",
+    };
+    let end = ended.filter(|_| exit.is_some()).unwrap_or(now);
+    Job {
+        id: get("job").unwrap_or("").to_string(),
+        name: get("name").unwrap_or("").to_string(),
+        command: get("cmd").unwrap_or("").to_string(),
+        state,
+        exit,
+        started,
+        ended: ended.filter(|_| exit.is_some()),
+        duration_s: end.saturating_sub(started),
+        last_line: printable(get("last").unwrap_or("")),
+        notify: Notify {
+            requested: get("notify").is_some(),
+            results: fields
+                .iter()
+                .filter(|(k, _)| *k == "result")
+                .map(|(_, v)| v.to_string())
+                .collect(),
+        },
+        age_s,
+    }
+}
+
+/// A log line as a table may show it: colour escapes and other control characters dropped.
+fn printable(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI sequences: ESC [ … final byte in @..~
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        if !c.is_control() {
+            out.push(c);
+        }
+    }
+    out.trim().to_string()
+}
+
+/// 45s, 12m03s, 3h04m, 2d03h.
+pub fn human(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        3600..86400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{:02}h", secs / 86400, secs % 86400 / 3600),
+    }
+}
+
+impl Job {
+    /// The state as the table shows it: `failed (3)` for a failure.
+    pub fn state_text(&self) -> String {
+        match (self.state, self.exit) {
+            ("failed", Some(code)) => format!("failed ({code})"),
+            (state, _) => state.into(),
+        }
+    }
+}
+
+pub fn list(remote: &Remote) -> Result<Vec<Job>> {
+    let out = runtime()?.block_on(output(remote, scripts::JOB_LIST, &[] as &[&str]))?;
+    Ok(parse(&String::from_utf8_lossy(&out.stdout)))
+}
+
+pub fn run(ctx: &Ctx, args: JobsArgs) -> Result<Exit> {
+    let remote = ctx.remote()?;
+    let jobs = list(&remote)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&jobs)?);
+        return Ok(Exit::Success);
+    }
+    if jobs.is_empty() {
+        ui::info(format_args!(
+            "no jobs on {} yet: start one with `fenton run -- CMD...`",
+            remote.profile.host
+        ));
+        return Ok(Exit::Success);
+    }
+    print!("{}", table(&jobs));
+    for job in &jobs {
+        for failure in job.notify.failed() {
+            ui::warn(format_args!(
+                "job {} ({}): notification {failure}",
+                job.id, job.name
+            ));
+        }
+    }
+    Ok(Exit::Success)
+}
+
+fn table(jobs: &[Job]) -> String {
+    let notify = jobs.iter().any(|j| j.notify.requested);
+    let mut rows: Vec<Vec<String>> = vec![["ID", "NAME", "STATE", "STARTED", "DURATION"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()];
+    if notify {
+        rows[0].push("NOTIFY".into());
+    }
+    rows[0].push("LAST LINE".into());
+    for job in jobs {
+        let mut row = vec![
+            job.id.clone(),
+            job.name.clone(),
+            job.state_text(),
+            format!("{} ago", human(job.age_s)),
+            human(job.duration_s),
+        ];
+        if notify {
+            row.push(job.notify.summary(job.exit.is_some()));
+        }
+        row.push(job.last_line.chars().take(60).collect());
+        rows.push(row);
+    }
+    let columns = rows[0].len();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == columns {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$}  ", width = widths[c]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        for good in ["train", "bert-base_2.1", "A9"] {
+            check_name(good).unwrap();
+        }
+        for bad in [
+            "", "a;b", "it's", "$(id)", "a/b", "..", ".x", "-x", "a b", "ü", "x\n",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?} was accepted");
+        }
+        check_name(&"x".repeat(64)).unwrap();
+        assert!(check_name(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn default_names_are_safe() {
+        let name =
+            |words: &[&str]| default_name(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+        assert_eq!(name(&["python", "x.py"]), "python");
+        assert_eq!(name(&["/usr/bin/env"]), "env");
+        assert_eq!(name(&["./train.sh"]), "train.sh");
+        assert_eq!(name(&["$(id)"]), "id-");
+        assert_eq!(name(&["..."]), "job");
+        for words in [&["a;b'c"][..], &["../.."], &["ü"]] {
+            check_name(&name(words)).unwrap();
+        }
+    }
+
+    #[test]
+    fn states_come_from_the_files() {
+        let text = "now 1000\n\
+            job a\nname ok\nstarted 900\nended 950\nexit 0\nnotify 1\nresult telegram ok: HTTP 200\nresult ntfy failed: HTTP 500\nlast \u{1b}[32mdone\u{1b}[0m\nend\n\
+            job b\nname bad\nstarted 900\nended 910\nexit 3\nlast \nend\n\
+            job c\nname k\nstarted 900\nended 910\nexit 143\nkilled 905\nend\n\
+            job d\nname r\nstarted 990\npid 5\nalive 1\nend\n\
+            job e\nname l\nstarted 100\npid 5\nend\n\
+            job f\nname s\nstarted 995\nend\n";
+        let jobs = parse(text);
+        let states: Vec<String> = jobs.iter().map(Job::state_text).collect();
+        assert_eq!(
+            states,
+            [
+                "succeeded",
+                "failed (3)",
+                "killed",
+                "running",
+                "lost",
+                "running"
+            ]
+        );
+        assert_eq!(jobs[0].duration_s, 50);
+        assert_eq!(jobs[0].last_line, "done");
+        assert_eq!(jobs[0].notify.summary(true), "FAILED: ntfy");
+        assert_eq!(jobs[3].duration_s, 10);
+        assert_eq!(jobs[4].duration_s, 900);
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human(45), "45s");
+        assert_eq!(human(723), "12m03s");
+        assert_eq!(human(3 * 3600 + 4 * 60 + 5), "3h04m");
+        assert_eq!(human(2 * 86400 + 3 * 3600), "2d03h");
+    }
+}

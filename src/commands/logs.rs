@@ -1,0 +1,107 @@
+//! `fenton logs JOB [-n N] [-f]`: a job's log. Following counts the bytes it has printed;
+//! when the link drops it reconnects and asks the box for the log from that byte on, so no
+//! line is lost and none is printed twice. It ends with the job's exit status.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::{jobs, Ctx};
+use crate::cli::LogsArgs;
+use crate::exit::{Exit, SshFailed};
+use crate::remote::{runtime, scripts, Remote};
+use crate::ui;
+
+/// How long a follow keeps trying to get the link back.
+const RECONNECT_FOR: Duration = Duration::from_secs(300);
+
+pub fn run(ctx: &Ctx, args: LogsArgs) -> Result<Exit> {
+    let remote = ctx.remote()?;
+    runtime()?.block_on(async {
+        tokio::select! {
+            exit = logs(&remote, &args) => exit,
+            _ = tokio::signal::ctrl_c() => Ok(Exit::Interrupted),
+        }
+    })
+}
+
+async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
+    let script = scripts::job(scripts::JOB_LOGS);
+    let lines = args.lines.map_or("all".to_string(), |n| n.to_string());
+    let follow = if args.follow { "1" } else { "0" };
+    // The log's byte where the next output starts, once the box has said where it began.
+    let mut offset: Option<u64> = None;
+    loop {
+        let from = offset.map(|o| o.to_string()).unwrap_or_default();
+        let line = jobs::line(remote, &[args.job.as_str(), &lines, follow, &from]);
+        let mut header = Vec::new();
+        // Where this call's output is in the log: its first line says.
+        let mut at: Option<u64> = None;
+        let mut stdout = std::io::stdout().lock();
+        let mut sink = |mut bytes: &[u8]| -> std::io::Result<()> {
+            if at.is_none() {
+                // The first line says where in the log the output starts.
+                match bytes.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        header.extend_from_slice(&bytes[..i]);
+                        bytes = &bytes[i + 1..];
+                        let text = String::from_utf8_lossy(&header);
+                        at = Some(
+                            text.strip_prefix("fenton-offset ")
+                                .and_then(|n| n.trim().parse().ok())
+                                .unwrap_or(0),
+                        );
+                    }
+                    None => {
+                        header.extend_from_slice(bytes);
+                        return Ok(());
+                    }
+                }
+            }
+            stdout.write_all(bytes)?;
+            stdout.flush()?;
+            at = at.map(|o| o + bytes.len() as u64);
+            Ok(())
+        };
+        let result = remote.stream(&line, script.as_bytes(), &mut sink).await;
+        drop(stdout);
+        offset = at.or(offset);
+        match result {
+            Ok(code) => return Ok(Exit::from_code(code)),
+            Err(e)
+                if args.follow && offset.is_some() && e.downcast_ref::<SshFailed>().is_some() =>
+            {
+                reconnect(remote, &args.job, offset.unwrap_or(0)).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Waits for the link to come back (bounded), saying so.
+async fn reconnect(remote: &Remote, job: &str, offset: u64) -> Result<()> {
+    ui::warn(format_args!(
+        "the link to {} dropped; reconnecting to go on following {job} from byte {offset}",
+        remote.profile.host
+    ));
+    let deadline = Instant::now() + RECONNECT_FOR;
+    loop {
+        match remote.session().await {
+            Ok(_) => {
+                ui::info(format_args!("reconnected to {}", remote.profile.host));
+                return Ok(());
+            }
+            Err(e) if Instant::now() > deadline => {
+                return Err(e.context(format!(
+                    "gave up following {job} after {} s without a link; `fenton logs {job} -f` goes on from where it is",
+                    RECONNECT_FOR.as_secs()
+                )))
+            }
+            Err(e) => {
+                ui::debug(format_args!("reconnecting: {e:#}"));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Notifications, sent by the box: what fenton hands it for each configured channel, and
+//! `fenton notify test`.
+//!
+//! For each channel the box gets, in a 0600 directory made under `umask 077`, the files the
+//! wrapper script (`job.sh`) posts with: `CH.curl` (a curl config: the URL and secret headers,
+//! read with `curl -K`), `CH.url` and `CH.wgetrc` (the same for GNU wget's `-i` and
+//! `--config`), and for Telegram the chat id as JSON. The Telegram URL holds the bot token, so
+//! no URL or header ever goes on a command line. The files travel inside the script on
+//! stdin and are deleted once the message is sent.
+
+use anyhow::{bail, Context, Result};
+
+use super::{jobs, Ctx};
+use crate::cli::NotifyCommand;
+use crate::config::{expand_home, Notify};
+use crate::exit::Exit;
+use crate::remote::{runtime, scripts, sh};
+use crate::ui;
+
+/// The files (name in `notify.d/`, content) that configure every channel; none when no
+/// channel is configured.
+pub fn files(notify: &Notify) -> Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    if let Some(telegram) = &notify.telegram {
+        let token = match (&telegram.bot_token, &telegram.bot_token_file) {
+            (Some(token), _) => token.trim().to_string(),
+            (None, Some(file)) => {
+                let path = expand_home(file);
+                std::fs::read_to_string(&path)
+                    .with_context(|| {
+                        format!(
+                            "cannot read notify.telegram.bot_token_file {}: fix the path in your config",
+                            path.display()
+                        )
+                    })?
+                    .trim()
+                    .to_string()
+            }
+            (None, None) => {
+                bail!("[notify.telegram] needs bot_token or bot_token_file: add one to your config")
+            }
+        };
+        if token.is_empty() {
+            bail!("the Telegram bot token is empty: set notify.telegram.bot_token");
+        }
+        let url = format!(
+            "{}/bot{token}/sendMessage",
+            telegram.api_url.trim_end_matches('/')
+        );
+        channel(&mut files, "telegram", &url, &[])?;
+        files.push((
+            "telegram.chat".into(),
+            serde_json::to_string(&telegram.chat_id)?,
+        ));
+    }
+    if let Some(ntfy) = &notify.ntfy {
+        let auth = ntfy
+            .token
+            .as_ref()
+            .map(|t| format!("Authorization: Bearer {}", t.trim()));
+        channel(&mut files, "ntfy", &ntfy.url, auth.as_slice())?;
+    }
+    if let Some(webhook) = &notify.webhook {
+        channel(&mut files, "webhook", &webhook.url, &[])?;
+    }
+    Ok(files)
+}
+
+fn channel(
+    files: &mut Vec<(String, String)>,
+    name: &str,
+    url: &str,
+    headers: &[String],
+) -> Result<()> {
+    for value in std::iter::once(url).chain(headers.iter().map(String::as_str)) {
+        if value.chars().any(char::is_control) {
+            bail!("a [notify.{name}] value holds a control character (a line break?): fix it in your config");
+        }
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        bail!("[notify.{name}] url must start with http:// or https://");
+    }
+    let mut curl = format!("url = \"{}\"\n", curl_escape(url));
+    let mut wget = String::new();
+    for header in headers {
+        curl += &format!("header = \"{}\"\n", curl_escape(header));
+        wget += &format!("header = {header}\n");
+    }
+    files.push((format!("{name}.curl"), curl));
+    files.push((format!("{name}.url"), url.to_string()));
+    files.push((format!("{name}.wgetrc"), wget));
+    Ok(())
+}
+
+/// A value inside double quotes in a curl config file.
+fn curl_escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The script lines that write job.sh and the channel files into `$fj_files`.
+pub fn write_files(files: &[(String, String)]) -> String {
+    let mut out = sh::write_file("fj_files", "job.sh", scripts::JOB_WRAPPER);
+    for (name, content) in files {
+        out += &sh::write_file("fj_files", &format!("notify.d/{name}"), content);
+    }
+    out
+}
+
+pub fn run(ctx: &Ctx, command: NotifyCommand) -> Result<Exit> {
+    match command {
+        NotifyCommand::Test => test(ctx),
+    }
+}
+
+fn test(ctx: &Ctx) -> Result<Exit> {
+    let loaded = ctx.config()?;
+    let files = files(&loaded.file.notify)?;
+    if files.is_empty() {
+        bail!(
+            "no notification channel is configured: add [notify.telegram], [notify.ntfy] or [notify.webhook] to {}",
+            loaded.path.display()
+        );
+    }
+    let remote = ctx.remote()?;
+    let body = format!("{}\n{}fj_go\n", scripts::NOTIFY_TEST, write_files(&files));
+    let out = runtime()?.block_on(jobs::output(&remote, &body, &[] as &[&str]))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut failed = false;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        println!("{line}");
+        failed |= !jobs::sent(line);
+    }
+    if failed {
+        ui::warn(format_args!(
+            "some channels failed: check their url (and token) in {}",
+            loaded.path.display()
+        ));
+        return Ok(Exit::Failure);
+    }
+    Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Ntfy, Telegram, Webhook};
+
+    #[test]
+    fn secrets_go_into_files_quoted_for_curl() {
+        let notify = Notify {
+            telegram: Some(Telegram {
+                bot_token: Some("123:a\"b\\c".into()),
+                bot_token_file: None,
+                chat_id: "42".into(),
+                api_url: "http://127.0.0.1:9/".into(),
+            }),
+            ntfy: Some(Ntfy {
+                url: "https://ntfy.sh/t".into(),
+                token: Some("tk_x".into()),
+            }),
+            webhook: Some(Webhook {
+                url: "https://h/x".into(),
+            }),
+        };
+        let files = files(&notify).unwrap();
+        let get = |name: &str| &files.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(
+            get("telegram.curl"),
+            "url = \"http://127.0.0.1:9/bot123:a\\\"b\\\\c/sendMessage\"\n"
+        );
+        assert_eq!(
+            get("telegram.url"),
+            "http://127.0.0.1:9/bot123:a\"b\\c/sendMessage"
+        );
+        assert_eq!(get("telegram.chat"), "\"42\"");
+        assert_eq!(
+            get("ntfy.curl"),
+            "url = \"https://ntfy.sh/t\"\nheader = \"Authorization: Bearer tk_x\"\n"
+        );
+        assert_eq!(get("ntfy.wgetrc"), "header = Authorization: Bearer tk_x\n");
+        assert_eq!(get("webhook.wgetrc"), "");
+    }
+
+    #[test]
+    fn line_breaks_in_values_are_refused() {
+        let notify = Notify {
+            webhook: Some(Webhook {
+                url: "https://h/x\nheader = evil".into(),
+            }),
+            ..Notify::default()
+        };
+        assert!(files(&notify).is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! `fenton run [--name NAME] [--notify] [--dir DIR] -- CMD...`: a job on the box that keeps
+//! running when the laptop goes away. One round trip: `run.sh` makes the job's directory,
+//! writes the wrapper (`job.sh`) and the notification files into it, starts the wrapper in a
+//! window of the profile's tmux session (under setsid where tmux is missing) and answers
+//! with the id once the job has a pid.
+
+use anyhow::{bail, Result};
+
+use super::{jobs, notify, Ctx};
+use crate::cli::RunArgs;
+use crate::exit::Exit;
+use crate::remote::{runtime, scripts, sh, Remote};
+use crate::ui;
+
+pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
+    let name = match args.name {
+        Some(name) => {
+            jobs::check_name(&name)?;
+            name
+        }
+        None => jobs::default_name(&args.command),
+    };
+    let loaded = ctx.config()?;
+    let (profile_name, profile) = loaded.profile(ctx.global.profile.as_deref())?;
+    let notify = args.notify || profile.notify_by_default;
+    let files = if notify {
+        notify::files(&loaded.file.notify)?
+    } else {
+        vec![]
+    };
+    if notify && files.is_empty() {
+        if args.notify {
+            bail!(
+                "--notify needs a channel: add [notify.telegram], [notify.ntfy] or [notify.webhook] to {}",
+                loaded.path.display()
+            );
+        }
+        ui::warn(format_args!(
+            "notify_by_default is set but no [notify.*] channel is configured in {}",
+            loaded.path.display()
+        ));
+    }
+    let notify = notify && !files.is_empty();
+    let remote = Remote::new(profile_name, profile)?;
+
+    let body = format!(
+        "{}\n{}fj_launch\n",
+        scripts::JOB_RUN,
+        notify::write_files(&files)
+    );
+    // The directory keeps its `~` (sh::path); the rest are plain words. The command is the
+    // one thing run as shell code on the box: its words, quoted as `fenton exec` quotes them.
+    let line = format!(
+        "{} {} {}",
+        jobs::line(&remote, &[name.as_str()]),
+        sh::path(args.dir.as_deref().unwrap_or("~")),
+        sh::words(&[
+            sh::words(&args.command).as_str(),
+            if notify { "1" } else { "0" },
+            remote.profile.tmux.session.as_str(),
+            remote.profile.tmux.socket.as_str(),
+        ])
+    );
+    let out = runtime()?.block_on(remote.output(&line, scripts::job(&body).as_bytes()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let (Some(id), how) = (lines.next().filter(|_| out.code == 0), lines.next()) else {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr.trim();
+        match stderr.strip_prefix("fenton: ") {
+            Some(message) => bail!("{message}"),
+            None => bail!(
+                "the job did not start on the box (exit {}): {stderr}",
+                out.code
+            ),
+        }
+    };
+    println!("{id}");
+    let place = match how {
+        Some("tmux") => format!(
+            " in tmux window {:?} of session {:?}",
+            name, remote.profile.tmux.session
+        ),
+        _ => String::new(),
+    };
+    ui::info(format_args!(
+        "job {id} ({name}) started on {}{place}{}",
+        remote.profile.host,
+        if notify {
+            "; it will notify you when it ends"
+        } else {
+            ""
+        }
+    ));
+    ui::info(format_args!(
+        "follow it: fenton logs {id} -f    stop it: fenton kill {id}    list: fenton jobs"
+    ));
+    Ok(Exit::Success)
+}

@@ -1,0 +1,12 @@
+# `fenton notify test`: a scratch directory under remote_dir, into which fenton's appended
+# lines write job.sh and notify.d; fj_go sends a test message on every channel there, prints
+# one result a line, and removes the directory (and the secrets with it).
+umask 077
+mkdir -p "$fj_root" || exit 1
+fj_files=$(mktemp -d "$fj_root/notify-test.XXXXXX") || exit 1
+trap 'rm -rf "$fj_files"' EXIT
+mkdir "$fj_files/notify.d"
+
+fj_go() {
+  (cd "$fj_files" && sh ./job.sh test)
+}

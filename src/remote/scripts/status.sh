@@ -1,0 +1,151 @@
+# fenton status: what a person training a model wants to know about this box, printed as
+# sections that fenton parses (src/status/parse.rs). Each section starts with a line
+# `@@fenton:NAME [ARG]`; a frame ends with `@@fenton:end`.
+#
+# Usage: sh -s -- MODE INTERVAL TMUX_SOCKET REMOTE_DIR MOUNT_PATH
+#   MODE once:  one frame. CPU and network rates need two samples: the first comes from the
+#               last status run on this box (kept in REMOTE_DIR/status.sample, when it is at
+#               most 30 s old), else from a sample taken 0.25 s before the frame.
+#   MODE watch: a frame every INTERVAL seconds until the connection goes away.
+mode=$1 interval=$2 sock=$3 dir=$4 mnt=$5
+LC_ALL=C
+export LC_ALL
+if [ ! -r /proc/stat ] || [ ! -r /proc/meminfo ]; then
+  echo '@@fenton:notlinux'
+  uname -s 2>/dev/null
+  exit 0
+fi
+echo '@@fenton:hello 1'
+
+# The counters that make rates: the clock (/proc/uptime), CPU ticks, network bytes.
+sample() {
+  echo '@@fenton:sample'
+  cat /proc/uptime
+  grep '^cpu' /proc/stat
+  cat /proc/net/dev
+}
+
+# The nearest existing directory at or above $1, for df.
+existing() {
+  p=$1
+  while [ -n "$p" ] && [ ! -e "$p" ]; do
+    p=$(dirname "$p")
+  done
+  printf '%s\n' "${p:-/}"
+}
+
+disk() {
+  printf '%s\t%s\t%s\n' "$1" "$2" "$(df -Pk "$(existing "$2")" 2>/dev/null | sed -n 2p)"
+}
+
+gpus() {
+  if ! command -v nvidia-smi >/dev/null 2>&1; then
+    echo '@@fenton:gpu none'
+    return
+  fi
+  out=$(nvidia-smi --query-gpu=index,pci.bus_id,utilization.gpu,utilization.memory,memory.used,memory.total,temperature.gpu,power.draw,power.limit,fan.speed,name --format=csv,nounits 2>&1)
+  code=$?
+  echo "@@fenton:gpu $code"
+  printf '%s\n' "$out"
+  [ "$code" = 0 ] || return
+  out=$(nvidia-smi --query-compute-apps=gpu_bus_id,pid,used_gpu_memory,process_name --format=csv,nounits 2>&1)
+  code=$?
+  echo "@@fenton:gpu-apps $code"
+  printf '%s\n' "$out"
+  pids=$(printf '%s\n' "$out" | sed -n '2,$p' | awk -F', ' '{print $2}' | grep '^[0-9][0-9]*$' | tr '\n' ',')
+  if [ -n "$pids" ]; then
+    echo '@@fenton:gpu-users'
+    ps -o pid=,user= -p "${pids%,}" 2>/dev/null
+  fi
+}
+
+# tmux writes tabs in formats as `_`: fields are split at `|`, the name last.
+sessions() {
+  command -v tmux >/dev/null 2>&1 || return
+  echo '@@fenton:tmux'
+  if [ -n "$sock" ]; then
+    tmux -L "$sock" list-sessions -F '#{session_attached}|#{session_windows}|#{session_created}|#{session_name}' 2>/dev/null
+  else
+    tmux list-sessions -F '#{session_attached}|#{session_windows}|#{session_created}|#{session_name}' 2>/dev/null
+  fi
+}
+
+# fenton jobs: REMOTE_DIR/jobs/ID/{name,cmd,started,pid,wrapper,ended,exit,log}. A job runs
+# while it has no `exit` and its process group (`pid`) or its wrapper is alive.
+fenton_jobs() {
+  echo '@@fenton:jobs'
+  [ -d "$dir/jobs" ] || return
+  for j in "$dir"/jobs/*/; do
+    [ -f "${j}started" ] || continue
+    name='' started='' pid='' wrapper='' ended='' code='' alive=0
+    read -r started <"${j}started"
+    [ -r "${j}name" ] && read -r name <"${j}name"
+    [ -r "${j}pid" ] && read -r pid <"${j}pid"
+    [ -r "${j}wrapper" ] && read -r wrapper <"${j}wrapper"
+    [ -r "${j}ended" ] && read -r ended <"${j}ended"
+    [ -r "${j}exit" ] && read -r code <"${j}exit"
+    if [ ! -f "${j}exit" ]; then
+      if { [ -n "$pid" ] && kill -0 "-$pid" 2>/dev/null; } ||
+        { [ -n "$wrapper" ] && kill -0 "$wrapper" 2>/dev/null; }; then
+        alive=1
+      fi
+    fi
+    id=${j%/}
+    id=${id##*/}
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$started" "$ended" "$code" "$pid" "$alive" "$name"
+  done
+}
+
+frame() {
+  sample
+  echo '@@fenton:host'
+  cat /proc/sys/kernel/hostname 2>/dev/null || hostname
+  uname -sr
+  echo '@@fenton:loadavg'
+  cat /proc/loadavg
+  echo '@@fenton:cpuinfo'
+  nproc 2>/dev/null || grep -c '^processor' /proc/cpuinfo
+  grep -m 1 '^model name' /proc/cpuinfo
+  echo '@@fenton:meminfo'
+  grep -E '^(MemTotal|MemAvailable|MemFree|Buffers|Cached|SwapTotal|SwapFree):' /proc/meminfo
+  echo '@@fenton:df'
+  disk root /
+  disk home "$HOME"
+  disk remote_dir "$dir"
+  disk mount "$mnt"
+  gpus
+  sessions
+  echo '@@fenton:jupyter'
+  # shellcheck disable=SC2009 # pgrep cannot print the user and the whole command line
+  ps -eo pid=,user=,args= 2>/dev/null | grep -E '[j]upyter[- _]?(lab|notebook|server)|[j]upyter_server|[j]upyterlab'
+  fenton_jobs
+  echo '@@fenton:end'
+}
+
+cache="$dir/status.sample"
+if [ "$mode" = once ]; then
+  read -r now _ </proc/uptime
+  last=0
+  [ -r "$cache" ] && read -r last _ <"$cache"
+  case ${last%.*} in '' | *[!0-9]*) last=0 ;; esac
+  age=$((${now%.*} - ${last%.*}))
+  if [ "$last" != 0 ] && [ "$age" -ge 0 ] && [ "$age" -le 30 ]; then
+    echo '@@fenton:sample'
+    cat "$cache"
+  else
+    sample
+    sleep 0.25 2>/dev/null || sleep 1
+  fi
+  out=$(frame)
+  printf '%s\n' "$out"
+  mkdir -p "$dir" 2>/dev/null &&
+    printf '%s\n' "$out" | sed -n '/^@@fenton:sample/,/^@@fenton:host/p' | sed '1d;$d' >"$cache.$$" &&
+    mv -f "$cache.$$" "$cache" 2>/dev/null
+  exit 0
+fi
+
+sample
+sleep 0.25 2>/dev/null || sleep 1
+while frame; do
+  sleep "$interval" 2>/dev/null || sleep 1
+done
