@@ -78,6 +78,12 @@ pub enum Command {
     /// Attach to the persistent tmux session on the box, creating it if missing
     Tmux(TmuxArgs),
 
+    /// Jupyter on the box, alive in a tmux window, opened here through a local forward
+    #[command(subcommand)]
+    Jupyter(JupyterCommand),
+
+    /// Forward a local port to a port on (or reachable from) the box: TensorBoard and the like
+    Tunnel(TunnelArgs),
     /// Mount the box's files here with sshfs, unmount them, or say how the mount is
     #[command(subcommand)]
     Fs(FsCommand),
@@ -260,6 +266,57 @@ pub enum FsCommand {
     },
     /// Say whether the files are mounted, and whether the mount answers (exit 1 when not mounted and healthy)
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JupyterCommand {
+    /// Start Jupyter on the box (or find the one running), forward it here and open the browser
+    Start(JupyterStartArgs),
+    /// Stop Jupyter on the box and remove its token and forward
+    Stop,
+    /// Whether Jupyter runs: pid, port, uptime, and the local URL (without the token)
+    Status,
+    /// Open the browser at the running Jupyter, re-creating the forward if it was lost
+    Open,
+    /// Print the local URL with its token, for pasting (the only output that shows the token)
+    Url,
+}
+
+#[derive(Debug, Args)]
+pub struct JupyterStartArgs {
+    /// Print the URL instead of opening the browser
+    #[arg(long)]
+    pub no_browser: bool,
+
+    /// Port on the box; default: the profile's `jupyter.remote_port`
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// Local port; default: the profile's `jupyter.local_port` (the next free one when busy)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub local_port: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct TunnelArgs {
+    #[command(subcommand)]
+    pub command: Option<TunnelCommand>,
+
+    /// LOCAL (the same port on the box) or LOCAL:HOST:PORT (HOST as the box sees it)
+    #[arg(required = true, value_name = "LOCAL[:HOST:PORT]")]
+    pub spec: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TunnelCommand {
+    /// The tunnels this machine holds, and whether each is up
+    List,
+    /// Close the tunnel on a local port
+    Close {
+        #[arg(value_name = "LOCAL")]
+        local: u16,
+    },
 }
 
 #[derive(Debug, Subcommand)]

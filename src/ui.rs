@@ -57,6 +57,35 @@ pub fn warn(args: Arguments) {
     eprintln!("fenton: warning: {args}");
 }
 
+/// A spinner on stderr that says what fenton waits for; only on a terminal, never under `-q`.
+/// It disappears when dropped.
+pub struct Spinner(Option<indicatif::ProgressBar>);
+
+pub fn spinner(message: String) -> Spinner {
+    if settings().quiet || !std::io::stderr().is_terminal() {
+        return Spinner(None);
+    }
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    Spinner(Some(bar))
+}
+
+impl Spinner {
+    pub fn say(&self, message: String) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message);
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 /// Detail shown from `-v` on.
 pub fn debug(args: Arguments) {
     if settings().verbose >= 1 {

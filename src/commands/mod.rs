@@ -9,6 +9,7 @@ mod exec;
 mod fs;
 mod jesus;
 mod jobs;
+mod jupyter;
 mod kill;
 mod logs;
 mod notify;
@@ -16,6 +17,7 @@ mod run;
 mod ssh;
 mod status;
 mod tmux;
+mod tunnel;
 
 use anyhow::Result;
 
@@ -58,6 +60,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Logs(args) => logs::run(&ctx, args),
         Command::Kill(args) => kill::run(&ctx, args),
         Command::Notify(command) => notify::run(&ctx, command),
+        Command::Jupyter(command) => jupyter::run(&ctx, command),
+        Command::Tunnel(args) => tunnel::run(&ctx, args),
         Command::Connect => connect::connect(&ctx),
         Command::Disconnect => connect::disconnect(&ctx),
         Command::Doctor(args) => doctor::run(&ctx, args),

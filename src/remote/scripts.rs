@@ -6,6 +6,8 @@
 pub const STATUS: &str = include_str!("scripts/status.sh");
 /// `fenton doctor`: facts about the box, one `key=value` a line; it changes nothing.
 pub const DOCTOR: &str = include_str!("scripts/doctor.sh");
+/// `fenton jupyter`: start, find, or stop the server in its tmux window; `key value` lines.
+pub const JUPYTER: &str = include_str!("scripts/jupyter.sh");
 /// The functions every job script starts with (see [`job`]).
 const JOB_LIB: &str = include_str!("scripts/lib.sh");
 pub const JOB_RUN: &str = include_str!("scripts/run.sh");
@@ -39,6 +41,7 @@ mod tests {
             ("kill.sh", job(JOB_KILL)),
             ("notify-test.sh", job(NOTIFY_TEST)),
             ("job.sh", JOB_WRAPPER.to_string()),
+            ("jupyter.sh", JUPYTER.to_string()),
         ];
         let shellcheck = Command::new("shellcheck").arg("--version").output().is_ok();
         if !shellcheck {

@@ -51,6 +51,12 @@ pub fn tmux(socket: &str) -> String {
     }
 }
 
+/// `name='value'`: a shell variable set to a value, for a script that reads it.
+pub fn assign(name: &str, value: &str) -> String {
+    debug_assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    format!("{name}={}", quote(value))
+}
+
 /// A line that stops with a clear message when `program` is missing on the box.
 pub fn require(program: &str, install_hint: &str) -> String {
     let message = format!("fenton: {program} is not installed on the box: {install_hint}");

@@ -11,4 +11,6 @@ mod doctor;
 mod fs;
 mod interactive;
 mod jobs;
+mod jupyter;
 mod status;
+mod tunnel;

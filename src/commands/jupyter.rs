@@ -1,0 +1,506 @@
+//! `fenton jupyter start | stop | status | open | url`: a Jupyter server on the box, alive in a
+//! window of the profile's tmux session, reached here through a forward of the shared
+//! connection.
+//!
+//! The box side is one script (`scripts/jupyter.sh`): a start is one round trip that launches
+//! the server (or finds the running one) and waits on the box until it listens, so the only
+//! waiting over the link is one HTTP check through the forward. The token is made here, reaches
+//! the box inside the script on stdin and lands in a 0600 file that Jupyter reads through
+//! `JUPYTER_TOKEN_FILE`: no command line on either machine ever holds it, and only `url`
+//! prints it. The browser gets it through a private redirect file, not through its argv.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use super::Ctx;
+use crate::cli::{JupyterCommand, JupyterStartArgs};
+use crate::exit::Exit;
+use crate::remote::scripts::JUPYTER as SCRIPT;
+use crate::remote::{free_local_port, runtime, sh, Remote};
+use crate::ui;
+
+pub fn run(ctx: &Ctx, command: JupyterCommand) -> Result<Exit> {
+    let remote = ctx.remote()?;
+    let runtime = runtime()?;
+    match command {
+        JupyterCommand::Start(args) => runtime.block_on(start(&remote, args)),
+        JupyterCommand::Stop => runtime.block_on(stop(&remote)),
+        JupyterCommand::Status => runtime.block_on(status(&remote)),
+        JupyterCommand::Open => runtime.block_on(open(&remote, true)),
+        JupyterCommand::Url => runtime.block_on(open(&remote, false)),
+    }
+}
+
+/// What the box script said: its first line, its `key value` lines, and Jupyter's last lines.
+struct Reply {
+    kind: String,
+    rest: String,
+    fields: HashMap<String, String>,
+    log: Vec<String>,
+}
+
+impl Reply {
+    fn parse(text: &str) -> Reply {
+        let mut lines = text.lines();
+        let first = lines.next().unwrap_or("");
+        let (kind, rest) = first.split_once(' ').unwrap_or((first, ""));
+        let mut fields = HashMap::new();
+        let mut log = Vec::new();
+        let mut in_log = false;
+        for line in lines {
+            if in_log {
+                log.push(line.to_string());
+            } else if line == "log-begin" {
+                in_log = true;
+            } else if let Some((key, value)) = line.split_once(' ') {
+                fields.insert(key.to_string(), value.to_string());
+            } else {
+                fields.insert(line.to_string(), String::new());
+            }
+        }
+        Reply {
+            kind: kind.to_string(),
+            rest: rest.to_string(),
+            fields,
+            log,
+        }
+    }
+
+    fn field<T: std::str::FromStr>(&self, key: &str) -> Result<T> {
+        self.fields
+            .get(key)
+            .and_then(|v| v.trim().parse().ok())
+            .with_context(|| format!("the box's Jupyter state lacks a valid `{key}`"))
+    }
+}
+
+/// A running server, as the box reports it.
+struct Server {
+    pid: u32,
+    port: u16,
+    uptime: u64,
+    dir: String,
+    token: Option<String>,
+}
+
+impl Server {
+    fn from(reply: &Reply) -> Result<Server> {
+        let started: u64 = reply.field("started").unwrap_or(0);
+        let now: u64 = reply.field("now").unwrap_or(0);
+        Ok(Server {
+            pid: reply.field("pid")?,
+            port: reply.field("port")?,
+            uptime: now.saturating_sub(started),
+            dir: reply.fields.get("dir").cloned().unwrap_or_default(),
+            token: reply.fields.get("token").cloned(),
+        })
+    }
+}
+
+/// Where fenton keeps Jupyter's state on the box.
+fn state_dir(remote: &Remote) -> String {
+    format!(
+        "{}/jupyter",
+        remote.profile.remote_dir.trim_end_matches('/')
+    )
+}
+
+/// Runs the box script with `action` and its arguments; `input_prefix` goes before the script.
+async fn script(remote: &Remote, args: &[String], prefix: &str) -> Result<Reply> {
+    let line = format!("sh -s -- {}", args.join(" "));
+    let input = format!("{prefix}\n{SCRIPT}");
+    let out = remote.output(&line, input.as_bytes()).await?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.code != 0 || stdout.is_empty() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "the box could not run fenton's Jupyter script (status {}): {}",
+            out.code,
+            last_line(&stderr)
+        );
+    }
+    Ok(Reply::parse(&stdout))
+}
+
+fn last_line(text: &str) -> &str {
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no message")
+        .trim()
+}
+
+/// The server's state on the box, with its token when asked for.
+async fn query(remote: &Remote, token: bool) -> Result<Option<Server>> {
+    let mut args = vec!["status".to_string(), sh::path(&state_dir(remote))];
+    if token {
+        args.push("token".into());
+    }
+    let reply = script(remote, &args, "").await?;
+    match reply.kind.as_str() {
+        "running" => Ok(Some(Server::from(&reply)?)),
+        _ => Ok(None),
+    }
+}
+
+/// 192 random bits from the system's generator, as hex.
+fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 24];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("cannot read /dev/urandom to make Jupyter's token")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
+    let config = &remote.profile.jupyter;
+    let port = args.port.unwrap_or(config.remote_port);
+    let timeout = Duration::from_secs(config.start_timeout.max(1));
+    let deadline = Instant::now() + timeout;
+    let token = new_token()?;
+    let spinner = ui::spinner(format!("starting Jupyter on the box (port {port})…"));
+    let tmux = &remote.profile.tmux;
+    let call = [
+        "start".to_string(),
+        sh::path(&state_dir(remote)),
+        sh::quote(&tmux.socket),
+        sh::quote(&tmux.session),
+        sh::path(&config.dir),
+        port.to_string(),
+        timeout.as_secs().to_string(),
+        sh::quote(&config.command),
+        sh::quote(&config.setup),
+    ];
+    let reply = script(remote, &call, &sh::assign("token", &token)).await?;
+    let mask = |lines: &[String]| -> String {
+        let said: Vec<String> = lines
+            .iter()
+            .map(|l| l.trim().replace(&token, "********"))
+            .filter(|l| !l.is_empty())
+            .collect();
+        let tail = &said[said.len().saturating_sub(4)..];
+        if tail.is_empty() {
+            "it printed nothing".into()
+        } else {
+            format!("it said: {}", tail.join(" | "))
+        }
+    };
+    let (server, reused) = match reply.kind.as_str() {
+        "running" => (Server::from(&reply)?, true),
+        "listening" => {
+            let mut server = Server::from(&reply)?;
+            server.token = Some(token.clone());
+            (server, false)
+        }
+        "busy" => {
+            let who = match reply.rest.split_once(' ') {
+                Some((pid, cmdline)) => format!("pid {pid}: {}", cmdline.trim()),
+                None => "a program of another user, or one fenton cannot see".into(),
+            };
+            bail!(
+                "port {port} on the box is taken by another program ({who}): pick another with `fenton jupyter start --port N` or set jupyter.remote_port"
+            )
+        }
+        "died" => bail!(
+            "Jupyter exited right away (jupyter.command = {:?}, jupyter.setup = {:?}); {}",
+            config.command,
+            config.setup,
+            mask(&reply.log)
+        ),
+        "timeout" => bail!(
+            "Jupyter did not listen on box port {port} within {} s, so fenton stopped it (raise jupyter.start_timeout if the box is slow); {}",
+            timeout.as_secs(),
+            mask(&reply.log)
+        ),
+        "error" => bail!("{}", reply.rest),
+        other => bail!("the box's Jupyter script answered {other:?}: is fenton's remote_dir writable?"),
+    };
+    if reused && args.port.is_some_and(|p| p != server.port) {
+        ui::warn(format_args!(
+            "Jupyter already runs on box port {}, so --port {port} is not used: `fenton jupyter stop` first to move it",
+            server.port
+        ));
+    }
+    let token = server
+        .token
+        .clone()
+        .context("the box did not give Jupyter's token")?;
+    let preferred = args.local_port.unwrap_or(config.local_port);
+    spinner.say(format!(
+        "forwarding a local port to box port {}…",
+        server.port
+    ));
+    let local = forward(
+        remote,
+        server.port,
+        &token,
+        preferred,
+        args.local_port.is_some(),
+    )
+    .await?;
+    spinner.say(format!(
+        "waiting for Jupyter to answer at http://127.0.0.1:{local}/ …"
+    ));
+    wait_answer(local, &token, deadline, timeout).await?;
+    drop(spinner);
+    if reused {
+        ui::info(format_args!(
+            "Jupyter was already running on the box (pid {}, port {}, up {})",
+            server.pid,
+            server.port,
+            uptime(server.uptime)
+        ));
+    } else {
+        ui::info(format_args!(
+            "Jupyter is running on the box (pid {}, port {}) in tmux window {}:jupyter",
+            server.pid, server.port, remote.profile.tmux.session
+        ));
+    }
+    show(remote, local, &token, !args.no_browser)
+}
+
+/// Opens the browser at the server, or says where it is.
+fn show(remote: &Remote, local: u16, token: &str, browser: bool) -> Result<Exit> {
+    let plain = format!("http://127.0.0.1:{local}/");
+    if browser {
+        match open_browser(remote, &format!("{plain}?token={token}")) {
+            Ok(()) => {
+                ui::info(format_args!("opened {plain} in your browser"));
+                return Ok(Exit::Success);
+            }
+            Err(e) => ui::warn(format_args!("cannot open a browser ({e:#})")),
+        }
+    }
+    println!("{plain}");
+    ui::info(format_args!(
+        "`fenton jupyter url` prints it with its token, for pasting"
+    ));
+    Ok(Exit::Success)
+}
+
+/// Opens the browser through a private file that redirects to the URL, so the token is in no
+/// process's argv (the browser's lives as long as the browser does).
+fn open_browser(remote: &Remote, url: &str) -> Result<()> {
+    let path = remote.state_file("jupyter.html");
+    let _ = fs::remove_file(&path);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    write!(
+        file,
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0;url={url}\"><title>Jupyter</title></head>\
+         <body><a href=\"{url}\">Jupyter</a></body></html>\n"
+    )?;
+    let target = format!("file://{}", path.display());
+    ui::trace_command("browser", [&target]);
+    webbrowser::open(&target).context("set BROWSER to your browser's command")?;
+    Ok(())
+}
+
+/// The local forward to the server: the recorded one when Jupyter answers through it (and it
+/// is on `preferred`, if `insist`), else a new one from `preferred` on (the next free port
+/// when busy, and said so).
+async fn forward(
+    remote: &Remote,
+    port: u16,
+    token: &str,
+    preferred: u16,
+    insist: bool,
+) -> Result<u16> {
+    if let Some((local, remote_port)) = recorded(remote) {
+        let wanted = !insist || local == preferred;
+        if wanted && remote_port == port && probe(local, Some(token)) == Some(200) {
+            return Ok(local);
+        }
+        remote.cancel_local(local, "127.0.0.1", remote_port).await;
+        forget(remote);
+    }
+    let mut local = free_local_port(preferred)?;
+    if local != preferred {
+        ui::info(format_args!(
+            "local port {preferred} is busy: using {local} instead"
+        ));
+    }
+    if let Err(e) = remote.forward_local(local, "127.0.0.1", port).await {
+        // Someone took the port between our check and ssh's bind: try the next one once.
+        let next = free_local_port(local.saturating_add(1)).map_err(|_| e)?;
+        ui::info(format_args!(
+            "local port {local} is busy: using {next} instead"
+        ));
+        local = next;
+        remote.forward_local(local, "127.0.0.1", port).await?;
+    }
+    let path = remote.state_file("jupyter");
+    fs::write(&path, format!("{local} {port}\n"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(local)
+}
+
+/// The forward recorded here: (local port, box port).
+fn recorded(remote: &Remote) -> Option<(u16, u16)> {
+    let text = fs::read_to_string(remote.state_file("jupyter")).ok()?;
+    let (local, port) = text.trim().split_once(' ')?;
+    Some((local.parse().ok()?, port.parse().ok()?))
+}
+
+fn forget(remote: &Remote) {
+    let _ = fs::remove_file(remote.state_file("jupyter"));
+}
+
+/// The HTTP status of Jupyter's `/api/status` at a local port; None when nothing answers.
+fn probe(local: u16, token: Option<&str>) -> Option<u16> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    let mut request = agent.get(format!("http://127.0.0.1:{local}/api/status"));
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("token {token}"));
+    }
+    request.call().ok().map(|r| r.status().as_u16())
+}
+
+/// Polls until Jupyter answers with the token through the forward, up to the deadline.
+async fn wait_answer(local: u16, token: &str, deadline: Instant, timeout: Duration) -> Result<()> {
+    // The box already saw the server listen: give the link a few seconds even when the
+    // start itself used up most of the deadline.
+    let deadline = deadline.max(Instant::now() + Duration::from_secs(5));
+    loop {
+        let last = probe(local, Some(token));
+        if last == Some(200) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let said = match last {
+                Some(code) => format!("it answered HTTP {code}"),
+                None => "nothing answered".into(),
+            };
+            bail!(
+                "Jupyter listens on the box but did not answer through http://127.0.0.1:{local}/ within {} s ({said}): see its window with `fenton tmux`",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn open(remote: &Remote, browser: bool) -> Result<Exit> {
+    let Some(server) = query(remote, true).await? else {
+        bail!("Jupyter is not running on the box: start it with `fenton jupyter start`");
+    };
+    let token = server
+        .token
+        .context("the box did not give Jupyter's token")?;
+    let local = forward(
+        remote,
+        server.port,
+        &token,
+        remote.profile.jupyter.local_port,
+        false,
+    )
+    .await?;
+    if browser {
+        show(remote, local, &token, true)
+    } else {
+        println!("http://127.0.0.1:{local}/?token={token}");
+        Ok(Exit::Success)
+    }
+}
+
+async fn status(remote: &Remote) -> Result<Exit> {
+    let Some(server) = query(remote, false).await? else {
+        println!("jupyter: not running (start it with `fenton jupyter start`)");
+        return Ok(Exit::Failure);
+    };
+    println!("jupyter: running");
+    println!("pid:     {}", server.pid);
+    println!("port:    {} (on the box)", server.port);
+    println!("uptime:  {}", uptime(server.uptime));
+    println!("dir:     {}", server.dir);
+    // Without the token Jupyter answers 403: that is enough to know the forward reaches it.
+    match recorded(remote) {
+        Some((local, port)) if port == server.port && probe(local, None).is_some() => {
+            println!("url:     http://127.0.0.1:{local}/  (with its token: `fenton jupyter url`)")
+        }
+        _ => println!("url:     none: the forward is down (`fenton jupyter open` restores it)"),
+    }
+    Ok(Exit::Success)
+}
+
+async fn stop(remote: &Remote) -> Result<Exit> {
+    let reply = script(
+        remote,
+        &["stop".to_string(), sh::path(&state_dir(remote))],
+        "",
+    )
+    .await?;
+    if let Some((local, port)) = recorded(remote) {
+        remote.cancel_local(local, "127.0.0.1", port).await;
+    }
+    forget(remote);
+    let _ = fs::remove_file(remote.state_file("jupyter.html"));
+    match reply.kind.as_str() {
+        "stopped" => ui::info(format_args!("stopped Jupyter (pid {})", reply.rest)),
+        _ => ui::info(format_args!("Jupyter was not running on the box")),
+    }
+    Ok(Exit::Success)
+}
+
+/// `3d 4h`, `2h 5m`, `4m 10s`, `12s`.
+fn uptime(seconds: u64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_parse() {
+        let reply = Reply::parse("running\npid 42\nport 8888\nstarted 100\nnow 130\ndir /x y\n");
+        assert_eq!(reply.kind, "running");
+        let server = Server::from(&reply).unwrap();
+        assert_eq!((server.pid, server.port, server.uptime), (42, 8888, 30));
+        let reply = Reply::parse("died\nlog-begin\nsh: 1: nope: not found\n");
+        assert_eq!(reply.log, ["sh: 1: nope: not found"]);
+        let reply = Reply::parse("busy 77 python3 -m http.server 8888 \n");
+        assert_eq!(reply.rest, "77 python3 -m http.server 8888 ");
+    }
+
+    #[test]
+    fn tokens_are_long_and_new() {
+        let (a, b) = (new_token().unwrap(), new_token().unwrap());
+        assert_eq!(a.len(), 48);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn uptimes_read_well() {
+        assert_eq!(uptime(12), "12s");
+        assert_eq!(uptime(250), "4m 10s");
+        assert_eq!(uptime(7500), "2h 5m");
+        assert_eq!(uptime(3 * 86400 + 4 * 3600), "3d 4h");
+    }
+}

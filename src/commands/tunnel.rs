@@ -1,0 +1,188 @@
+//! `fenton tunnel LOCAL[:HOST:PORT]` / `tunnel list` / `tunnel close LOCAL`: extra local
+//! forwards (TensorBoard, a dashboard…) held by the shared connection, like Jupyter's. This
+//! machine keeps the list, beside the connection's socket, so `list` and `close` know them.
+
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use super::Ctx;
+use crate::cli::{TunnelArgs, TunnelCommand};
+use crate::exit::Exit;
+use crate::remote::{runtime, Remote};
+use crate::ui;
+
+/// One forward: 127.0.0.1:`local` here to `host`:`port` as the box sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Tunnel {
+    local: u16,
+    host: String,
+    port: u16,
+}
+
+impl Tunnel {
+    /// `LOCAL` (the same port on the box) or `LOCAL:HOST:PORT`.
+    fn parse(spec: &str) -> Result<Tunnel> {
+        let bad = || {
+            anyhow::anyhow!(
+                "{spec:?} is not LOCAL or LOCAL:HOST:PORT (e.g. 6006, or 6006:localhost:6006)"
+            )
+        };
+        let port = |text: &str| text.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(bad);
+        let Some((local, rest)) = spec.split_once(':') else {
+            let local = port(spec)?;
+            return Ok(Tunnel {
+                local,
+                host: "localhost".into(),
+                port: local,
+            });
+        };
+        let (host, remote) = rest.rsplit_once(':').ok_or_else(bad)?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.starts_with('-') {
+            return Err(bad());
+        }
+        Ok(Tunnel {
+            local: port(local)?,
+            host: host.to_string(),
+            port: port(remote)?,
+        })
+    }
+
+    fn up(&self) -> bool {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.local));
+        TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
+    }
+}
+
+impl std::fmt::Display for Tunnel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "127.0.0.1:{} -> {}:{}", self.local, self.host, self.port)
+    }
+}
+
+pub fn run(ctx: &Ctx, args: TunnelArgs) -> Result<Exit> {
+    let remote = ctx.remote()?;
+    let runtime = runtime()?;
+    match (args.command, args.spec) {
+        (Some(TunnelCommand::List), _) => list(&remote),
+        (Some(TunnelCommand::Close { local }), _) => runtime.block_on(close(&remote, local)),
+        (None, Some(spec)) => runtime.block_on(open(&remote, Tunnel::parse(&spec)?)),
+        (None, None) => bail!("give LOCAL[:HOST:PORT], `list` or `close LOCAL`"),
+    }
+}
+
+fn load(remote: &Remote) -> Vec<Tunnel> {
+    let text = fs::read_to_string(remote.state_file("tunnels")).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split(' ');
+            Some(Tunnel {
+                local: words.next()?.parse().ok()?,
+                host: words.next()?.to_string(),
+                port: words.next()?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+fn save(remote: &Remote, tunnels: &[Tunnel]) -> Result<()> {
+    let path = remote.state_file("tunnels");
+    let text: String = tunnels
+        .iter()
+        .map(|t| format!("{} {} {}\n", t.local, t.host, t.port))
+        .collect();
+    fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+async fn open(remote: &Remote, tunnel: Tunnel) -> Result<Exit> {
+    let mut tunnels = load(remote);
+    if let Some(known) = tunnels.iter().find(|t| t.local == tunnel.local) {
+        if known == &tunnel && tunnel.up() && remote.live_session().await.is_some() {
+            ui::info(format_args!("already open: {tunnel}"));
+            return Ok(Exit::Success);
+        }
+        // Lost with the connection that held it, or pointing elsewhere: replace it.
+        remote
+            .cancel_local(known.local, &known.host, known.port)
+            .await;
+        tunnels.retain(|t| t.local != tunnel.local);
+    }
+    if TcpListener::bind((Ipv4Addr::LOCALHOST, tunnel.local)).is_err() {
+        bail!(
+            "local port {} is in use here: pick another, e.g. `fenton tunnel {}:{}:{}`",
+            tunnel.local,
+            tunnel.local.saturating_add(1),
+            tunnel.host,
+            tunnel.port
+        );
+    }
+    remote
+        .forward_local(tunnel.local, &tunnel.host, tunnel.port)
+        .await?;
+    ui::info(format_args!(
+        "forwarding {tunnel} on the box, until `fenton tunnel close {}` or `fenton disconnect`",
+        tunnel.local
+    ));
+    println!("http://127.0.0.1:{}/", tunnel.local);
+    tunnels.push(tunnel);
+    save(remote, &tunnels)?;
+    Ok(Exit::Success)
+}
+
+fn list(remote: &Remote) -> Result<Exit> {
+    let tunnels = load(remote);
+    if tunnels.is_empty() {
+        ui::info(format_args!(
+            "no tunnels: open one with `fenton tunnel PORT`"
+        ));
+    }
+    for tunnel in tunnels {
+        let state = if tunnel.up() {
+            "up"
+        } else {
+            "down (`fenton tunnel` it again)"
+        };
+        println!("{tunnel}\t{state}");
+    }
+    Ok(Exit::Success)
+}
+
+async fn close(remote: &Remote, local: u16) -> Result<Exit> {
+    let mut tunnels = load(remote);
+    let Some(tunnel) = tunnels.iter().find(|t| t.local == local).cloned() else {
+        bail!("no tunnel on local port {local}: `fenton tunnel list` shows them");
+    };
+    remote
+        .cancel_local(tunnel.local, &tunnel.host, tunnel.port)
+        .await;
+    tunnels.retain(|t| t.local != local);
+    save(remote, &tunnels)?;
+    ui::info(format_args!("closed {tunnel}"));
+    Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse() {
+        let t = |local, host: &str, port| Tunnel {
+            local,
+            host: host.into(),
+            port,
+        };
+        assert_eq!(Tunnel::parse("6006").unwrap(), t(6006, "localhost", 6006));
+        assert_eq!(
+            Tunnel::parse("7000:gpu2:6006").unwrap(),
+            t(7000, "gpu2", 6006)
+        );
+        assert_eq!(Tunnel::parse("7000:[::1]:80").unwrap(), t(7000, "::1", 80));
+        for bad in ["", "x", "0", "70000", "1:host", "1::2", "1:-oX:2", "1:h:0"] {
+            assert!(Tunnel::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

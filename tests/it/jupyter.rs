@@ -1,0 +1,388 @@
+//! `fenton jupyter` against a real Jupyter server (jupyter-server from PyPI, in the venv that
+//! scripts/test makes): it answers through the local forward with its token and refuses
+//! without, is reused and outlives fenton and its connection, keeps its token off every
+//! command line and out of fenton's output, and fails clearly on busy ports and bad commands.
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::{run, Out, TestBox, ROOT};
+
+/// The Jupyter that scripts/test installs.
+fn jupyter() -> PathBuf {
+    Path::new(ROOT).join("target/jupyter-venv/bin/jupyter")
+}
+
+/// A port nobody listens on at 127.0.0.1 right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A box whose profile runs the venv's `jupyter server` on ports of its own, with Jupyter's
+/// own files inside the test's directory; its server is ended when this is dropped.
+struct Lab {
+    test: TestBox,
+    remote_port: u16,
+    local_port: u16,
+}
+
+impl Lab {
+    fn start(command: &str, start_timeout: u64) -> Option<Lab> {
+        let test = TestBox::new()?;
+        let (remote_port, local_port) = (free_port(), free_port());
+        let jr = test.root.join("jupyter-home");
+        let nb = test.root.join("notebooks");
+        std::fs::create_dir_all(&nb).unwrap();
+        // The setup line keeps Jupyter's runtime, data and config files out of the box's HOME.
+        let setup = format!(
+            "export JUPYTER_RUNTIME_DIR={0}/run JUPYTER_DATA_DIR={0}/data JUPYTER_CONFIG_DIR={0}/config",
+            jr.display()
+        );
+        test.write_config(&test.default_config(&format!(
+            "[profile.box.jupyter]\ncommand = {command:?}\nsetup = {setup:?}\ndir = {:?}\nremote_port = {remote_port}\nlocal_port = {local_port}\nstart_timeout = {start_timeout}\n",
+            nb.display()
+        )));
+        Some(Lab {
+            test,
+            remote_port,
+            local_port,
+        })
+    }
+
+    /// The venv's Jupyter; None (skip, or fail in CI) when scripts/test has not installed it.
+    fn real() -> Option<Lab> {
+        if !crate::common::available(
+            "jupyter-server (scripts/test installs it)",
+            jupyter().is_file(),
+        ) {
+            return None;
+        }
+        Lab::start(&format!("{} server", jupyter().display()), 60)
+    }
+
+    /// Runs fenton with a generous limit: Jupyter takes seconds to start on a busy machine.
+    fn run(&self, args: &[&str]) -> Out {
+        run(self.test.fenton(args), Duration::from_secs(90))
+    }
+
+    fn run_with_browser(&self, args: &[&str]) -> Out {
+        let mut cmd = self.test.fenton(args);
+        cmd.env("BROWSER", self.browser());
+        run(cmd, Duration::from_secs(90))
+    }
+
+    /// A browser that records the URL it was asked to open.
+    fn browser(&self) -> PathBuf {
+        let path = self.test.root.join("browser");
+        let record = self.test.root.join("opened");
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n",
+                record.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// The URLs the browser was asked to open.
+    fn opened(&self) -> Vec<String> {
+        std::fs::read_to_string(self.test.root.join("opened"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn state(&self, file: &str) -> PathBuf {
+        self.test.remote_dir.join("jupyter").join(file)
+    }
+
+    fn token(&self) -> String {
+        std::fs::read_to_string(self.state("token")).expect("token file")
+    }
+
+    fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.state("pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// The HTTP status of GET /api/status at a local port, with or without a token.
+fn api_status(port: u16, token: Option<&str>) -> Option<u16> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let mut request = agent.get(format!("http://127.0.0.1:{port}/api/status"));
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("token {token}"));
+    }
+    request.call().ok().map(|r| r.status().as_u16())
+}
+
+fn alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Every command line on this machine (the laptop and the box alike).
+fn command_lines_holding(needle: &str) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let pid = e.ok()?.file_name().to_str()?.parse::<u32>().ok()?;
+            let line = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let line = String::from_utf8_lossy(&line).replace('\0', " ");
+            line.contains(needle).then(|| format!("{pid}: {line}"))
+        })
+        .collect()
+}
+
+#[test]
+fn start_serves_jupyter_through_a_private_forward() {
+    let Some(lab) = Lab::real() else { return };
+    let start = lab.run_with_browser(&["-vv", "jupyter", "start"]).ok();
+    let token = lab.token();
+    let local = lab.local_port;
+
+    assert_eq!(api_status(local, Some(&token)), Some(200), "{start:#?}");
+    assert_eq!(api_status(local, None), Some(403));
+
+    // A 0600 file of 48 hex digits, no newline; the box listens on 127.0.0.1 only.
+    assert_eq!(token.len(), 48, "{token:?}");
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+    let mode = std::fs::metadata(lab.state("token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let listen = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let hex = format!(":{:04X} ", lab.remote_port);
+    let ours: Vec<&str> = listen
+        .lines()
+        .filter(|l| l.contains(&hex) && l.contains(" 0A "))
+        .collect();
+    assert!(
+        !ours.is_empty()
+            && ours.iter().all(|l| l
+                .trim_start()
+                .split(' ')
+                .nth(1)
+                .unwrap()
+                .starts_with("0100007F")),
+        "{ours:?}"
+    );
+
+    // The browser got a private page that leads to the token URL; its argv holds no token.
+    let opened = lab.opened();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert!(!opened[0].contains(&token));
+    let page = std::fs::read_to_string(opened[0].strip_prefix("file://").unwrap()).unwrap();
+    assert!(
+        page.contains(&format!("http://127.0.0.1:{local}/?token={token}")),
+        "{page}"
+    );
+
+    let status = lab.run(&["jupyter", "status"]).ok();
+    let pid = lab.pid().unwrap();
+    assert!(status.stdout.contains("running"), "{status:#?}");
+    assert!(status.stdout.contains(&pid.to_string()), "{status:#?}");
+    assert!(
+        status.stdout.contains(&lab.remote_port.to_string()),
+        "{status:#?}"
+    );
+    assert!(
+        status
+            .stdout
+            .contains(&format!("http://127.0.0.1:{local}/")),
+        "{status:#?}"
+    );
+
+    let url = lab.run(&["jupyter", "url"]).ok();
+    assert_eq!(
+        url.stdout.trim(),
+        format!("http://127.0.0.1:{local}/?token={token}")
+    );
+
+    // The token is on no command line, in tmux's remembered command nor in fenton's output.
+    assert_eq!(command_lines_holding(&token), Vec::<String>::new());
+    let panes = lab.test.on_box(&format!(
+        "tmux -L {} list-panes -a -F '#{{pane_start_command}}'",
+        lab.test.tmux_socket
+    ));
+    assert!(
+        panes.stdout.contains("run.sh") && !panes.stdout.contains(&token),
+        "{panes:#?}"
+    );
+    let stop = lab.run(&["-vv", "jupyter", "stop"]).ok();
+    for out in [&start, &status, &stop] {
+        assert!(
+            !out.stdout.contains(&token) && !out.stderr.contains(&token),
+            "{out:#?}"
+        );
+    }
+
+    // Stopped: the server, its token file and the forward are gone.
+    assert!(!alive(pid), "Jupyter (pid {pid}) still runs after stop");
+    assert!(!lab.state("token").exists());
+    assert_eq!(api_status(local, None), None);
+    let status = lab.run(&["jupyter", "status"]);
+    assert_eq!(status.code, Some(1), "{status:#?}");
+    assert!(status.stdout.contains("not running"), "{status:#?}");
+}
+
+#[test]
+fn a_running_server_is_reused_and_outlives_fenton_and_its_connection() {
+    let Some(lab) = Lab::real() else { return };
+    let first = lab.run(&["jupyter", "start", "--no-browser"]).ok();
+    assert_eq!(
+        first.stdout.trim(),
+        format!("http://127.0.0.1:{}/", lab.local_port)
+    );
+    let pid = lab.pid().unwrap();
+    let token = lab.token();
+
+    let again = lab.run(&["jupyter", "start", "--no-browser"]).ok();
+    assert!(again.elapsed < Duration::from_secs(1), "{again:#?}");
+    assert!(
+        again.stderr.contains("already running") && again.stderr.contains(&pid.to_string()),
+        "{again:#?}"
+    );
+    assert_eq!((lab.pid(), lab.token()), (Some(pid), token.clone()));
+
+    // The forward lives in the shared connection: closing it loses the forward, not Jupyter.
+    lab.run(&["disconnect"]).ok();
+    assert_eq!(api_status(lab.local_port, None), None);
+    lab.run(&["connect"]).ok();
+    assert!(alive(pid));
+    let status = lab.run(&["jupyter", "status"]).ok();
+    assert!(
+        status.stdout.contains(&pid.to_string()) && status.stdout.contains("forward is down"),
+        "{status:#?}"
+    );
+
+    lab.run_with_browser(&["jupyter", "open"]).ok();
+    assert_eq!(api_status(lab.local_port, Some(&token)), Some(200));
+    assert_eq!(lab.opened().len(), 1);
+    assert_eq!(lab.pid(), Some(pid));
+    lab.run(&["jupyter", "stop"]).ok();
+    assert!(!alive(pid));
+}
+
+#[test]
+fn busy_ports_are_said_and_worked_around() {
+    let Some(lab) = Lab::real() else { return };
+    // The box's port is taken by a program of the test's: a clear error that names it.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = lab.run(&["jupyter", "start", "--no-browser", "--port", &port]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    let me = format!("pid {}", std::process::id());
+    assert!(
+        out.stderr
+            .contains(&format!("port {port} on the box is taken")),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains(&me) && out.stderr.contains("--port N"),
+        "{out:#?}"
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{out:#?}");
+    drop(taken);
+
+    // The local port is busy: the next free one is used, and said.
+    let busy = TcpListener::bind(("127.0.0.1", lab.local_port)).unwrap();
+    let out = lab.run(&["jupyter", "start", "--no-browser"]).ok();
+    let said = format!("local port {} is busy: using ", lab.local_port);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains(&said))
+        .unwrap_or_else(|| panic!("{out:#?}"));
+    let used: u16 = line
+        .rsplit("using ")
+        .next()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(used, lab.local_port);
+    assert_eq!(out.stdout.trim(), format!("http://127.0.0.1:{used}/"));
+    assert_eq!(api_status(used, Some(&lab.token())), Some(200));
+    drop(busy);
+    lab.run(&["jupyter", "stop"]).ok();
+}
+
+#[test]
+fn a_command_that_does_not_exist_fails_with_the_shells_message() {
+    let Some(lab) = Lab::start("jupyter-not-installed-42 lab", 60) else {
+        return;
+    };
+    let out = lab.run(&["jupyter", "start", "--no-browser"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("jupyter-not-installed-42: not found"),
+        "{out:#?}"
+    );
+    assert!(out.elapsed < Duration::from_secs(20), "{out:#?}");
+    assert!(
+        !lab.state("token").exists(),
+        "a failed start leaves no token behind"
+    );
+    let status = lab.run(&["jupyter", "status"]);
+    assert!(status.stdout.contains("not running"), "{status:#?}");
+}
+
+#[test]
+fn a_failing_setup_or_a_server_that_never_listens_is_said() {
+    let Some(lab) = Lab::start("sleep 30 #", 2) else {
+        return;
+    };
+    // The deadline: the server never listens, so fenton stops it and says so.
+    let out = lab.run(&["jupyter", "start", "--no-browser"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("did not listen on box port"),
+        "{out:#?}"
+    );
+    assert!(out.stderr.contains("jupyter.start_timeout"), "{out:#?}");
+    assert!(out.elapsed < Duration::from_secs(10), "{out:#?}");
+    let status = lab.run(&["jupyter", "status"]);
+    assert!(status.stdout.contains("not running"), "{status:#?}");
+
+    // A setup line that fails stops the start with its own words.
+    let config = std::fs::read_to_string(&lab.test.config).unwrap();
+    let setup = config.lines().find(|l| l.starts_with("setup = ")).unwrap();
+    lab.test
+        .write_config(&config.replace(setup, "setup = \"echo no such env >&2; false\""));
+    let out = lab.run(&["jupyter", "start", "--no-browser"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains("jupyter.setup failed"), "{out:#?}");
+    assert!(out.stderr.contains("no such env"), "{out:#?}");
+}
