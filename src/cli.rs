@@ -116,11 +116,11 @@ pub enum Command {
     /// Open the shared connection now (later commands reuse it)
     Connect,
 
-    /// Check the laptop, the config, the link and the box; say what to fix (exit 1 on a problem)
-    Doctor(DoctorArgs),
-
     /// Close the shared connection
     Disconnect,
+
+    /// Check the laptop, the config, the link and the box; say what to fix (exit 1 on a problem)
+    Doctor(DoctorArgs),
 
     /// Write, show and locate the config file
     #[command(subcommand)]
