@@ -338,9 +338,12 @@ impl Remote {
         }
     }
 
+    /// The shared connection went away under a command: almost always the link or the box
+    /// stopped answering and the master's keep-alives gave up.
     fn lost(&self, error: openssh::Error) -> anyhow::Error {
         SshFailed(format!(
-            "the connection to {} failed: {error}; check `fenton connect -v`",
+            "lost the connection to {} ({error}): the link or the box stopped answering; \
+             run the command again to reconnect, or `fenton doctor` to see why",
             self.profile.host
         ))
         .into()

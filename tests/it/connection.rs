@@ -245,3 +245,50 @@ fn nix_kill(pid: i32) {
         .args(["-KILL", &pid.to_string()])
         .status();
 }
+
+#[test]
+fn a_blackholed_host_times_out_naming_host_and_port() {
+    let Some(test) = TestBox::builder().link().start() else {
+        return;
+    };
+    let link = test.link.as_ref().unwrap();
+    link.blackhole();
+    let out = test.run(["exec", "--", "true"]);
+    assert_eq!(out.code, Some(255), "{out:?}");
+    // connect_timeout is 5 s in the test profile.
+    assert!(
+        out.elapsed < Duration::from_secs(12),
+        "took {:?}",
+        out.elapsed
+    );
+    let want = format!("no answer from {} port", link.box_addr);
+    assert!(out.stderr.contains(&want), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn a_dead_link_under_a_live_master_fails_instead_of_hanging() {
+    let Some(test) = TestBox::builder().link().start() else {
+        return;
+    };
+    let link = test.link.as_ref().unwrap();
+    test.run(["connect"]).ok();
+    link.blackhole();
+    // The master still answers locally; only its keep-alives can tell the link is gone.
+    let out = test.run(["exec", "--", "echo", "lost"]);
+    assert_eq!(out.code, Some(255), "{out:?}");
+    assert!(
+        out.elapsed < Duration::from_secs(25),
+        "took {:?}",
+        out.elapsed
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    eprintln!(
+        "a dead link was noticed after {:?}: {}",
+        out.elapsed, out.stderr
+    );
+
+    link.restore();
+    let out = test.run(["exec", "--", "echo", "back"]).ok();
+    assert_eq!(out.stdout, "back\n");
+}
