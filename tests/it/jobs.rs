@@ -683,3 +683,64 @@ fn without_curl_or_tmux_the_box_uses_wget_and_setsid() {
     assert_eq!(hook["log_tail"], "via wget");
     assert_eq!(hook["state"], "succeeded");
 }
+
+#[test]
+fn following_survives_the_link_going_down_for_20_seconds() {
+    let Some(test) = TestBox::builder().link().start() else {
+        return;
+    };
+    let _reaper = reaper(&test);
+    let link = test.link.as_ref().unwrap();
+    start(
+        &test,
+        &[
+            "--name",
+            "outage",
+            "--",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo \"line $i\"; sleep 0.1; done",
+        ],
+    );
+    let mut child = test
+        .fenton(["logs", "outage", "-f"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let lines = || got.lock().unwrap().iter().filter(|&&b| b == b'\n').count();
+    wait_until("20 lines", Duration::from_secs(30), || lines() >= 20);
+
+    // The outage is the fault under test: the link stays down for 20 s, whatever happens.
+    link.blackhole();
+    std::thread::sleep(Duration::from_secs(20));
+    link.restore();
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let status = rx
+        .recv_timeout(Duration::from_secs(90))
+        .expect("logs -f did not end within 90 s of the link coming back")
+        .unwrap();
+    reader.join().unwrap();
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("reconnecting"), "{stderr}");
+    let text = String::from_utf8(got.lock().unwrap().clone()).unwrap();
+    let want: String = (1..=400).map(|i| format!("line {i}\n")).collect();
+    assert!(text == want, "lines lost or repeated:\n{text}\n{stderr}");
+}
