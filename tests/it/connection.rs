@@ -292,3 +292,42 @@ fn a_dead_link_under_a_live_master_fails_instead_of_hanging() {
     let out = test.run(["exec", "--", "echo", "back"]).ok();
     assert_eq!(out.stdout, "back\n");
 }
+
+#[test]
+fn ssh_config_aliases_with_proxyjump_work() {
+    let Some(test) = TestBox::new() else { return };
+    // A second alias for the same box, reached through the first one as a jump host.
+    let config = test.sshd.ssh_config();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    let body: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    text.push_str(&format!(
+        "Host via-jump\n{body}  ProxyJump fenton-sandbox\n"
+    ));
+    std::fs::write(&config, text).unwrap();
+    test.write_config(
+        &test
+            .default_config("")
+            .replace("host = \"fenton-sandbox\"", "host = \"via-jump\""),
+    );
+    let out = test
+        .run([
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$SSH_CONNECTION\" | cut -d' ' -f1",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "127.0.0.1\n");
+    assert_eq!(
+        test.sshd.accepted(),
+        2,
+        "one login for the jump, one for the box"
+    );
+    test.run(["exec", "--", "true"]).ok();
+    assert_eq!(
+        test.sshd.accepted(),
+        2,
+        "later commands reuse the shared connection"
+    );
+}
