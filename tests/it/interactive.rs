@@ -17,7 +17,7 @@ fn fenton_alone_is_a_shell_on_the_box() {
     term.wait_for("on-the-box-42 127.0.0.1", T);
     term.line("exit 3");
     wait_until("the shell to end", T, || term.exited());
-    assert_eq!(term.status(), Some(3));
+    assert_eq!(term.status(), Some(3), "{}", term.screen());
 }
 
 #[test]
