@@ -73,6 +73,18 @@ fn bounded<T: Send + 'static>(
     rx.recv_timeout(limit).ok()
 }
 
+/// Waits (20 s at most) until a read through the mount gives `want`; each try is bounded
+/// too, since a read on a dead link blocks.
+fn reads_again(what: &str, path: &Path, want: &str) {
+    wait_until(what, Duration::from_secs(20), || {
+        let (path, want) = (path.to_path_buf(), want.to_string());
+        bounded(Duration::from_secs(10), move || {
+            std::fs::read_to_string(path)
+        })
+        .is_some_and(|r| r.is_ok_and(|t| t == want))
+    });
+}
+
 fn sshfs_pid(status: &str) -> i32 {
     let rest = status
         .split("sshfs pid ")
@@ -291,16 +303,10 @@ fn sshd_restart_is_survived_by_reconnecting() {
     let start = Instant::now();
     let path = m.local.join("after.txt");
     // The first operation may meet the dead connection; sshfs reconnects for the next.
-    wait_until(
+    reads_again(
         "a read through the mount after sshd restarted",
-        Duration::from_secs(20),
-        || {
-            let path = path.clone();
-            bounded(Duration::from_secs(10), move || {
-                std::fs::read_to_string(path)
-            })
-            .is_some_and(|r| r.is_ok_and(|t| t == "after the restart\n"))
-        },
+        &path,
+        "after the restart\n",
     );
     eprintln!("reads again {:?} after sshd restarted", start.elapsed());
     test.run(["fs", "unmount"]).ok();
@@ -380,16 +386,10 @@ fn dead_link_fails_fast_reconnects_and_force_unmounts() {
     link.restore();
     let start = Instant::now();
     let path = m.local.join("two.txt");
-    wait_until(
+    reads_again(
         "a read through the mount after the link came back",
-        Duration::from_secs(20),
-        || {
-            let path = path.clone();
-            bounded(Duration::from_secs(10), move || {
-                std::fs::read_to_string(path)
-            })
-            .is_some_and(|r| r.is_ok_and(|t| t == "two.txt"))
-        },
+        &path,
+        "two.txt",
     );
     eprintln!("reads again {:?} after the link came back", start.elapsed());
 
@@ -444,16 +444,10 @@ fn dropped_link_fails_at_once_and_recovers() {
 
     link.restore();
     let path = m.local.join("two.txt");
-    wait_until(
+    reads_again(
         "a read through the mount after the link came back",
-        Duration::from_secs(20),
-        || {
-            let path = path.clone();
-            bounded(Duration::from_secs(10), move || {
-                std::fs::read_to_string(path)
-            })
-            .is_some_and(|r| r.is_ok_and(|t| t == "two.txt"))
-        },
+        &path,
+        "two.txt",
     );
     test.run(["fs", "unmount"]).ok();
     assert!(is_empty_dir(&m.local));

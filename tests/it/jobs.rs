@@ -541,25 +541,8 @@ fn following_survives_the_link_dropping() {
             "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo \"line $i\"; sleep 0.02; done",
         ],
     );
-    let mut child = test
-        .fenton(["logs", "count", "-f"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
-    let lines = || got.lock().unwrap().iter().filter(|&&b| b == b'\n').count();
+    let follow = Follow::start(&test, "count");
+    let lines = || follow.lines();
 
     wait_until("50 lines", Duration::from_secs(30), || lines() >= 50);
     // The shared connection dies under it…
@@ -580,22 +563,7 @@ fn following_survives_the_link_dropping() {
     );
     // …and then the box's sshd goes away and comes back.
     test.sshd.restart();
-    let status = {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait_with_output());
-        });
-        rx.recv_timeout(Duration::from_secs(60))
-            .expect("logs -f did not end within 60 s")
-            .unwrap()
-    };
-    reader.join().unwrap();
-    let stderr = String::from_utf8_lossy(&status.stderr);
-    assert_eq!(status.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("reconnecting"), "{stderr}");
-    let text = String::from_utf8(got.lock().unwrap().clone()).unwrap();
-    let want: String = (1..=300).map(|i| format!("line {i}\n")).collect();
-    assert!(text == want, "lines lost or repeated:\n{text}\n{stderr}");
+    follow.ends_with_every_line_once(300, Duration::from_secs(60));
     let _ = id;
 }
 
@@ -702,25 +670,8 @@ fn following_survives_the_link_going_down_for_20_seconds() {
             "i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo \"line $i\"; sleep 0.1; done",
         ],
     );
-    let mut child = test
-        .fenton(["logs", "outage", "-f"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-    });
-    let lines = || got.lock().unwrap().iter().filter(|&&b| b == b'\n').count();
+    let follow = Follow::start(&test, "outage");
+    let lines = || follow.lines();
     wait_until("20 lines", Duration::from_secs(30), || lines() >= 20);
 
     // The outage is the fault under test: the link stays down for 20 s, whatever happens.
@@ -728,19 +679,66 @@ fn following_survives_the_link_going_down_for_20_seconds() {
     std::thread::sleep(Duration::from_secs(20));
     link.restore();
 
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let status = rx
-        .recv_timeout(Duration::from_secs(90))
-        .expect("logs -f did not end within 90 s of the link coming back")
-        .unwrap();
-    reader.join().unwrap();
-    let stderr = String::from_utf8_lossy(&status.stderr);
-    assert_eq!(status.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("reconnecting"), "{stderr}");
-    let text = String::from_utf8(got.lock().unwrap().clone()).unwrap();
-    let want: String = (1..=400).map(|i| format!("line {i}\n")).collect();
-    assert!(text == want, "lines lost or repeated:\n{text}\n{stderr}");
+    follow.ends_with_every_line_once(400, Duration::from_secs(90));
+}
+
+/// `fenton logs JOB -f` running, its output gathered as it arrives.
+struct Follow {
+    child: std::process::Child,
+    got: Arc<Mutex<Vec<u8>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Follow {
+    fn start(test: &TestBox, job: &str) -> Follow {
+        let mut child = test
+            .fenton(["logs", job, "-f"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Follow { child, got, reader }
+    }
+
+    fn lines(&self) -> usize {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+    }
+
+    /// Waits for `logs -f` to end with the job (exit 0), having reconnected, and checks it
+    /// printed `line 1` … `line N` each exactly once.
+    fn ends_with_every_line_once(self, n: usize, timeout: Duration) {
+        let Follow { child, got, reader } = self;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let status = rx
+            .recv_timeout(timeout)
+            .unwrap_or_else(|_| panic!("logs -f did not end within {timeout:?}"))
+            .unwrap();
+        reader.join().unwrap();
+        let stderr = String::from_utf8_lossy(&status.stderr);
+        assert_eq!(status.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("reconnecting"), "{stderr}");
+        let text = String::from_utf8(got.lock().unwrap().clone()).unwrap();
+        let want: String = (1..=n).map(|i| format!("line {i}\n")).collect();
+        assert!(text == want, "lines lost or repeated:\n{text}\n{stderr}");
+    }
 }
