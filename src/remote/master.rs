@@ -72,13 +72,9 @@ pub fn socket_stem(name: &str, profile: &Profile) -> String {
 /// Opens the shared connection. Callers have found none alive.
 pub fn open(remote: &Remote) -> Result<()> {
     preflight(&remote.profile)?;
-    let lock_path = remote.control.with_extension("lock");
-    let lock = File::create(&lock_path)
-        .with_context(|| format!("cannot create {}", lock_path.display()))?;
-    // Two fenton commands starting at once must not both open a master on one socket.
-    let _lock = Flock::lock(lock, FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .context("cannot lock the connection")?;
+    // Without a terminal, a passphrase or password prompt could only hang: fail instead.
+    let interactive = File::open("/dev/tty").is_ok();
+    let _lock = lock(remote, interactive)?;
     if UnixStream::connect(&remote.control).is_ok() {
         return Ok(());
     }
@@ -91,8 +87,6 @@ pub fn open(remote: &Remote) -> Result<()> {
         .with_context(|| format!("cannot write {}", remote.log.display()))?;
     log.seek(SeekFrom::Start(0))?;
 
-    // Without a terminal, a passphrase or password prompt could only hang: fail instead.
-    let interactive = File::open("/dev/tty").is_ok();
     let persist = format!("ControlPersist={}", remote.profile.control_persist);
     let mut cmd = Command::new("ssh");
     cmd.args(["-M", "-f", "-N", "-E"])
@@ -146,6 +140,43 @@ pub fn open(remote: &Remote) -> Result<()> {
         remote.profile.host
     ));
     Ok(())
+}
+
+/// Two fenton commands starting at once must not both open a master on one socket: the
+/// second waits for the first, saying so, for as long as opening may take (a person typing a
+/// passphrase gets five minutes).
+fn lock(remote: &Remote, interactive: bool) -> Result<Flock<File>> {
+    let path = remote.control.with_extension("lock");
+    let mut file =
+        File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let limit = if interactive {
+        Duration::from_secs(300)
+    } else {
+        Duration::from_secs(remote.profile.connect_timeout + 15)
+    };
+    let deadline = Instant::now() + limit;
+    let mut said = false;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((busy, nix::errno::Errno::EWOULDBLOCK)) => file = busy,
+            Err((_, e)) => return Err(e).context("cannot lock the connection"),
+        }
+        let host = &remote.profile.host;
+        if Instant::now() > deadline {
+            bail!(
+                "another fenton has been opening the connection to {host} for {} s (waiting for a passphrase?): finish that, or end it",
+                limit.as_secs()
+            );
+        }
+        if !said {
+            ui::info(format_args!(
+                "waiting for another fenton that is opening the connection to {host}…"
+            ));
+            said = true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Closes the shared connection (`ssh -O exit`).

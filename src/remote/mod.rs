@@ -129,11 +129,12 @@ impl Remote {
         match tokio::time::timeout(CHECK_TIMEOUT, session.check()).await {
             Ok(Ok(())) => Some(session),
             _ => {
+                // Only `master::open`, under its lock, may remove the socket: a second
+                // command must not delete the master a first one has just opened.
                 ui::debug(format_args!(
-                    "the shared connection at {} is stale: replacing it",
+                    "the shared connection at {} is not answering",
                     self.control.display()
                 ));
-                let _ = std::fs::remove_file(&self.control);
                 None
             }
         }

@@ -331,3 +331,23 @@ fn ssh_config_aliases_with_proxyjump_work() {
         "later commands reuse the shared connection"
     );
 }
+
+#[test]
+fn commands_started_at_once_share_one_new_connection() {
+    let Some(test) = TestBox::new() else { return };
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            test.fenton(["exec", "--", "echo", &format!("n{i}")])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("n{i}\n"));
+    }
+    assert_eq!(test.sshd.accepted(), 1, "one master for all four");
+}
