@@ -32,9 +32,13 @@ async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
     let follow = if args.follow { "1" } else { "0" };
     // The log's byte where the next output starts, once the box has said where it began.
     let mut offset: Option<u64> = None;
+    // A name given again since must not switch a reconnect to another job: after the first
+    // answer, the job is named by the id the box gave.
+    let mut job = args.job.clone();
     loop {
         let from = offset.map(|o| o.to_string()).unwrap_or_default();
-        let line = jobs::line(remote, &[args.job.as_str(), &lines, follow, &from]);
+        let line = jobs::line(remote, &[job.as_str(), &lines, follow, &from]);
+        let mut id: Option<String> = None;
         let mut header = Vec::new();
         // Where this call's output is in the log: its first line says.
         let mut at: Option<u64> = None;
@@ -47,11 +51,12 @@ async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
                         header.extend_from_slice(&bytes[..i]);
                         bytes = &bytes[i + 1..];
                         let text = String::from_utf8_lossy(&header);
-                        at = Some(
-                            text.strip_prefix("fenton-offset ")
-                                .and_then(|n| n.trim().parse().ok())
-                                .unwrap_or(0),
-                        );
+                        let mut words = text
+                            .strip_prefix("fenton-offset ")
+                            .unwrap_or_default()
+                            .split_whitespace();
+                        at = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0));
+                        id = words.next().map(str::to_string);
                     }
                     None => {
                         header.extend_from_slice(bytes);
@@ -67,12 +72,13 @@ async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
         let result = remote.stream(&line, script.as_bytes(), &mut sink).await;
         drop(stdout);
         offset = at.or(offset);
+        job = id.unwrap_or(job);
         match result {
             Ok(code) => return Ok(Exit::from_code(code)),
             Err(e)
                 if args.follow && offset.is_some() && e.downcast_ref::<SshFailed>().is_some() =>
             {
-                reconnect(remote, &args.job, offset.unwrap_or(0)).await?;
+                reconnect(remote, &job, offset.unwrap_or(0)).await?;
             }
             Err(e) => return Err(e),
         }

@@ -742,3 +742,42 @@ impl Follow {
         assert!(text == want, "lines lost or repeated:\n{text}\n{stderr}");
     }
 }
+
+#[test]
+fn a_job_gets_the_sessions_umask_and_default_signal_handlers() {
+    // In tmux, and under setsid on a box without tmux.
+    let bin = tempfile::Builder::new()
+        .prefix("fenton-bin")
+        .tempdir()
+        .unwrap();
+    let no_tmux = path_without(bin.path(), &["tmux"]);
+    for (how, builder) in [
+        ("tmux", TestBox::builder()),
+        ("setsid", TestBox::builder().env("PATH", &no_tmux)),
+    ] {
+        let Some(test) = builder.start() else { return };
+        let _reaper = reaper(&test);
+        let session_umask = test.on_box("umask").ok().stdout;
+        let script = "umask; sed -n 's/^SigIgn:[[:space:]]*//p' /proc/$$/status";
+        let started = test
+            .run(["run", "--name", how, "--", "sh", "-c", script])
+            .ok();
+        let in_tmux = started.stderr.contains("in tmux window");
+        assert_eq!(in_tmux, how == "tmux", "{how}: {}", started.stderr);
+        let log = follow(&test, started.stdout.trim()).ok().stdout;
+        let mut lines = log.lines();
+        assert_eq!(
+            lines.next(),
+            Some(session_umask.trim()),
+            "{how}: umask in {log:?}"
+        );
+        let ignored = u64::from_str_radix(lines.next().unwrap_or("?").trim(), 16)
+            .unwrap_or_else(|_| panic!("{how}: no SigIgn in {log:?}"));
+        // SIGINT is 2, SIGQUIT 3: bits 1 and 2.
+        assert_eq!(
+            ignored & 0b110,
+            0,
+            "{how}: the job ignores INT or QUIT: {log:?}"
+        );
+    }
+}

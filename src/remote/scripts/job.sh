@@ -88,7 +88,6 @@ fj_send() {
 # fj_notify TITLE TEXT_FILE STATE EXIT DURATION_S: one message on every configured channel.
 fj_notify() {
   fj_title=$1 fj_text=$2
-  fj_host=$(hostname 2>/dev/null || uname -n)
   fj_jtext=$(fj_json < "$fj_text")
   if [ -f "$fj_n/telegram.curl" ]; then
     printf '{"chat_id":%s,"text":%s}' "$(cat "$fj_n/telegram.chat")" "$fj_jtext" > "$fj_n/body"
@@ -131,24 +130,29 @@ fj_run() {
   # shellcheck source=/dev/null
   if [ -f "$fj_job/env" ]; then . "$fj_job/env" && rm -f "$fj_job/env"; fi
   fj_cmd=$(cat "$fj_job/cmd")
-  # A window closing (HUP) or a ^C typed in it (INT) must not end the wrapper: it records
-  # how the job ended. The job itself keeps the default handlers (set before the fork).
+  # The job gets the umask of the session that started it (fenton's own files are private).
+  fj_umask=022
+  if [ -f "$fj_job/umask" ]; then read -r fj_umask < "$fj_job/umask" || :; fi
   fj_dir=$(cat "$fj_job/dir")
   if ! cd "$fj_dir" 2>/dev/null; then
     echo "fenton: cannot enter $fj_dir" >> "$fj_job/log"
-    date +%s > "$fj_job/ended" && echo 1 > "$fj_job/exit"
+    date +%s > "$fj_job/ended" && echo 1 > "$fj_job/exit.tmp" && mv -f "$fj_job/exit.tmp" "$fj_job/exit"
+    rm -rf "$fj_n"
     exit 1
   fi
-  setsid sh -c "$fj_cmd" </dev/null >>"$fj_job/log" 2>&1 &
-  fj_pid=$!
-  trap '' HUP INT
-  # A sh without job control leaves the background child in its own group, so setsid
-  # makes it a session leader without forking: $! is the job's process group.
-  echo "$fj_pid" > "$fj_job/pid.tmp" && mv -f "$fj_job/pid.tmp" "$fj_job/pid"
-  cd "$fj_job" || exit 1
-  printf 'fenton job %s (%s): its output is in %s/log\n' "${fj_job##*/}" "$(cat name)" "$fj_job"
-  wait "$fj_pid"
+  printf 'fenton job %s (%s): its output is in %s/log\n' "${fj_job##*/}" "$(cat "$fj_job/name")" "$fj_job"
+  # A window closing (HUP) or a ^C typed in it (INT) must not end the wrapper: it records
+  # how the job ended. A handler, not '' (ignored), because the job runs in the foreground
+  # and so starts with the default handlers: started in the background by a shell without
+  # job control, it would have INT and QUIT ignored for good (no KeyboardInterrupt).
+  trap : HUP INT
+  # A foreground child of this shell is no process-group leader, so setsid makes it a
+  # session and group leader without forking: its $$ is the job's process group.
+  # shellcheck disable=SC2016 # expanded by the job's own sh
+  setsid sh -c 'umask "$3"; echo $$ > "$1/pid.tmp" && mv -f "$1/pid.tmp" "$1/pid" && exec sh -c "$2"' \
+    fj "$fj_job" "$fj_cmd" "$fj_umask" </dev/null >>"$fj_job/log" 2>&1
   fj_exit=$?
+  cd "$fj_job" || exit 1
   date +%s > ended.tmp && mv -f ended.tmp ended
   echo "$fj_exit" > exit.tmp && mv -f exit.tmp exit
   [ -d "$fj_n" ] || exit 0

@@ -35,6 +35,6 @@ fj_end=$(($(date +%s) + 5))
 while [ ! -f "$fj_job/exit" ] && [ "$(date +%s)" -lt "$fj_end" ]; do fj_nap 0.05; done
 if [ ! -f "$fj_job/exit" ] && ! fj_alive "$fj_job"; then
   date +%s > "$fj_job/ended"
-  echo 137 > "$fj_job/exit"
+  echo 137 > "$fj_job/exit.tmp" && mv -f "$fj_job/exit.tmp" "$fj_job/exit"
 fi
 echo killed

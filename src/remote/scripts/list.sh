@@ -11,12 +11,12 @@ for fj_d in "$fj_jobs"/*/; do
     if [ -f "$fj_d/$fj_f" ]; then
       fj_v=
       read -r fj_v < "$fj_d/$fj_f" || :
-      echo "$fj_f $fj_v"
+      printf '%s %s\n' "$fj_f" "$fj_v"
     fi
   done
   if [ ! -f "$fj_d/exit" ] && fj_alive "$fj_d"; then echo "alive 1"; fi
   if [ -f "$fj_d/notify.result" ]; then
-    while IFS= read -r fj_v; do echo "result $fj_v"; done < "$fj_d/notify.result"
+    while IFS= read -r fj_v; do printf 'result %s\n' "$fj_v"; done < "$fj_d/notify.result"
   fi
   tail -c 4096 "$fj_d/log" 2>/dev/null | awk '
     { n = split($0, parts, "\r"); for (i = 1; i <= n; i++) if (parts[i] ~ /[^[:space:]]/) last = parts[i] }

@@ -1,5 +1,6 @@
-# `fenton logs`: arguments JOB LINES FOLLOW OFFSET. Prints `fenton-offset N` (the byte of the
-# log where the output starts), then the log from there: the last LINES lines (or all), or,
+# `fenton logs`: arguments JOB LINES FOLLOW OFFSET. Prints `fenton-offset N ID` (the byte of
+# the log where the output starts, and the job's id, so that a reconnect follows the same job
+# even if JOB is a name given again since), then the log from there: the last LINES lines (or all), or,
 # when OFFSET is given (fenton reconnecting), everything from that byte on. With FOLLOW=1 it
 # keeps printing what the job appends, by byte offset so that nothing is lost or repeated,
 # and ends with the job's exit status once the job has ended.
@@ -19,11 +20,12 @@ if [ -z "$fj_off" ]; then
     fj_off=$((fj_s - fj_t))
   fi
 fi
-echo "fenton-offset $fj_off"
+echo "fenton-offset $fj_off ${fj_job##*/}"
 fj_emit() {
   fj_s=$(fj_size)
   if [ "$fj_s" -gt "$fj_off" ]; then
-    tail -c +$((fj_off + 1)) "$fj_log" | head -c $((fj_s - fj_off))
+    # Nobody reading any more (Ctrl-C, a dropped link): stop rather than poll on.
+    tail -c +$((fj_off + 1)) "$fj_log" | head -c $((fj_s - fj_off)) || exit 0
     fj_off=$fj_s
   fi
 }

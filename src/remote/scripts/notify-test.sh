@@ -5,6 +5,8 @@ umask 077
 mkdir -p "$fj_root" || exit 1
 fj_files=$(mktemp -d "$fj_root/notify-test.XXXXXX") || exit 1
 trap 'rm -rf "$fj_files"' EXIT
+# A dropped link or a Ctrl-C must not leave the secrets behind: end through the EXIT trap.
+trap 'exit 1' HUP INT TERM PIPE
 mkdir "$fj_files/notify.d"
 
 fj_go() {

@@ -3,6 +3,7 @@
 # and with which environment; fenton then appends the lines that write job.sh (and notify.d)
 # into "$fj_files" and a call of fj_launch, which starts the wrapper in a window of the tmux
 # session (or under setsid where tmux is missing) and prints the id once the job has a pid.
+fj_umask=$(umask)
 umask 077
 fj_name=$1 fj_dir=$2 fj_cmd=$3 fj_notify=$4 fj_session=$5 fj_socket=$6
 mkdir -p "$fj_jobs" && fj_jobs=$(cd "$fj_jobs" && pwd) || exit 1
@@ -25,6 +26,7 @@ done
 printf '%s\n' "$fj_name" > "$fj_job/name"
 printf '%s\n' "$fj_cmd" > "$fj_job/cmd"
 printf '%s\n' "$fj_dir" > "$fj_job/dir"
+printf '%s\n' "$fj_umask" > "$fj_job/umask"
 date +%s > "$fj_job/started"
 export -p > "$fj_job/env"
 : > "$fj_job/log"
@@ -55,7 +57,11 @@ fj_launch() {
       exit 1
     fi
     # Its own session without a terminal: nothing that ends with this connection reaches it.
-    (cd "$fj_job" && exec setsid sh ./job.sh run) </dev/null >/dev/null 2>&1 &
+    # setsid -f forks it; a plain `&` would start it with INT and QUIT ignored, and the job
+    # with them.
+    if ! (cd "$fj_job" && exec setsid -f sh ./job.sh run) </dev/null >/dev/null 2>&1; then
+      (cd "$fj_job" && exec setsid sh ./job.sh run) </dev/null >/dev/null 2>&1 &
+    fi
     fj_how=setsid
   fi
   # Wait (10 s at most) for the wrapper to record the job's pid, so that `fenton kill` and
