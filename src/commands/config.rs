@@ -72,6 +72,9 @@ fn init(ctx: &Ctx, mut args: InitArgs) -> Result<Exit> {
 
     let profile = profile_text(&args);
     let text = match &existing {
+        Some(text) if args.set_default => {
+            format!("{}\n{profile}", with_default(text, &args.name).trim_end())
+        }
         Some(text) => format!("{}\n{profile}", text.trim_end()),
         None => format!(
             "# fenton's config. Every key is explained in fenton.example.toml.\n\
@@ -111,6 +114,33 @@ fn init(ctx: &Ctx, mut args: InitArgs) -> Result<Exit> {
         args.name
     ));
     Ok(Exit::Success)
+}
+
+/// The config text with its top-level `default` naming `name`: the line replaced where there
+/// is one (before the first table), else added after the opening comments.
+fn with_default(text: &str, name: &str) -> String {
+    let line = format!("default = {}", toml_string(name));
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let top = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with('['))
+        .unwrap_or(lines.len());
+    let key = |l: &str| {
+        let l = l.trim_start();
+        l.strip_prefix("default")
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    match lines[..top].iter().position(|l| key(l)) {
+        Some(i) => lines[i] = line,
+        None => {
+            let after_comments = lines[..top]
+                .iter()
+                .position(|l| !l.trim_start().starts_with('#'))
+                .unwrap_or(top);
+            lines.insert(after_comments, line);
+        }
+    }
+    lines.join("\n") + "\n"
 }
 
 fn valid_name(name: &str) -> bool {
@@ -192,4 +222,24 @@ fn show(ctx: &Ctx) -> Result<Exit> {
     }
     print!("{}", toml::to_string_pretty(&out)?);
     Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_default_replaces_or_adds_the_top_level_key() {
+        let text = "# mine\ndefault = \"a\"\n\n[profile.a]\nhost = \"h\"\ndefault = \"x\"\n";
+        assert_eq!(
+            with_default(text, "lab"),
+            "# mine\ndefault = \"lab\"\n\n[profile.a]\nhost = \"h\"\ndefault = \"x\"\n"
+        );
+        let text = "# mine\n[profile.a]\nhost = \"h\"\n";
+        assert_eq!(
+            with_default(text, "lab"),
+            "# mine\ndefault = \"lab\"\n[profile.a]\nhost = \"h\"\n"
+        );
+        assert!(!with_default("defaults_x = 1\n", "a").contains("defaults_x = \"a\""));
+    }
 }

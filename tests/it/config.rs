@@ -109,6 +109,24 @@ fn init_writes_a_private_commented_config_that_show_reads_back() {
     assert!(out.stderr.contains("already exists"), "{}", out.stderr);
     let out = laptop.fenton(&["config", "init", "--host", "x", "--name", "a b"]);
     assert_eq!(out.code, Some(1), "{out:?}");
+
+    // --set-default moves the default to the new box, keeping the others.
+    laptop
+        .fenton(&[
+            "config",
+            "init",
+            "--host",
+            "gpu2",
+            "--name",
+            "gpu",
+            "--set-default",
+        ])
+        .ok();
+    let out = laptop.fenton(&["config", "profiles"]).ok();
+    assert_eq!(
+        out.stdout,
+        "  fenton\t10.23.45.67\n* gpu\tgpu2\n  lab\tlab\n"
+    );
 }
 
 #[test]
