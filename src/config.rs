@@ -212,6 +212,8 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
             Some("`tmux.session` is empty")
         } else if profile.connect_timeout == 0 {
             Some("`connect_timeout` must be at least 1 second")
+        } else if profile.jupyter.remote_port == 0 || profile.jupyter.local_port == 0 {
+            Some("`jupyter.remote_port` and `jupyter.local_port` may not be 0")
         } else {
             None
         };
@@ -401,6 +403,12 @@ mod tests {
         let err = parse_err("[profile.box]\nhost = \"-oProxyCommand=x\"\n");
         assert!(err.contains("may not start with '-'"), "{err}");
         assert!(err.starts_with("c.toml:1:1:"), "{err}");
+    }
+
+    #[test]
+    fn port_zero_is_refused() {
+        let err = parse_err("[profile.box]\nhost = \"h\"\n[profile.box.jupyter]\nlocal_port = 0\n");
+        assert!(err.contains("may not be 0"), "{err}");
     }
 
     #[test]
