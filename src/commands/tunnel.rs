@@ -41,7 +41,9 @@ impl Tunnel {
         };
         let (host, remote) = rest.rsplit_once(':').ok_or_else(bad)?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() || host.starts_with('-') {
+        // A host name or an address: nothing ssh's forward spec (or the list file) would split.
+        let name = |c: char| c.is_ascii_alphanumeric() || ".-_:".contains(c);
+        if host.is_empty() || host.starts_with('-') || !host.chars().all(name) {
             return Err(bad());
         }
         Ok(Tunnel {
@@ -123,8 +125,8 @@ async fn open(remote: &Remote, tunnel: Tunnel) -> Result<Exit> {
         .forward_local(tunnel.local, &tunnel.host, tunnel.port)
         .await?;
     ui::info(format_args!(
-        "forwarding {tunnel} on the box, until `fenton tunnel close {}` or `fenton disconnect`",
-        tunnel.local
+        "forwarding {tunnel} on the box, held by the shared connection: it closes with it ({} s after the last use; run this again to restore it)",
+        remote.profile.control_persist
     ));
     println!("http://127.0.0.1:{}/", tunnel.local);
     tunnels.push(tunnel);
@@ -181,7 +183,18 @@ mod tests {
             t(7000, "gpu2", 6006)
         );
         assert_eq!(Tunnel::parse("7000:[::1]:80").unwrap(), t(7000, "::1", 80));
-        for bad in ["", "x", "0", "70000", "1:host", "1::2", "1:-oX:2", "1:h:0"] {
+        for bad in [
+            "",
+            "x",
+            "0",
+            "70000",
+            "1:host",
+            "1::2",
+            "1:-oX:2",
+            "1:h:0",
+            "1:my host:2",
+            "1:a;b:2",
+        ] {
             assert!(Tunnel::parse(bad).is_err(), "{bad:?}");
         }
     }
