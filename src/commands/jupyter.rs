@@ -46,6 +46,9 @@ struct Reply {
 
 impl Reply {
     fn parse(text: &str) -> Reply {
+        let text = text
+            .split_once("@@fenton:jupyter\n")
+            .map_or(text, |(_, reply)| reply);
         let mut lines = text.lines();
         let first = lines.next().unwrap_or("");
         let (kind, rest) = first.split_once(' ').unwrap_or((first, ""));
@@ -487,6 +490,9 @@ mod tests {
         assert_eq!(reply.log, ["sh: 1: nope: not found"]);
         let reply = Reply::parse("busy 77 python3 -m http.server 8888 \n");
         assert_eq!(reply.rest, "77 python3 -m http.server 8888 ");
+        // What a chatty .bashrc prints comes before the marker and is not the reply.
+        let reply = Reply::parse("Welcome to the box!\n@@fenton:jupyter\nstopped\n");
+        assert_eq!(reply.kind, "stopped");
     }
 
     #[test]

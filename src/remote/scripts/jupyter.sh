@@ -9,6 +9,8 @@
 set -u
 action=$1
 state=$2
+# Whatever the login shell's start-up files printed comes before this line.
+echo '@@fenton:jupyter'
 
 # The server recorded in STATE, if that process is still alive and still ours.
 running() {
@@ -51,6 +53,15 @@ report() {
     "$(cat "$state/started" 2>/dev/null)" "$(date +%s)" "$(cat "$state/dir" 2>/dev/null)"
 }
 
+# Stops the server: the window's process group (Jupyter, and setup's children and tee with
+# it), TERM first and, after 10 s, KILL.
+stop_server() {
+  kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+  i=0
+  while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  kill -KILL "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+}
+
 tail_log() {
   printf 'log-begin\n'
   tail -n 20 "$state/log" 2>/dev/null
@@ -69,10 +80,7 @@ status)
 
 stop)
   if running; then
-    kill -TERM "$pid" 2>/dev/null
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -KILL "$pid" 2>/dev/null
+    stop_server
     printf 'stopped %s\n' "$pid"
   else
     printf 'notrunning\n'
@@ -110,6 +118,8 @@ start)
   # What the window runs: nothing secret in it, nothing on its command line but `./run.sh`.
   cat >"$state/run.sh" <<'EOF'
 state=$PWD
+# Jupyter prefers JUPYTER_TOKEN to the file: one inherited from tmux would lock fenton out.
+unset JUPYTER_TOKEN
 JUPYTER_TOKEN_FILE=$state/token
 export JUPYTER_TOKEN_FILE
 # Jupyter's output goes to the pane and to the log fenton shows when the start fails; tee
@@ -164,7 +174,7 @@ EOF
     fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
       printf 'timeout\n'
-      kill -TERM "$pid" 2>/dev/null
+      stop_server
       tail_log
       rm -f "$state/pid" "$state/token"
       exit 0
