@@ -499,3 +499,29 @@ fn all_profiles_at_once_and_an_unreachable_one_does_not_wait() {
     );
     assert_eq!(out.stdout.matches("Memory").count(), 2, "{}", out.stdout);
 }
+
+#[test]
+fn a_hanging_nvidia_smi_is_cut_off_and_the_rest_shown() {
+    let bin = tempfile::Builder::new()
+        .prefix("fenton-bin")
+        .tempdir()
+        .unwrap();
+    let fake = bin.path().join("nvidia-smi");
+    std::fs::write(&fake, "#!/bin/sh\nexec sleep 120\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.path().display());
+    let Some(test) = TestBox::builder().env("PATH", &path).start() else {
+        return;
+    };
+    let start = Instant::now();
+    let status = json(&test, &["status", "--json"]);
+    assert!(
+        start.elapsed() < Duration::from_secs(18),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(status["gpu"]["state"], "failed", "{status}");
+    let message = status["gpu"]["message"].as_str().unwrap();
+    assert!(message.contains("did not answer within 10 s"), "{message}");
+    assert!(status["memory"]["total_mib"].as_u64().unwrap() > 0);
+}

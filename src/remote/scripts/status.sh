@@ -38,17 +38,23 @@ disk() {
   printf '%s\t%s\t%s\n' "$1" "$2" "$(df -Pk "$(existing "$2")" 2>/dev/null | sed -n 2p)"
 }
 
+# nvidia-smi can hang (a GPU fallen off the bus): bounded, where the box has timeout(1).
+smi() {
+  if command -v timeout >/dev/null 2>&1; then timeout 10 nvidia-smi "$@"; else nvidia-smi "$@"; fi
+}
+
 gpus() {
   if ! command -v nvidia-smi >/dev/null 2>&1; then
     echo '@@fenton:gpu none'
     return
   fi
-  out=$(nvidia-smi --query-gpu=index,pci.bus_id,utilization.gpu,utilization.memory,memory.used,memory.total,temperature.gpu,power.draw,power.limit,fan.speed,name --format=csv,nounits 2>&1)
+  out=$(smi --query-gpu=index,pci.bus_id,utilization.gpu,utilization.memory,memory.used,memory.total,temperature.gpu,power.draw,power.limit,fan.speed,name --format=csv,nounits 2>&1)
   code=$?
+  if [ "$code" = 124 ]; then out='nvidia-smi did not answer within 10 s (a GPU fallen off the bus? see dmesg on the box)'; fi
   echo "@@fenton:gpu $code"
   printf '%s\n' "$out"
   [ "$code" = 0 ] || return
-  out=$(nvidia-smi --query-compute-apps=gpu_bus_id,pid,used_gpu_memory,process_name --format=csv,nounits 2>&1)
+  out=$(smi --query-compute-apps=gpu_bus_id,pid,used_gpu_memory,process_name --format=csv,nounits 2>&1)
   code=$?
   echo "@@fenton:gpu-apps $code"
   printf '%s\n' "$out"
