@@ -119,3 +119,32 @@ pub fn trace_remote(line: &str) {
         eprintln!("fenton: + [box] {line}");
     }
 }
+
+/// A duration as people read it, to two units: `45s`, `4m 10s`, `2h 5m`, `3d 4h`.
+pub fn duration(seconds: u64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration(12), "12s");
+        assert_eq!(duration(250), "4m 10s");
+        assert_eq!(duration(7500), "2h 5m");
+        assert_eq!(duration(3 * 86400 + 4 * 3600), "3d 4h");
+    }
+}

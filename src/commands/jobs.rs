@@ -231,16 +231,6 @@ fn printable(line: &str) -> String {
     out.trim().to_string()
 }
 
-/// 45s, 12m03s, 3h04m, 2d03h.
-pub fn human(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
-        3600..86400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d{:02}h", secs / 86400, secs % 86400 / 3600),
-    }
-}
-
 impl Job {
     /// The state as the table shows it: `failed (3)` for a failure.
     pub fn state_text(&self) -> String {
@@ -297,8 +287,8 @@ fn table(jobs: &[Job]) -> String {
             job.id.clone(),
             job.name.clone(),
             job.state_text(),
-            format!("{} ago", human(job.age_s)),
-            human(job.duration_s),
+            format!("{} ago", ui::duration(job.age_s)),
+            ui::duration(job.duration_s),
         ];
         if notify {
             row.push(job.notify.summary(job.exit.is_some()));
@@ -385,13 +375,5 @@ mod tests {
         assert_eq!(jobs[0].notify.summary(true), "FAILED: ntfy");
         assert_eq!(jobs[3].duration_s, 10);
         assert_eq!(jobs[4].duration_s, 900);
-    }
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(human(45), "45s");
-        assert_eq!(human(723), "12m03s");
-        assert_eq!(human(3 * 3600 + 4 * 60 + 5), "3h04m");
-        assert_eq!(human(2 * 86400 + 3 * 3600), "2d03h");
     }
 }

@@ -256,7 +256,7 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
             "Jupyter was already running on the box (pid {}, port {}, up {})",
             server.pid,
             server.port,
-            uptime(server.uptime)
+            ui::duration(server.uptime)
         ));
     } else {
         ui::info(format_args!(
@@ -429,7 +429,7 @@ async fn status(remote: &Remote) -> Result<Exit> {
     println!("jupyter: running");
     println!("pid:     {}", server.pid);
     println!("port:    {} (on the box)", server.port);
-    println!("uptime:  {}", uptime(server.uptime));
+    println!("uptime:  {}", ui::duration(server.uptime));
     println!("dir:     {}", server.dir);
     // Without the token Jupyter answers 403: that is enough to know the forward reaches it.
     match recorded(remote) {
@@ -460,22 +460,6 @@ async fn stop(remote: &Remote) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// `3d 4h`, `2h 5m`, `4m 10s`, `12s`.
-fn uptime(seconds: u64) -> String {
-    let (d, h, m, s) = (
-        seconds / 86400,
-        seconds / 3600 % 24,
-        seconds / 60 % 60,
-        seconds % 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, _) => format!("{m}m {s}s"),
-        (0, _, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,13 +484,5 @@ mod tests {
         let (a, b) = (new_token().unwrap(), new_token().unwrap());
         assert_eq!(a.len(), 48);
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn uptimes_read_well() {
-        assert_eq!(uptime(12), "12s");
-        assert_eq!(uptime(250), "4m 10s");
-        assert_eq!(uptime(7500), "2h 5m");
-        assert_eq!(uptime(3 * 86400 + 4 * 3600), "3d 4h");
     }
 }

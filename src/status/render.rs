@@ -32,7 +32,7 @@ pub fn render(s: &Status, style: Style) -> String {
         "{} · {} · up {} · load {:.2} {:.2} {:.2}",
         s.host,
         s.kernel.strip_prefix("Linux ").unwrap_or(&s.kernel),
-        duration(s.uptime_seconds as u64),
+        crate::ui::duration(s.uptime_seconds as u64),
         s.load.avg_1m,
         s.load.avg_5m,
         s.load.avg_15m
@@ -217,9 +217,9 @@ pub fn render(s: &Status, style: Style) -> String {
     }
     let mut jobs = format!("{} running, {} finished", s.jobs.running, s.jobs.finished);
     for job in &s.jobs.list {
-        let ran = job
-            .started_unix
-            .map_or("–".into(), |t| duration(style.now_unix.saturating_sub(t)));
+        let ran = job.started_unix.map_or("–".into(), |t| {
+            crate::ui::duration(style.now_unix.saturating_sub(t))
+        });
         let _ = write!(jobs, " · {} ({ran})", job.name);
     }
     out.row("Jobs", None, &jobs);
@@ -400,19 +400,6 @@ fn bytes(b: u64) -> String {
 
 fn rate(r: Option<f64>) -> String {
     r.map_or("–".into(), |r| format!("{}/s", bytes(r as u64)))
-}
-
-fn duration(s: u64) -> String {
-    let (d, h, m) = (s / 86400, s / 3600 % 24, s / 60 % 60);
-    if d > 0 {
-        format!("{d}d {h}h")
-    } else if h > 0 {
-        format!("{h}h {m}m")
-    } else if m > 0 {
-        format!("{m}m {}s", s % 60)
-    } else {
-        format!("{s}s")
-    }
 }
 
 #[cfg(test)]
