@@ -28,21 +28,31 @@ pub fn line<S: AsRef<str>>(remote: &Remote, args: &[S]) -> String {
     line
 }
 
+/// Why a job script failed, in one line: the last line it wrote as `fenton: …` (the login
+/// shell's start-up files may have said other things first), else its last line.
+pub fn failure(out: &Output, what: &str) -> anyhow::Error {
+    let text = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    match lines.iter().rev().find_map(|l| l.strip_prefix("fenton: ")) {
+        Some(message) => anyhow::anyhow!("{message}"),
+        None => match lines.last() {
+            Some(last) => anyhow::anyhow!("{what} (exit {}): {last}", out.code),
+            None => anyhow::anyhow!("{what} (exit {})", out.code),
+        },
+    }
+}
+
 /// Runs a job script; a failure the script explained (on stderr) ends the command.
 pub async fn output<S: AsRef<str>>(remote: &Remote, body: &str, args: &[S]) -> Result<Output> {
     let out = remote
         .output(&line(remote, args), scripts::job(body).as_bytes())
         .await?;
     if out.code != 0 {
-        let text = String::from_utf8_lossy(&out.stderr);
-        let text = text.trim();
-        match text.strip_prefix("fenton: ") {
-            Some(message) => bail!("{message}"),
-            None if text.is_empty() => {
-                bail!("the job script failed on the box (exit {})", out.code)
-            }
-            None => bail!("the job script failed on the box: {text}"),
-        }
+        return Err(failure(&out, "the job script failed on the box"));
     }
     Ok(out)
 }
@@ -319,6 +329,28 @@ fn table(jobs: &[Job]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_are_the_scripts_own_line() {
+        let out = |stderr: &str| Output {
+            code: 1,
+            stdout: vec![],
+            stderr: stderr.as_bytes().to_vec(),
+        };
+        let noisy = out(
+            "bash: warning: setlocale: LC_ALL: cannot change locale\nfenton: cannot enter /x\n",
+        );
+        assert_eq!(failure(&noisy, "it failed").to_string(), "cannot enter /x");
+        let plain = out("sh: 3: oops\n\n");
+        assert_eq!(
+            failure(&plain, "it failed").to_string(),
+            "it failed (exit 1): sh: 3: oops"
+        );
+        assert_eq!(
+            failure(&out(""), "it failed").to_string(),
+            "it failed (exit 1)"
+        );
+    }
 
     #[test]
     fn names_are_checked() {

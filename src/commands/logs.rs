@@ -40,28 +40,25 @@ async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
         let line = jobs::line(remote, &[job.as_str(), &lines, follow, &from]);
         let mut id: Option<String> = None;
         let mut header = Vec::new();
-        // Where this call's output is in the log: its first line says.
+        // Where this call's output is in the log, once its header has said.
         let mut at: Option<u64> = None;
         let mut stdout = std::io::stdout().lock();
         let mut sink = |mut bytes: &[u8]| -> std::io::Result<()> {
-            if at.is_none() {
-                // The first line says where in the log the output starts.
-                match bytes.iter().position(|&b| b == b'\n') {
-                    Some(i) => {
-                        header.extend_from_slice(&bytes[..i]);
-                        bytes = &bytes[i + 1..];
-                        let text = String::from_utf8_lossy(&header);
-                        let mut words = text
-                            .strip_prefix("fenton-offset ")
-                            .unwrap_or_default()
-                            .split_whitespace();
-                        at = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0));
-                        id = words.next().map(str::to_string);
-                    }
-                    None => {
-                        header.extend_from_slice(bytes);
-                        return Ok(());
-                    }
+            // Until the header (`fenton-offset N ID`, where in the log the output starts)
+            // has come, lines are the login shell's start-up chatter: skip them.
+            while at.is_none() {
+                let Some(i) = bytes.iter().position(|&b| b == b'\n') else {
+                    header.extend_from_slice(bytes);
+                    return Ok(());
+                };
+                header.extend_from_slice(&bytes[..i]);
+                bytes = &bytes[i + 1..];
+                let text = String::from_utf8_lossy(&header).into_owned();
+                header.clear();
+                if let Some(rest) = text.strip_prefix("fenton-offset ") {
+                    let mut words = rest.split_whitespace();
+                    at = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0));
+                    id = words.next().map(str::to_string);
                 }
             }
             stdout.write_all(bytes)?;

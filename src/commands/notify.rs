@@ -147,9 +147,16 @@ pub async fn send_test(remote: &Remote, notify: &Notify) -> Result<Option<Vec<St
     let body = format!("{}\n{}fj_go\n", scripts::NOTIFY_TEST, write_files(&files));
     let out = jobs::output(remote, &body, &[] as &[&str]).await?;
     let text = String::from_utf8_lossy(&out.stdout);
+    // One line per channel, `CHANNEL ok: …` or `CHANNEL failed: …`; anything else is the
+    // login shell's start-up chatter.
+    let channels = ["telegram", "ntfy", "webhook"];
     Ok(Some(
         text.lines()
-            .filter(|l| !l.trim().is_empty())
+            .filter(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|w| channels.contains(&w))
+            })
             .map(str::to_string)
             .collect(),
     ))

@@ -63,17 +63,14 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
     );
     let out = runtime()?.block_on(remote.output(&line, scripts::job(&body).as_bytes()))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut lines = text.lines();
-    let (Some(id), how) = (lines.next().filter(|_| out.code == 0), lines.next()) else {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let stderr = stderr.trim();
-        match stderr.strip_prefix("fenton: ") {
-            Some(message) => bail!("{message}"),
-            None => bail!(
-                "the job did not start on the box (exit {}): {stderr}",
-                out.code
-            ),
-        }
+    // The script ends with the id and how it started the job; a chatty .bashrc may have
+    // printed before them.
+    let lines: Vec<&str> = text.lines().collect();
+    let (Some(&id), how) = (
+        lines.iter().rev().nth(1).filter(|_| out.code == 0),
+        lines.last().copied(),
+    ) else {
+        return Err(jobs::failure(&out, "the job did not start on the box"));
     };
     println!("{id}");
     let place = match how {

@@ -12,5 +12,6 @@ mod fs;
 mod interactive;
 mod jobs;
 mod jupyter;
+mod login_shell;
 mod status;
 mod tunnel;
