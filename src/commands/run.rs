@@ -48,12 +48,13 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
         scripts::JOB_RUN,
         notify::write_files(&files)
     );
+    let dir = remote_dir_arg(args.dir.as_deref().unwrap_or("~"));
     // The directory keeps its `~` (sh::path); the rest are plain words. The command is the
     // one thing run as shell code on the box: its words, quoted as `fenton exec` quotes them.
     let line = format!(
         "{} {} {}",
         jobs::line(&remote, &[name.as_str()]),
-        sh::path(args.dir.as_deref().unwrap_or("~")),
+        sh::path(&dir),
         sh::words(&[
             sh::words(&args.command).as_str(),
             if notify { "1" } else { "0" },
@@ -93,4 +94,24 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
         "follow it: fenton logs {id} -f    stop it: fenton kill {id}    list: fenton jobs"
     ));
     Ok(Exit::Success)
+}
+
+/// `--dir ~/proj` typed in a laptop's shell arrives as /home/me/proj, the laptop's home: the
+/// box's home is meant, so a path under the local home becomes `~/…` again, and fenton says so.
+fn remote_dir_arg(dir: &str) -> String {
+    let Some(home) = dirs::home_dir().filter(|h| h.as_os_str().len() > 1) else {
+        return dir.to_string();
+    };
+    let Ok(rest) = std::path::Path::new(dir).strip_prefix(&home) else {
+        return dir.to_string();
+    };
+    let on_box = if rest.as_os_str().is_empty() {
+        "~".to_string()
+    } else {
+        format!("~/{}", rest.display())
+    };
+    ui::info(format_args!(
+        "--dir {dir} is under this machine's home: using {on_box} on the box"
+    ));
+    on_box
 }
