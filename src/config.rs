@@ -293,17 +293,17 @@ pub fn load(explicit: Option<&Path>) -> Result<Loaded> {
     let mode = std::fs::metadata(&path)?.permissions().mode();
     if mode & 0o022 != 0 {
         bail!(
-            "{} is writable by others, so anyone could change what fenton runs: chmod go-w '{}'",
+            "{} is writable by others, so anyone could change what fenton runs: chmod go-w {}",
             path.display(),
-            path.display()
+            crate::remote::sh::quote_path(&path)
         );
     }
     let file = parse(&text, &path)?;
     if mode & 0o044 != 0 && file.holds_secret() {
         crate::ui::warn(format_args!(
-            "{} holds a secret and others can read it: chmod 600 '{}'",
+            "{} holds a secret and others can read it: chmod 600 {}",
             path.display(),
-            path.display()
+            crate::remote::sh::quote_path(&path)
         ));
     }
     Ok(Loaded { path, file })

@@ -23,9 +23,22 @@ pub fn files(notify: &Notify) -> Result<Vec<(String, String)>> {
     let mut files = Vec::new();
     if let Some(telegram) = &notify.telegram {
         let token = match (&telegram.bot_token, &telegram.bot_token_file) {
-            (Some(token), _) => token.trim().to_string(),
+            (Some(_), Some(_)) => bail!(
+                "[notify.telegram] has both bot_token and bot_token_file: keep one (bot_token_file keeps the token out of the config)"
+            ),
+            (Some(token), None) => token.trim().to_string(),
             (None, Some(file)) => {
                 let path = expand_home(file);
+                if let Ok(meta) = std::fs::metadata(&path) {
+                    use std::os::unix::fs::PermissionsExt;
+                    if meta.permissions().mode() & 0o077 != 0 {
+                        ui::warn(format_args!(
+                            "{} holds the Telegram token and others can read it: chmod 600 {}",
+                            path.display(),
+                            sh::quote_path(&path)
+                        ));
+                    }
+                }
                 std::fs::read_to_string(&path)
                     .with_context(|| {
                         format!(

@@ -227,9 +227,9 @@ fn preflight(profile: &Profile) -> Result<()> {
         let mode = meta.mode() & 0o777;
         if mode & 0o077 != 0 {
             bail!(
-                "private key {} has mode {mode:04o}, so ssh will refuse it: chmod 600 '{}'",
+                "private key {} has mode {mode:04o}, so ssh will refuse it: chmod 600 {}",
                 path.display(),
-                path.display()
+                super::sh::quote_path(&path)
             );
         }
     }

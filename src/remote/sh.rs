@@ -16,6 +16,11 @@ pub fn quote(word: &str) -> String {
     out
 }
 
+/// A local path as a shell line names it, for the fix lines fenton prints (`chmod 600 …`).
+pub fn quote_path(path: &std::path::Path) -> String {
+    quote(&path.to_string_lossy())
+}
+
 /// Quotes each word and joins them: the remote shell sees exactly these words.
 pub fn words<S: AsRef<str>>(words: &[S]) -> String {
     words
@@ -189,6 +194,12 @@ mod tests {
             assert_eq!(got, want);
         }
         assert!(!dir.path().join("pwned").exists());
+    }
+
+    #[test]
+    fn fix_lines_quote_local_paths() {
+        let path = std::path::Path::new("/home/o'neil/my key");
+        assert_eq!(quote_path(path), "'/home/o'\\''neil/my key'");
     }
 
     #[test]

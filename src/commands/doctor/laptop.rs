@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use super::{Check, Ctx, Target};
 use crate::commands::fs::{INSTALL_FUSE, INSTALL_SSHFS};
 use crate::config::{self, expand_home, Notify};
-use crate::remote::Remote;
+use crate::remote::{sh, Remote};
 use crate::ui;
 
 /// The longest Unix socket path macOS takes (Linux: 108).
@@ -152,7 +152,7 @@ pub fn config(ctx: &Ctx) -> (Vec<Check>, Option<Target>, Option<Notify>) {
             } else {
                 (
                     format!("cannot read {shown}: {e}"),
-                    format!("chmod 600 '{shown}'"),
+                    format!("chmod 600 {}", sh::quote_path(&path)),
                 )
             };
             return (
@@ -176,12 +176,12 @@ pub fn config(ctx: &Ctx) -> (Vec<Check>, Option<Target>, Option<Notify>) {
         Ok(_) if mode & 0o022 != 0 => Check::problem(
             "config.file",
             format!("{shown} has mode {mode:04o}: others can write it, so they could change what fenton runs"),
-            format!("chmod go-w '{shown}'"),
+            format!("chmod go-w {}", sh::quote_path(&path)),
         ),
         Ok(file) if mode & 0o044 != 0 && file.holds_secret() => Check::warning(
             "config.file",
             format!("{shown} holds a secret and has mode {mode:04o}: others can read it"),
-            Some(format!("chmod 600 '{shown}'")),
+            Some(format!("chmod 600 {}", sh::quote_path(&path))),
         ),
         Ok(_) => Check::ok("config.file", format!("{shown} (mode {mode:04o})")),
     };
@@ -287,8 +287,8 @@ pub fn identity(target: &Target, settings: Option<&SshSettings>) -> Check {
                 id,
                 format!("identity_file {} does not exist", path.display()),
                 format!(
-                    "fix `identity_file` {section}, or make a key: ssh-keygen -t ed25519 -f '{}'",
-                    path.display()
+                    "fix `identity_file` {section}, or make a key: ssh-keygen -t ed25519 -f {}",
+                    sh::quote_path(&path)
                 ),
             );
         }
@@ -315,7 +315,7 @@ pub fn identity(target: &Target, settings: Option<&SshSettings>) -> Check {
                     "private key {} has mode {mode:04o}: ssh refuses a key others can read",
                     key.display()
                 ),
-                format!("chmod 600 '{}'", key.display()),
+                format!("chmod 600 {}", sh::quote_path(key)),
             );
         }
         fine.push(format!("{} ({mode:04o})", key.display()));
@@ -355,7 +355,7 @@ pub fn control_dir(remote: &anyhow::Result<Remote>) -> Check {
             return Check::problem(
                 id,
                 format!("cannot read {}: {e}", dir.display()),
-                format!("mkdir -m 700 '{}'", dir.display()),
+                format!("mkdir -m 700 {}", sh::quote_path(dir)),
             )
         }
     };
@@ -367,7 +367,7 @@ pub fn control_dir(remote: &anyhow::Result<Remote>) -> Check {
                 "{} (mode {mode:04o}) is not private to you: others could use your connection",
                 dir.display()
             ),
-            format!("chmod 700 '{}'", dir.display()),
+            format!("chmod 700 {}", sh::quote_path(dir)),
         );
     }
     let length = socket.as_os_str().len() + SOCKET_TEMP_SUFFIX;

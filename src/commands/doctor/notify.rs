@@ -162,7 +162,7 @@ fn telegram(t: &crate::config::Telegram) -> Check {
                         Check::problem(
                             id,
                             format!("bot_token_file {shown} has mode {mode:04o}: others can read the token"),
-                            format!("chmod 600 '{shown}'"),
+                            format!("chmod 600 {}", crate::remote::sh::quote_path(&path)),
                         )
                     } else {
                         Check::ok(id, format!("chat {} via {}, token in {shown}", t.chat_id, t.api_url))

@@ -188,7 +188,8 @@ fn remote_dir(target: &Target, facts: &Facts) -> Check {
     let dir = facts.get("remote_dir_path");
     let fix = || {
         format!(
-            "on the box: sudo chown -R \"$USER\" '{dir}'; or set `remote_dir = \"…\"` {}",
+            "on the box: sudo chown -R \"$USER\" {}; or set `remote_dir = \"…\"` {}",
+            sh::quote(dir),
             target.section("")
         )
     };
