@@ -323,11 +323,11 @@ impl<'a> Fs<'a> {
     fn sshfs_command(&self) -> Command {
         let profile = &self.remote.profile;
         let user_options = &profile.mount.options;
-        // Defaults give way to what the user set in mount.options (sshfs hands ssh options on
-        // in order, and ssh keeps the first value it reads).
+        // Defaults, and the profile's own ssh options, give way to what the user set in
+        // mount.options (sshfs hands ssh options on in order, and ssh keeps the first value it
+        // reads). Each entry is one option: a `,` in it is part of its value (escaped below).
         let user_keys: HashSet<String> = user_options
             .iter()
-            .flat_map(|o| o.split(','))
             .map(|o| {
                 o.split('=')
                     .next()
@@ -350,12 +350,14 @@ impl<'a> Fs<'a> {
                 "-F" => {
                     cmd.arg("-F").arg(value);
                 }
-                "-p" => options.push(format!("Port={value}")),
-                "-i" => options.push(format!("IdentityFile={}", ssh_config_word(&value))),
+                "-p" if unset("Port") => options.push(format!("Port={value}")),
+                "-i" if unset("IdentityFile") => {
+                    options.push(format!("IdentityFile={}", ssh_config_word(&value)))
+                }
                 "-o" => {
                     let key = value.split('=').next().unwrap_or("");
-                    if !["ControlPath", "ServerAliveInterval", "ServerAliveCountMax"].contains(&key)
-                    {
+                    let ours = ["ControlPath", "ServerAliveInterval", "ServerAliveCountMax"];
+                    if !ours.contains(&key) && unset(key) {
                         options.push(value);
                     }
                 }
@@ -542,10 +544,7 @@ fn preflight() -> Result<()> {
 /// `allow_other` lets other local users in, which FUSE allows ordinary users only when
 /// /etc/fuse.conf says so: say that instead of sshfs's terse refusal.
 fn check_allow_other(options: &[String]) -> Result<()> {
-    let asked = options
-        .iter()
-        .flat_map(|o| o.split(','))
-        .any(|o| o.trim() == "allow_other");
+    let asked = options.iter().any(|o| o.trim() == "allow_other");
     if !asked || cfg!(target_os = "macos") || nix::unistd::geteuid().is_root() {
         return Ok(());
     }
