@@ -263,7 +263,28 @@ fn reload(file: &str) -> String {
     format!("at the top of {file} (sshd keeps the first value it reads), then on the box: sudo systemctl reload ssh")
 }
 
+/// sshd's settings could be neither asked (`sshd -T` needs root) nor read (a 0600 file):
+/// say so, rather than judge sshd by its defaults.
+fn sshd_unknown(id: &'static str, facts: &Facts) -> Option<Check> {
+    (facts.get("sshd_source") == "unreadable").then(|| {
+        Check::warning(
+            id,
+            format!(
+                "not checked: {} cannot be read and `sshd -T` needs root",
+                facts.get("sshd_config")
+            ),
+            Some(
+                "on the box: sudo sshd -T | grep -Ei 'passwordauth|kbdinteractive|permitroot'"
+                    .into(),
+            ),
+        )
+    })
+}
+
 fn sshd_password(facts: &Facts) -> Check {
+    if let Some(unknown) = sshd_unknown("box.sshd_password", facts) {
+        return unknown;
+    }
     let (file, source) = sshd_source(facts);
     if accepts_passwords(facts) {
         Check::warning(
@@ -283,6 +304,9 @@ fn sshd_password(facts: &Facts) -> Check {
 }
 
 fn sshd_root(facts: &Facts) -> Check {
+    if let Some(unknown) = sshd_unknown("box.sshd_root", facts) {
+        return unknown;
+    }
     let (file, source) = sshd_source(facts);
     let root = facts.get("sshd_permitrootlogin");
     if root == "yes" && accepts_passwords(facts) {
@@ -398,6 +422,19 @@ mod tests {
         assert!(facts.get("home_free_kb").parse::<u64>().is_ok(), "{out:?}");
         assert!(!facts.get("sshd_config").is_empty());
         assert!(!dir.exists(), "doctor changes nothing on the box");
+    }
+
+    #[test]
+    fn unreadable_sshd_settings_are_not_judged() {
+        let facts = Facts::parse("sshd_source=unreadable\nsshd_config=/etc/ssh/sshd_config\n");
+        for check in [sshd_password(&facts), sshd_root(&facts)] {
+            assert_eq!(check.status, super::super::Status::Warning);
+            assert!(
+                check.message.starts_with("not checked"),
+                "{}",
+                check.message
+            );
+        }
     }
 
     #[test]

@@ -108,7 +108,7 @@ else
     done <"$1"
   }
   settings=$(sshd_lines "$sshd_config" | awk '!seen[$1]++')
-  echo "sshd_source=files"
+  if [ -r "$sshd_config" ]; then echo "sshd_source=files"; else echo "sshd_source=unreadable"; fi
 fi
 for key in passwordauthentication kbdinteractiveauthentication usepam permitrootlogin; do
   value=$(printf '%s\n' "$settings" | awk -v k="$key" 'tolower($1) == k { print tolower($2); exit }')
