@@ -184,11 +184,22 @@ impl Default for Jupyter {
 }
 
 impl ConfigFile {
-    /// Whether the file itself holds a secret (not one kept in a file of its own).
+    /// Whether the file itself holds a secret (not one kept in a file of its own). A webhook
+    /// URL counts: Slack's and Discord's carry their token in the path.
     pub fn holds_secret(&self) -> bool {
         let telegram = self.notify.telegram.as_ref();
         telegram.is_some_and(|t| t.bot_token.is_some())
             || self.notify.ntfy.as_ref().is_some_and(|n| n.token.is_some())
+            || self.notify.webhook.is_some()
+    }
+}
+
+/// A URL fit to show: scheme and host kept, a path (where webhooks keep their token) masked.
+pub fn mask_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    match rest.split_once('/') {
+        Some((host, path)) if !path.is_empty() => format!("{scheme}://{host}/********"),
+        _ => url.to_string(),
     }
 }
 
@@ -430,6 +441,16 @@ mod tests {
         let err = loaded.profile(Some("gpu")).unwrap_err().to_string();
         assert_eq!(err, "profile \"gpu\" not found in c.toml (profiles: a)");
         assert_eq!(loaded.profile(None).unwrap().0, "a");
+    }
+
+    #[test]
+    fn webhook_paths_are_masked() {
+        assert_eq!(
+            mask_url("https://hooks.slack.com/services/T0/B0/XYZ"),
+            "https://hooks.slack.com/********"
+        );
+        assert_eq!(mask_url("https://example.com"), "https://example.com");
+        assert_eq!(mask_url("https://example.com/"), "https://example.com/");
     }
 
     #[test]

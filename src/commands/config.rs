@@ -211,6 +211,9 @@ fn show(ctx: &Ctx) -> Result<Exit> {
             n.token = Some(MASK.into());
         }
     }
+    if let Some(w) = notify.webhook.as_mut() {
+        w.url = crate::config::mask_url(&w.url);
+    }
     println!("# profile {name:?} from {}", loaded.path.display());
     let mut out = toml::Table::new();
     let mut profiles = toml::Table::new();

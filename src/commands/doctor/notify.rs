@@ -106,7 +106,7 @@ fn url_check(id: &'static str, table: &str, url: &str, needs_topic: bool) -> Che
             format!("write `url = \"https://ntfy.sh/YOUR-TOPIC\"` under {table}"),
         );
     }
-    Check::ok(id, format!("sends to {url}"))
+    Check::ok(id, format!("sends to {}", crate::config::mask_url(url)))
 }
 
 fn telegram(t: &crate::config::Telegram) -> Check {
