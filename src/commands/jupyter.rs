@@ -113,11 +113,22 @@ fn state_dir(remote: &Remote) -> String {
     )
 }
 
-/// Runs the box script with `action` and its arguments; `input_prefix` goes before the script.
+/// Runs the box script with `action` and its arguments (shell words made by `sh`); `prefix`
+/// goes before the script. The arguments travel inside the script, not on the box's command
+/// line, where `ps` would show `setup` (which may export a secret) for the whole start.
 async fn script(remote: &Remote, args: &[String], prefix: &str) -> Result<Reply> {
-    let line = format!("sh -s -- {}", args.join(" "));
-    let input = format!("{prefix}\n{SCRIPT}");
-    let out = remote.output(&line, input.as_bytes()).await?;
+    let input = format!("set -- {}\n{prefix}\n{SCRIPT}", args.join(" "));
+    let p = &remote.profile;
+    // The script waits for the server at most start_timeout; a wedged tmux must not hang us.
+    let limit = Duration::from_secs(p.jupyter.start_timeout + p.connect_timeout + 30);
+    let out = tokio::time::timeout(limit, remote.output("sh -s", input.as_bytes()))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the box's Jupyter script did not finish within {} s: look at its tmux window (`fenton tmux`)",
+                limit.as_secs()
+            )
+        })??;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if out.code != 0 || stdout.is_empty() {
         let stderr = String::from_utf8_lossy(&out.stderr);

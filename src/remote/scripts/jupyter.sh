@@ -1,4 +1,4 @@
-# fenton's Jupyter on the box, sent on stdin to `sh -s -- ACTION STATE SOCKET SESSION [...]`.
+# fenton's Jupyter on the box, sent on stdin to `sh -s` after `set -- ACTION STATE [...]`.
 #
 #   start STATE SOCKET SESSION DIR PORT TIMEOUT COMMAND SETUP   ($token set by fenton, above)
 #   status STATE [token]
