@@ -12,7 +12,6 @@ use std::io::ErrorKind;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -21,6 +20,7 @@ use super::Ctx;
 use crate::cli::FsCommand;
 use crate::config::expand_home;
 use crate::exit::Exit;
+use crate::proc::{alive, run_bounded, signal};
 use crate::remote::{on_path, Remote};
 use crate::ui;
 
@@ -253,7 +253,7 @@ impl<'a> Fs<'a> {
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
         ui::trace_command("sshfs", cmd.get_args());
         let limit = Duration::from_secs(self.remote.profile.connect_timeout + 20);
-        let status = match run_bounded(cmd, limit).context("cannot run sshfs")? {
+        let status = match run_bounded(cmd, Some(limit)).context("cannot run sshfs")? {
             Some(out) => out.status,
             None => bail!(
                 "sshfs did not mount {} within {} s: is the box up? (`fenton connect -v` checks the link)",
@@ -781,7 +781,7 @@ fn unmount_program(point: &Path, lazy: bool) -> Result<Unmounted> {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         ui::trace_command(&cmd.get_program().to_string_lossy(), cmd.get_args());
-        last = match run_bounded(cmd, UNMOUNT_LIMIT)? {
+        last = match run_bounded(cmd, Some(UNMOUNT_LIMIT))? {
             None => Unmounted::Hung,
             Some(out) if out.status.success() => return Ok(Unmounted::Yes),
             Some(out) => {
@@ -797,24 +797,6 @@ fn unmount_program(point: &Path, lazy: bool) -> Result<Unmounted> {
         };
     }
     Ok(last)
-}
-
-/// Runs a command to its end, or None (and it is killed) past `limit`. The caller sets its
-/// stdio: never a pipe that a daemon it starts could keep open.
-fn run_bounded(mut cmd: Command, limit: Duration) -> std::io::Result<Option<std::process::Output>> {
-    let child = cmd.spawn()?;
-    let pid = child.id() as i32;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.map(Some),
-        Err(_) => {
-            signal(pid, nix::sys::signal::Signal::SIGKILL);
-            Ok(None)
-        }
-    }
 }
 
 /// Polls until `check` gives something, up to `limit`.
@@ -920,22 +902,6 @@ fn sshfs_pid(point: &Path) -> Option<i32> {
         .map(|p| p.pid)
 }
 
-fn alive(pid: i32) -> bool {
-    // A zombie is gone for our purposes; only Linux tells them apart cheaply.
-    if cfg!(target_os = "linux") {
-        return std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-            s.rfind(')')
-                .and_then(|i| s[i + 1..].split_whitespace().next())
-                .is_some_and(|state| state != "Z")
-        });
-    }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-}
-
-fn signal(pid: i32, signal: nix::sys::signal::Signal) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
-}
-
 /// When a process started, as `ps` says it (local time).
 fn started(pid: i32) -> Option<String> {
     let out = Command::new("ps")
@@ -959,7 +925,7 @@ fn holders(point: &Path, sshfs: Option<i32>) -> Vec<(i32, String)> {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        let Ok(Some(out)) = run_bounded(cmd, Duration::from_secs(5)) else {
+        let Ok(Some(out)) = run_bounded(cmd, Some(Duration::from_secs(5))) else {
             return vec![];
         };
         let mut found = Vec::new();

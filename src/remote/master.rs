@@ -8,7 +8,6 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -102,15 +101,10 @@ pub fn open(remote: &Remote) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     ui::trace_command("ssh", cmd.get_args());
-    let child = cmd.spawn().context("cannot run ssh")?;
-    let pid = child.id();
     let limit = Duration::from_secs(remote.profile.connect_timeout + 10);
-    let status = wait_for(child, (!interactive).then_some(limit));
-    let Some(status) = status else {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+    let out =
+        crate::proc::run_bounded(cmd, (!interactive).then_some(limit)).context("cannot run ssh")?;
+    let Some(status) = out.map(|o| o.status) else {
         let (host, port) = endpoint(remote);
         return Err(SshFailed(format!(
             "no answer from {host} port {port} within {} s: is the box up and the address right?",
@@ -194,21 +188,6 @@ pub fn close(remote: &Remote) -> Result<()> {
     }
     let _ = fs::remove_file(&remote.control);
     Ok(())
-}
-
-/// Waits for a child, up to `limit` if given; None when the limit passed.
-fn wait_for(
-    mut child: std::process::Child,
-    limit: Option<Duration>,
-) -> Option<std::process::ExitStatus> {
-    let Some(limit) = limit else {
-        return child.wait().ok();
-    };
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
-    rx.recv_timeout(limit).ok().and_then(Result::ok)
 }
 
 /// Checks what ssh would complain about in a wall of text, before ssh runs.
