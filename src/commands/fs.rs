@@ -253,7 +253,11 @@ impl<'a> Fs<'a> {
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
         ui::trace_command("sshfs", cmd.get_args());
         let limit = Duration::from_secs(self.remote.profile.connect_timeout + 20);
-        let status = match run_bounded(cmd, Some(limit)).context("cannot run sshfs")? {
+        // Where a person may be typing a passphrase for sshfs's ssh, no deadline cuts them off
+        // (ConnectTimeout still bounds an unreachable box); elsewhere BatchMode fails fast.
+        let interactive = File::open("/dev/tty").is_ok();
+        let bound = (!interactive).then_some(limit);
+        let status = match run_bounded(cmd, bound).context("cannot run sshfs")? {
             Some(out) => out.status,
             None => bail!(
                 "sshfs did not mount {} within {} s: is the box up? (`fenton connect -v` checks the link)",
