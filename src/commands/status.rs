@@ -5,7 +5,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -49,9 +49,6 @@ fn style(ctx: &Ctx) -> Style {
         bars: std::io::stdout().is_terminal(),
         color: ui::color(),
         verbose: ctx.global.verbose > 0,
-        now_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
     }
 }
 

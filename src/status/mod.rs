@@ -143,6 +143,8 @@ pub struct Job {
     pub name: String,
     pub pid: Option<u32>,
     pub started_unix: Option<u64>,
+    /// How long it has run, by the box's clock.
+    pub running_seconds: Option<u64>,
 }
 
 /// The laptop's side: is the box's directory mounted here.

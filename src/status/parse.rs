@@ -219,7 +219,7 @@ fn build(s: &Sections, before: Option<&Sample>, now: &Sample) -> Status {
             .iter()
             .filter_map(|l| jupyter(l))
             .collect(),
-        jobs: jobs(lines(s, "jobs")),
+        jobs: jobs(s.get("jobs").copied().unwrap_or_default()),
         mount: Mount::default(),
         link: Link::default(),
     }
@@ -434,8 +434,10 @@ fn jupyter(line: &str) -> Option<Jupyter> {
     })
 }
 
-/// `ID<TAB>STARTED<TAB>ENDED<TAB>EXIT<TAB>PID<TAB>ALIVE<TAB>NAME`, one per job.
-fn jobs(lines: &[String]) -> Jobs {
+/// `ID<TAB>STARTED<TAB>ENDED<TAB>EXIT<TAB>PID<TAB>ALIVE<TAB>NAME`, one per job, after the
+/// box's clock (the section's argument).
+fn jobs((now, lines): (&str, &[String])) -> Jobs {
+    let now: Option<u64> = now.trim().parse().ok();
     let mut out = Jobs::default();
     for line in lines {
         let f: Vec<&str> = line.splitn(7, '\t').collect();
@@ -449,6 +451,9 @@ fn jobs(lines: &[String]) -> Jobs {
                 name: if f[6].is_empty() { f[0] } else { f[6] }.to_string(),
                 pid: f[4].parse().ok(),
                 started_unix: f[1].parse().ok(),
+                running_seconds: now
+                    .zip(f[1].parse::<u64>().ok())
+                    .map(|(now, started)| now.saturating_sub(started)),
             });
         } else {
             out.finished += 1;
@@ -489,6 +494,14 @@ mod tests {
         assert_eq!(s.load.avg_5m, 0.41);
         assert_eq!(s.host, "gpu-box");
         assert_eq!(s.uptime_seconds, 100.5);
+    }
+
+    #[test]
+    fn jobs_run_by_the_boxs_clock() {
+        let s = one();
+        assert_eq!((s.jobs.running, s.jobs.finished), (1, 1));
+        assert_eq!(s.jobs.list[0].name, "train big");
+        assert_eq!(s.jobs.list[0].running_seconds, Some(3600));
     }
 
     #[test]

@@ -79,7 +79,8 @@ sessions() {
 # fenton jobs: REMOTE_DIR/jobs/ID/{name,cmd,started,pid,wrapper,ended,exit,log}. A job runs
 # while it has no `exit` and its process group (`pid`) or its wrapper is alive.
 fenton_jobs() {
-  echo '@@fenton:jobs'
+  # The box's clock: how long a job has run is the box's business, not the laptop's.
+  echo "@@fenton:jobs $(date +%s)"
   [ -d "$dir/jobs" ] || return
   for j in "$dir"/jobs/*/; do
     [ -f "${j}started" ] || continue
