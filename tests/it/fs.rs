@@ -73,6 +73,17 @@ fn bounded<T: Send + 'static>(
     rx.recv_timeout(limit).ok()
 }
 
+/// The box mounted through a link the test can cut, with one.txt and two.txt on the box.
+fn mounted_behind_a_link() -> Option<Mounted> {
+    let m = fs_box(TestBox::builder().link())?;
+    m.test.run(["fs", "mount"]).ok();
+    assert!(m.local.join("hello.txt").exists());
+    for name in ["one.txt", "two.txt"] {
+        std::fs::write(m.remote.join(name), name).unwrap();
+    }
+    Some(m)
+}
+
 /// Waits (20 s at most) until a read through the mount gives `want`; each try is bounded
 /// too, since a read on a dead link blocks.
 fn reads_again(what: &str, path: &Path, want: &str) {
@@ -351,16 +362,11 @@ fn busy_mount_point_is_named_and_force_frees_it() {
 #[test]
 fn dead_link_fails_fast_reconnects_and_force_unmounts() {
     require!("sshfs and /dev/fuse", sshfs_present());
-    let Some(m) = fs_box(TestBox::builder().link()) else {
+    let Some(m) = mounted_behind_a_link() else {
         return;
     };
     let test = &m.test;
     let link = test.link.as_ref().unwrap();
-    test.run(["fs", "mount"]).ok();
-    assert!(m.local.join("hello.txt").exists());
-    for name in ["one.txt", "two.txt"] {
-        std::fs::write(m.remote.join(name), name).unwrap();
-    }
 
     link.blackhole();
     let start = Instant::now();
@@ -410,16 +416,11 @@ fn dead_link_fails_fast_reconnects_and_force_unmounts() {
 #[test]
 fn dropped_link_fails_at_once_and_recovers() {
     require!("sshfs and /dev/fuse", sshfs_present());
-    let Some(m) = fs_box(TestBox::builder().link()) else {
+    let Some(m) = mounted_behind_a_link() else {
         return;
     };
     let test = &m.test;
     let link = test.link.as_ref().unwrap();
-    test.run(["fs", "mount"]).ok();
-    assert!(m.local.join("hello.txt").exists());
-    for name in ["one.txt", "two.txt"] {
-        std::fs::write(m.remote.join(name), name).unwrap();
-    }
 
     // Connections reset: the box's network answers, its sshd does not.
     link.reject();
