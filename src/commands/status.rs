@@ -152,6 +152,9 @@ async fn watch(ctx: &Ctx, remote: &Remote, secs: f64, json: bool) -> Result<Exit
     let mut first = None;
     let mut reader = Reader::default();
     let mut failure: Option<anyhow::Error> = None;
+    // When the last frame came: a box stuck in a hung disk must not freeze the screen on an
+    // old frame for ever.
+    let last = std::cell::Cell::new(Instant::now());
     let line = script_line(remote, "watch", secs);
     let frames = remote.stream_lines(&line, scripts::STATUS.as_bytes(), |line| {
         first.get_or_insert_with(|| start.elapsed());
@@ -170,6 +173,7 @@ async fn watch(ctx: &Ctx, remote: &Remote, secs: f64, json: bool) -> Result<Exit
                 render::render(&status, style(ctx)) + "\n"
             };
             screen.draw(&text)?;
+            last.set(Instant::now());
             Ok(())
         });
         match shown {
@@ -180,11 +184,25 @@ async fn watch(ctx: &Ctx, remote: &Remote, secs: f64, json: bool) -> Result<Exit
             }
         }
     });
+    let stall = Duration::from_secs_f64(secs) + ANSWER_TIMEOUT;
+    let stalled = async {
+        while last.get().elapsed() < stall {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
     let out = tokio::select! {
         out = frames => out?,
         _ = tokio::signal::ctrl_c() => {
             drop(screen);
             return Ok(Exit::Interrupted);
+        }
+        () = stalled => {
+            drop(screen);
+            bail!(
+                "no status frame from {} for {} s: the link or the box is stuck (a hung disk or nvidia-smi?)",
+                remote.profile.host,
+                stall.as_secs()
+            );
         }
     };
     drop(screen);

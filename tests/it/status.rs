@@ -525,3 +525,37 @@ fn a_hanging_nvidia_smi_is_cut_off_and_the_rest_shown() {
     assert!(message.contains("did not answer within 10 s"), "{message}");
     assert!(status["memory"]["total_mib"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn watch_gives_up_on_a_box_that_stops_sending_frames() {
+    // A df that never returns, as on a hung network mount: no frame ever comes.
+    let bin = tempfile::Builder::new()
+        .prefix("fenton-bin")
+        .tempdir()
+        .unwrap();
+    let fake = bin.path().join("df");
+    std::fs::write(&fake, "#!/bin/sh\nexec tail -f /dev/null \"$0\"\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.path().display());
+    let Some(test) = TestBox::builder().env("PATH", &path).start() else {
+        return;
+    };
+    let out = common::run(
+        test.fenton(["status", "--watch", "0.5"]),
+        Duration::from_secs(40),
+    );
+    for pid in TestBox::pids_mentioning(&fake.to_string_lossy()) {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("no status frame from"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.elapsed < Duration::from_secs(30),
+        "took {:?}",
+        out.elapsed
+    );
+}
