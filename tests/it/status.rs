@@ -528,12 +528,13 @@ fn a_hanging_nvidia_smi_is_cut_off_and_the_rest_shown() {
 
 #[test]
 fn watch_gives_up_on_a_box_that_stops_sending_frames() {
-    // A df that never returns, as on a hung network mount: no frame ever comes.
+    // A box stuck for good (here: its `sleep` never returns, so the script cannot finish a
+    // sample): no frame ever comes.
     let bin = tempfile::Builder::new()
         .prefix("fenton-bin")
         .tempdir()
         .unwrap();
-    let fake = bin.path().join("df");
+    let fake = bin.path().join("sleep");
     std::fs::write(&fake, "#!/bin/sh\nexec tail -f /dev/null \"$0\"\n").unwrap();
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.path().display());

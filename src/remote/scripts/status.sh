@@ -35,12 +35,13 @@ existing() {
 }
 
 disk() {
-  printf '%s\t%s\t%s\n' "$1" "$2" "$(df -Pk "$(existing "$2")" 2>/dev/null | sed -n 2p)"
+  printf '%s\t%s\t%s\n' "$1" "$2" "$(bounded 5 df -Pk "$(existing "$2")" 2>/dev/null | sed -n 2p)"
 }
 
-# nvidia-smi can hang (a GPU fallen off the bus): bounded, where the box has timeout(1).
-smi() {
-  if command -v timeout >/dev/null 2>&1; then timeout 10 nvidia-smi "$@"; else nvidia-smi "$@"; fi
+# `bounded SECS CMD...`: df on a hung network mount and nvidia-smi on a GPU fallen off the
+# bus can block for ever; bounded where the box has timeout(1).
+bounded() {
+  if command -v timeout >/dev/null 2>&1; then timeout "$@"; else shift; "$@"; fi
 }
 
 gpus() {
@@ -48,13 +49,13 @@ gpus() {
     echo '@@fenton:gpu none'
     return
   fi
-  out=$(smi --query-gpu=index,pci.bus_id,utilization.gpu,utilization.memory,memory.used,memory.total,temperature.gpu,power.draw,power.limit,fan.speed,name --format=csv,nounits 2>&1)
+  out=$(bounded 10 nvidia-smi --query-gpu=index,pci.bus_id,utilization.gpu,utilization.memory,memory.used,memory.total,temperature.gpu,power.draw,power.limit,fan.speed,name --format=csv,nounits 2>&1)
   code=$?
   if [ "$code" = 124 ]; then out='nvidia-smi did not answer within 10 s (a GPU fallen off the bus? see dmesg on the box)'; fi
   echo "@@fenton:gpu $code"
   printf '%s\n' "$out"
   [ "$code" = 0 ] || return
-  out=$(smi --query-compute-apps=gpu_bus_id,pid,used_gpu_memory,process_name --format=csv,nounits 2>&1)
+  out=$(bounded 10 nvidia-smi --query-compute-apps=gpu_bus_id,pid,used_gpu_memory,process_name --format=csv,nounits 2>&1)
   code=$?
   echo "@@fenton:gpu-apps $code"
   printf '%s\n' "$out"
