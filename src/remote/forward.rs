@@ -27,7 +27,7 @@ impl Remote {
             .await
             .with_context(|| {
                 format!(
-                    "the shared connection refused to forward 127.0.0.1:{local} to {host}:{port}"
+                    "the shared connection refused to forward 127.0.0.1:{local} to {host}:{port}: is local port {local} taken (pick another), or does the box's sshd forbid forwarding (AllowTcpForwarding)?"
                 )
             })
     }

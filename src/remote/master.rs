@@ -184,7 +184,13 @@ pub fn close(remote: &Remote) -> Result<()> {
     let out = cmd.output().context("cannot run ssh")?;
     if !out.status.success() {
         let text = String::from_utf8_lossy(&out.stderr);
-        bail!("could not close the shared connection: {}", text.trim());
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim();
+        bail!("could not close the shared connection: {last}");
     }
     let _ = fs::remove_file(&remote.control);
     Ok(())
