@@ -69,6 +69,21 @@ fn gpu_box(shared: &Path, captures: &[&Path], vars: &[(&str, &str)]) -> Option<G
     })
 }
 
+/// A box whose PATH finds `program` first as a shell script of `body`; the directory holding
+/// it must live as long as the box.
+fn box_with_stand_in(program: &str, body: &str) -> Option<(TestBox, tempfile::TempDir)> {
+    let bin = tempfile::Builder::new()
+        .prefix("fenton-bin")
+        .tempdir()
+        .unwrap();
+    let fake = bin.path().join(program);
+    std::fs::write(&fake, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.path().display());
+    let test = TestBox::builder().env("PATH", &path).start()?;
+    Some((test, bin))
+}
+
 fn json(test: &TestBox, args: &[&str]) -> Value {
     let out = test.run(args).ok();
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {out:#?}"))
@@ -502,15 +517,7 @@ fn all_profiles_at_once_and_an_unreachable_one_does_not_wait() {
 
 #[test]
 fn a_hanging_nvidia_smi_is_cut_off_and_the_rest_shown() {
-    let bin = tempfile::Builder::new()
-        .prefix("fenton-bin")
-        .tempdir()
-        .unwrap();
-    let fake = bin.path().join("nvidia-smi");
-    std::fs::write(&fake, "#!/bin/sh\nexec sleep 120\n").unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.path().display());
-    let Some(test) = TestBox::builder().env("PATH", &path).start() else {
+    let Some((test, _fake)) = box_with_stand_in("nvidia-smi", "exec sleep 120") else {
         return;
     };
     let start = Instant::now();
@@ -530,22 +537,14 @@ fn a_hanging_nvidia_smi_is_cut_off_and_the_rest_shown() {
 fn watch_gives_up_on_a_box_that_stops_sending_frames() {
     // A box stuck for good (here: its `sleep` never returns, so the script cannot finish a
     // sample): no frame ever comes.
-    let bin = tempfile::Builder::new()
-        .prefix("fenton-bin")
-        .tempdir()
-        .unwrap();
-    let fake = bin.path().join("sleep");
-    std::fs::write(&fake, "#!/bin/sh\nexec tail -f /dev/null \"$0\"\n").unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.path().display());
-    let Some(test) = TestBox::builder().env("PATH", &path).start() else {
+    let Some((test, fake)) = box_with_stand_in("sleep", "exec tail -f /dev/null \"$0\"") else {
         return;
     };
     let out = common::run(
         test.fenton(["status", "--watch", "0.5"]),
         Duration::from_secs(40),
     );
-    for pid in TestBox::pids_mentioning(&fake.to_string_lossy()) {
+    for pid in TestBox::pids_mentioning(&fake.path().to_string_lossy()) {
         let _ = Command::new("kill").arg(pid.to_string()).status();
     }
     assert_eq!(out.code, Some(1), "{out:?}");
