@@ -116,21 +116,18 @@ impl Link {
     /// `cmd` run in the client's network namespace (everything else shared), with its
     /// environment kept.
     pub fn enter(&self, cmd: &Command) -> Command {
-        let mut wrapped = Command::new("nsenter");
-        wrapped
-            .arg(format!("--net={}", self.ns_path(&self.client_ns).display()))
-            .arg("--")
-            .arg(cmd.get_program())
-            .args(cmd.get_args());
-        wrap_env(cmd, &mut wrapped);
-        wrapped
+        self.in_namespace(&self.client_ns, cmd)
     }
 
     /// `cmd` run in the box's network namespace.
     pub fn in_box(&self, cmd: &Command) -> Command {
+        self.in_namespace(&self.box_ns, cmd)
+    }
+
+    fn in_namespace(&self, ns: &str, cmd: &Command) -> Command {
         let mut wrapped = Command::new("nsenter");
         wrapped
-            .arg(format!("--net={}", self.ns_path(&self.box_ns).display()))
+            .arg(format!("--net={}", self.ns_path(ns).display()))
             .arg("--")
             .arg(cmd.get_program())
             .args(cmd.get_args());

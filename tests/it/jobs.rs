@@ -542,9 +542,8 @@ fn following_survives_the_link_dropping() {
         ],
     );
     let follow = Follow::start(&test, "count");
-    let lines = || follow.lines();
 
-    wait_until("50 lines", Duration::from_secs(30), || lines() >= 50);
+    wait_until("50 lines", Duration::from_secs(30), || follow.lines() >= 50);
     // The shared connection dies under it…
     let masters: Vec<i32> = laptop_pids(&test)
         .into_iter()
@@ -555,11 +554,11 @@ fn following_survives_the_link_dropping() {
         .collect();
     assert_eq!(masters.len(), 1, "one shared connection");
     nix_kill(masters[0]).unwrap();
-    let before = lines();
+    let before = follow.lines();
     wait_until(
         "lines after the master died",
         Duration::from_secs(30),
-        || lines() >= before + 30,
+        || follow.lines() >= before + 30,
     );
     // …and then the box's sshd goes away and comes back.
     test.sshd.restart();
@@ -671,8 +670,7 @@ fn following_survives_the_link_going_down_for_20_seconds() {
         ],
     );
     let follow = Follow::start(&test, "outage");
-    let lines = || follow.lines();
-    wait_until("20 lines", Duration::from_secs(30), || lines() >= 20);
+    wait_until("20 lines", Duration::from_secs(30), || follow.lines() >= 20);
 
     // The outage is the fault under test: the link stays down for 20 s, whatever happens.
     link.blackhole();
