@@ -226,10 +226,10 @@ fn print_text(checks: &[Check]) {
             "{}  {:<width$}  {}",
             paint(check.status),
             check.id,
-            check.message
+            ui::clean(&check.message)
         );
         if let Some(fix) = &check.fix {
-            println!("{:7}  {:<width$}  fix: {fix}", "", "");
+            println!("{:7}  {:<width$}  fix: {}", "", "", ui::clean(fix));
         }
     }
     let count = |status| checks.iter().filter(|c| c.status == status).count();

@@ -294,8 +294,8 @@ fn table(jobs: &[Job]) -> String {
     rows[0].push("LAST LINE".into());
     for job in jobs {
         let mut row = vec![
-            job.id.clone(),
-            job.name.clone(),
+            ui::clean(&job.id).into_owned(),
+            ui::clean(&job.name).into_owned(),
             job.state_text(),
             format!("{} ago", ui::duration(job.age_s)),
             ui::duration(job.duration_s),
@@ -303,7 +303,7 @@ fn table(jobs: &[Job]) -> String {
         if notify {
             row.push(job.notify.summary(job.exit.is_some()));
         }
-        row.push(job.last_line.chars().take(60).collect());
+        row.push(ui::clean(&job.last_line).chars().take(60).collect());
         rows.push(row);
     }
     let columns = rows[0].len();

@@ -427,7 +427,7 @@ async fn open(remote: &Remote, browser: bool) -> Result<Exit> {
     if browser {
         show(remote, local, &token, true)
     } else {
-        println!("http://127.0.0.1:{local}/?token={token}");
+        println!("http://127.0.0.1:{local}/?token={}", ui::clean(&token));
         Ok(Exit::Success)
     }
 }
@@ -441,7 +441,7 @@ async fn status(remote: &Remote) -> Result<Exit> {
     println!("pid:     {}", server.pid);
     println!("port:    {} (on the box)", server.port);
     println!("uptime:  {}", ui::duration(server.uptime));
-    println!("dir:     {}", server.dir);
+    println!("dir:     {}", ui::clean(&server.dir));
     // Without the token Jupyter answers 403: that is enough to know the forward reaches it.
     match recorded(remote) {
         Some((local, port)) if port == server.port && probe(local, None).is_some() => {
