@@ -47,6 +47,39 @@ pub fn path(path: &str) -> String {
     }
 }
 
+/// Why tmux cannot take `name` as a session name as it is, if it cannot. tmux reads a
+/// session name (like a window name and a start directory) as a format, where `#(…)` runs a
+/// shell command and `#S`, `#{…}` are replaced; it turns `:` and `.`, its target separators,
+/// into `_`. So quoting for sh is not enough: every session name fenton hands tmux (from the
+/// config or the command line) is checked here. Job names are stricter (`jobs::check_name`)
+/// and fenton gives tmux no directory at all: a window starts in one through `sh -c`.
+pub fn tmux_session_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.contains('#') {
+        Some("tmux reads '#' in a name as a format (`#(…)` would run a command)")
+    } else if name.contains([':', '.']) {
+        Some("tmux uses ':' and '.' to name windows and panes")
+    } else if name.chars().any(char::is_control) {
+        Some("it holds a control character")
+    } else {
+        None
+    }
+}
+
+/// Why tmux cannot use `name` as a `-L` socket name (a file in tmux's own directory), if not.
+pub fn tmux_socket_problem(name: &str) -> Option<&'static str> {
+    if name.contains('/') {
+        Some("it is a file name in tmux's socket directory, so it may not hold '/'")
+    } else if name == "." || name == ".." {
+        Some("it is a file name in tmux's socket directory")
+    } else if name.chars().any(char::is_control) {
+        Some("it holds a control character")
+    } else {
+        None
+    }
+}
+
 /// `tmux`, on the profile's own server socket when it names one.
 pub fn tmux(socket: &str) -> String {
     if socket.is_empty() {
@@ -200,6 +233,21 @@ mod tests {
     fn fix_lines_quote_local_paths() {
         let path = std::path::Path::new("/home/o'neil/my key");
         assert_eq!(quote_path(path), "'/home/o'\\''neil/my key'");
+    }
+
+    #[test]
+    fn tmux_names_that_would_run_or_change_are_refused() {
+        for bad in ["", "s#(touch x)", "#S", "a##b", "a:b", "a.b", "a\nb"] {
+            assert!(tmux_session_problem(bad).is_some(), "{bad:?} was accepted");
+        }
+        for good in ["fenton", "my session", "it's", "$(id)", "ünï"] {
+            assert_eq!(tmux_session_problem(good), None, "{good:?}");
+        }
+        for bad in ["a/b", "/tmp/x", "..", "x\n"] {
+            assert!(tmux_socket_problem(bad).is_some(), "{bad:?} was accepted");
+        }
+        assert_eq!(tmux_socket_problem(""), None);
+        assert_eq!(tmux_socket_problem("my sock#1"), None);
     }
 
     #[test]
