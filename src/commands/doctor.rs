@@ -164,7 +164,7 @@ fn profile_checks(
                     let why = if key_refused {
                         "fenton will not connect until laptop.identity is fixed"
                     } else {
-                        "cannot log in to the box"
+                        "no command runs on the box (see link.auth and link.rtt)"
                     };
                     checks.extend(on_box::IDS.iter().map(|id| Check::skipped(id, why)));
                     sent = send.then(|| Err(why.to_string()));

@@ -48,9 +48,7 @@ pub fn failure(out: &Output, what: &str) -> anyhow::Error {
 
 /// Runs a job script; a failure the script explained (on stderr) ends the command.
 pub async fn output<S: AsRef<str>>(remote: &Remote, body: &str, args: &[S]) -> Result<Output> {
-    let out = remote
-        .output(&line(remote, args), scripts::job(body).as_bytes())
-        .await?;
+    let out = scripts::output(remote, &line(remote, args), &scripts::job(body)).await?;
     if out.code != 0 {
         return Err(failure(&out, "the job script failed on the box"));
     }

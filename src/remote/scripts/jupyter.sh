@@ -4,15 +4,14 @@
 #   status STATE [token]
 #   stop STATE
 #
-# STATE holds: token (0600, no newline), pid, port, started (epoch), dir, command, setup,
+# STATE holds: token (0600, no newline), pid, port, started (epoch), dir, command, setup (until
+# the window reads it),
 # run.sh (what the tmux window runs) and log (what Jupyter printed). Output: `key value` lines.
 set -u
 action=$1
 state=$2
 # Absolute: the window starts wherever tmux likes and enters it.
 case $state in /*) ;; *) state=$PWD/$state ;; esac
-# Whatever the login shell's start-up files printed comes before this line.
-echo '@@fenton:jupyter'
 
 # The server recorded in STATE, if that process is still alive and still ours.
 running() {
@@ -136,9 +135,11 @@ exec >fifo 2>&1
 rm -f fifo
 dir=$(cat dir)
 cd "$dir" || { printf 'fenton: cannot enter jupyter.dir %s\n' "$dir"; exit 1; }
+# setup may export a secret: it is said nowhere, and kept on disk only until it is read.
 setup=$(cat "$state/setup")
+rm -f "$state/setup"
 if [ -n "$setup" ]; then
-  eval "$setup" || { printf 'fenton: jupyter.setup failed (status %s): %s\n' "$?" "$setup"; exit 1; }
+  eval "$setup" || { printf 'fenton: jupyter.setup failed (status %s)\n' "$?"; exit 1; }
 fi
 root=
 [ "$(id -u)" = 0 ] && root=--ServerApp.allow_root=True
