@@ -188,19 +188,40 @@ impl ConfigFile {
     /// URL counts: Slack's and Discord's carry their token in the path.
     pub fn holds_secret(&self) -> bool {
         let telegram = self.notify.telegram.as_ref();
-        telegram.is_some_and(|t| t.bot_token.is_some())
-            || self.notify.ntfy.as_ref().is_some_and(|n| n.token.is_some())
+        // An ntfy topic is its only lock: whoever knows it reads and writes it. A URL with a
+        // password in it (a proxy in `api_url`) is a secret too.
+        telegram.is_some_and(|t| t.bot_token.is_some() || mask_url(&t.api_url) != t.api_url)
+            || self.notify.ntfy.is_some()
             || self.notify.webhook.is_some()
     }
 }
 
-/// A URL fit to show: scheme and host kept, a path (where webhooks keep their token) masked.
+/// The mask that stands for a secret wherever fenton shows one.
+pub const MASK: &str = "********";
+
+/// A URL fit to show: scheme, user and host kept; a password in it, and a path or query
+/// (where webhooks keep their token and ntfy its topic) masked. Every printer of a URL from
+/// the config uses this.
 pub fn mask_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    match rest.split_once('/') {
-        Some((host, path)) if !path.is_empty() => format!("{scheme}://{host}/********"),
-        _ => url.to_string(),
-    }
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:{MASK}@{host}"),
+            None => format!("{user}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    let path = if path.len() > 1 {
+        format!("/{MASK}")
+    } else {
+        path.to_string()
+    };
+    format!("{scheme}{authority}{path}")
 }
 
 /// Parses config text. Errors read `PATH:LINE:COL: what is wrong`.
@@ -570,6 +591,19 @@ mod tests {
         );
         assert_eq!(mask_url("https://example.com"), "https://example.com");
         assert_eq!(mask_url("https://example.com/"), "https://example.com/");
+        assert_eq!(
+            mask_url("https://ntfy.sh/my-topic"),
+            "https://ntfy.sh/********"
+        );
+        assert_eq!(
+            mask_url("https://user:PASS@proxy.example:8080"),
+            "https://user:********@proxy.example:8080"
+        );
+        assert_eq!(
+            mask_url("http://u:p@w@h/x?token=T"),
+            "http://u:********@h/********"
+        );
+        assert_eq!(mask_url("https://h?token=T"), "https://h/********");
     }
 
     #[test]
@@ -586,6 +620,12 @@ mod tests {
         )
         .unwrap();
         assert!(!file.holds_secret());
+        let file = parse(
+            "[notify.ntfy]\nurl = \"https://ntfy.sh/my-topic\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(file.holds_secret(), "an ntfy topic is a secret");
     }
 
     #[test]
