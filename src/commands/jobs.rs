@@ -73,8 +73,11 @@ pub fn check_name(name: &str) -> Result<()> {
 }
 
 /// The name a job gets without `--name`: its program's file name, made safe.
-pub fn default_name(command: &[String]) -> String {
-    let program = command.first().map(String::as_str).unwrap_or("");
+pub fn default_name(command: &[std::ffi::OsString]) -> String {
+    let program = command
+        .first()
+        .map(|p| p.to_string_lossy())
+        .unwrap_or_default();
     let base = program.rsplit('/').next().unwrap_or("");
     let safe: String = base
         .chars()
@@ -367,7 +370,7 @@ mod tests {
     #[test]
     fn default_names_are_safe() {
         let name =
-            |words: &[&str]| default_name(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+            |words: &[&str]| default_name(&words.iter().map(|w| w.into()).collect::<Vec<_>>());
         assert_eq!(name(&["python", "x.py"]), "python");
         assert_eq!(name(&["/usr/bin/env"]), "env");
         assert_eq!(name(&["./train.sh"]), "train.sh");

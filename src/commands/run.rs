@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
         jobs::line(&remote, &[name.as_str()]),
         sh::path(&dir),
         sh::words(&[
-            sh::words(&args.command).as_str(),
+            sh::words_os(&args.command).as_str(),
             if notify { "1" } else { "0" },
             remote.profile.tmux.session.as_str(),
             remote.profile.tmux.socket.as_str(),

@@ -30,6 +30,36 @@ pub fn words<S: AsRef<str>>(words: &[S]) -> String {
         .join(" ")
 }
 
+/// Quotes a word that may not be UTF-8 (an argument as the laptop's shell passed it): UTF-8
+/// runs single-quoted, every other byte written as `"$(printf '\NNN')"`, so the remote shell
+/// rebuilds the word byte for byte (a byte of 0x80 or more is never a newline, which `$(…)`
+/// would strip). POSIX has no other way to write a byte in a word.
+pub fn quote_os(word: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in word.as_bytes().utf8_chunks() {
+        if !chunk.valid().is_empty() {
+            out.push_str(&quote(chunk.valid()));
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\"$(printf '\\{byte:03o}')\""));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("''");
+    }
+    out
+}
+
+/// Quotes each word, UTF-8 or not, and joins them (see [`quote_os`]).
+pub fn words_os<S: AsRef<std::ffi::OsStr>>(words: &[S]) -> String {
+    words
+        .iter()
+        .map(|w| quote_os(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A remote path: `~` and `~/…` refer to the remote home (which quoting alone would hide),
 /// everything else is quoted as is.
 pub fn path(path: &str) -> String {
@@ -182,6 +212,31 @@ mod tests {
             .split_terminator('\0')
             .collect();
         assert_eq!(got, &args[2..]);
+    }
+
+    #[test]
+    fn words_that_are_not_utf8_arrive_byte_for_byte() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let args: [&OsStr; 5] = [
+            OsStr::from_bytes(b"caf\xe9"),
+            OsStr::from_bytes(b"\xff"),
+            OsStr::from_bytes(b"a'\xfe\xfd b\n"),
+            OsStr::new("plain $(id)"),
+            OsStr::new(""),
+        ];
+        let line = format!("printf '%s\\0' {}", words_os(&args));
+        assert!(std::str::from_utf8(line.as_bytes()).is_ok());
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .output()
+            .unwrap();
+        let want: Vec<u8> = args
+            .iter()
+            .flat_map(|a| a.as_bytes().iter().copied().chain([0]))
+            .collect();
+        assert_eq!(out.stdout, want, "{line}");
     }
 
     #[test]
