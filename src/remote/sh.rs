@@ -80,7 +80,8 @@ pub fn path(path: &str) -> String {
 /// Why tmux cannot take `name` as a session name as it is, if it cannot. tmux reads a
 /// session name (like a window name and a start directory) as a format, where `#(…)` runs a
 /// shell command and `#S`, `#{…}` are replaced; it turns `:` and `.`, its target separators,
-/// into `_`. So quoting for sh is not enough: every session name fenton hands tmux (from the
+/// into `_`, and keeps `$`, `\` and control characters escaped (`\$`), so that the session
+/// could not be named again. So quoting for sh is not enough: every session name fenton hands tmux (from the
 /// config or the command line) is checked here. Job names are stricter (`jobs::check_name`)
 /// and fenton gives tmux no directory at all: a window starts in one through `sh -c`.
 pub fn tmux_session_problem(name: &str) -> Option<&'static str> {
@@ -90,6 +91,8 @@ pub fn tmux_session_problem(name: &str) -> Option<&'static str> {
         Some("tmux reads '#' in a name as a format (`#(…)` would run a command)")
     } else if name.contains([':', '.']) {
         Some("tmux uses ':' and '.' to name windows and panes")
+    } else if name.contains(['$', '\\']) {
+        Some("tmux keeps '$' and '\\' in a name escaped, so it could not find the session again")
     } else if name.chars().any(char::is_control) {
         Some("it holds a control character")
     } else {
@@ -292,10 +295,21 @@ mod tests {
 
     #[test]
     fn tmux_names_that_would_run_or_change_are_refused() {
-        for bad in ["", "s#(touch x)", "#S", "a##b", "a:b", "a.b", "a\nb"] {
+        for bad in [
+            "",
+            "s#(touch x)",
+            "#S",
+            "a##b",
+            "a:b",
+            "a.b",
+            "a\nb",
+            "$(id)",
+            "x$y",
+            "a\\b",
+        ] {
             assert!(tmux_session_problem(bad).is_some(), "{bad:?} was accepted");
         }
-        for good in ["fenton", "my session", "it's", "$(id)", "ünï"] {
+        for good in ["fenton", "my session", "it's", "`id`", "a;b|c", "-x", "ünï"] {
             assert_eq!(tmux_session_problem(good), None, "{good:?}");
         }
         for bad in ["a/b", "/tmp/x", "..", "x\n"] {

@@ -6,12 +6,11 @@
 fj_umask=$(umask)
 umask 077
 fj_name=$1 fj_dir=$2 fj_cmd=$3 fj_notify=$4 fj_session=$5 fj_socket=$6
-# cd takes a word starting with '-' as an option, and a relative one from CDPATH (and then
-# prints where it went).
-unset CDPATH
+# A relative directory is under the home. Made absolute, it is neither an option to cd
+# (`-P`, `-`) nor looked up in CDPATH.
 case $fj_dir in
   /*) fj_cd=$fj_dir ;;
-  *) fj_cd=./$fj_dir ;;
+  *) fj_cd=${HOME:-.}/$fj_dir ;;
 esac
 mkdir -p "$fj_jobs" && fj_jobs=$(cd "$fj_jobs" && pwd) || exit 1
 if ! cd "$fj_cd" 2>/dev/null; then
