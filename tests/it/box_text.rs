@@ -5,6 +5,7 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -266,7 +267,7 @@ fn what_the_box_says_reaches_the_terminal_as_text() {
         ),
     )
     .unwrap();
-    std::fs::set_permissions(&smi, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&smi, std::fs::Permissions::from_mode(0o755)).unwrap();
     let home = tempfile::Builder::new()
         .prefix("fenton-home")
         .tempdir()
@@ -332,4 +333,39 @@ fn what_the_box_says_reaches_the_terminal_as_text() {
     let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let gpu = status["gpu"]["devices"][0]["name"].as_str().unwrap();
     assert!(gpu.contains("\u{1b}]52;c;cHduZWQ=\u{7}"), "{gpu:?}");
+}
+
+#[test]
+fn a_tmux_server_started_for_a_job_keeps_the_login_umask() {
+    let Some(test) = TestBox::new() else {
+        return;
+    };
+    let out = test.run(["run", "--", "sleep", "60"]).ok();
+    let id = out.stdout.trim().to_string();
+    let socket = test.tmux_socket.as_str();
+    let login = test.run(["exec", "--", "sh", "-c", "umask"]).ok();
+    let server = test
+        .run([
+            "exec",
+            "--",
+            "tmux",
+            "-L",
+            socket,
+            "display-message",
+            "-p",
+            "#{pid}",
+        ])
+        .ok();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.stdout.trim())).unwrap();
+    let umask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .unwrap()
+        .trim();
+    assert_eq!(umask, format!("{:0>4}", login.stdout.trim()));
+    // fenton's own files stay private.
+    let job = test.remote_dir.join("jobs").join(&id);
+    let mode = std::fs::metadata(&job).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "{} is {mode:o}", job.display());
+    test.run(["kill", &id]).ok();
 }
