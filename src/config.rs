@@ -199,7 +199,7 @@ impl ConfigFile {
 /// The mask that stands for a secret wherever fenton shows one.
 pub const MASK: &str = "********";
 
-/// A URL fit to show: scheme, user and host kept; a password in it, and a path or query
+/// A URL fit to show: scheme and host kept; user-info, and a path or query
 /// (where webhooks keep their token and ntfy its topic) masked. Every printer of a URL from
 /// the config uses this.
 pub fn mask_url(url: &str) -> String {
@@ -209,11 +209,9 @@ pub fn mask_url(url: &str) -> String {
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
+    // User-info is a password, or a token given as the user name.
     let authority = match authority.rsplit_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((name, _)) => format!("{name}:{MASK}@{host}"),
-            None => format!("{user}@{host}"),
-        },
+        Some((_, host)) => format!("{MASK}@{host}"),
         None => authority.to_string(),
     };
     let path = if path.len() > 1 {
@@ -597,11 +595,11 @@ mod tests {
         );
         assert_eq!(
             mask_url("https://user:PASS@proxy.example:8080"),
-            "https://user:********@proxy.example:8080"
+            "https://********@proxy.example:8080"
         );
         assert_eq!(
             mask_url("http://u:p@w@h/x?token=T"),
-            "http://u:********@h/********"
+            "http://********@h/********"
         );
         assert_eq!(mask_url("https://h?token=T"), "https://h/********");
     }

@@ -69,10 +69,9 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
     let (&[id, how], 0) = (&lines[..], out.code) else {
         return Err(jobs::failure(&out, "the job did not start on the box"));
     };
-    let how = Some(how);
     println!("{}", ui::clean(id));
     let place = match how {
-        Some("tmux") => format!(
+        "tmux" => format!(
             " in tmux window {:?} of session {:?}",
             name, remote.profile.tmux.session
         ),

@@ -255,7 +255,7 @@ fn show_masks_every_secret_and_an_ntfy_topic_counts_as_one() {
     assert!(!out.stdout.contains("SECRET"), "{}", out.stdout);
     for shown in [
         "setup = \"********\"",
-        "https://me:********@proxy.example",
+        "https://********@proxy.example",
         "https://ntfy.sh/********",
         "https://hooks.example/********",
     ] {
