@@ -1,5 +1,6 @@
 # fenton doctor's look at the box: POSIX sh read on stdin by `sh -s` after
-# `set -- REMOTE_DIR JUPYTER_COMMAND JUPYTER_SETUP`. It changes nothing; it prints `key=value` lines that fenton turns into checks.
+# `set -- REMOTE_DIR JUPYTER_COMMAND JUPYTER_SETUP`. It changes nothing; it prints `key=value`
+# lines that fenton turns into checks.
 # Keys may repeat (one line per listening Jupyter server, per exposed file).
 
 remote_dir=$1

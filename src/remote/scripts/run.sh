@@ -12,7 +12,8 @@ case $fj_dir in
   /*) fj_cd=$fj_dir ;;
   *) fj_cd=${HOME:-.}/$fj_dir ;;
 esac
-mkdir -p "$fj_jobs" && fj_jobs=$(cd "$fj_jobs" && pwd) || exit 1
+# (CDPATH only for this cd: the job keeps the environment it was given.)
+mkdir -p "$fj_jobs" && fj_jobs=$(CDPATH='' cd "$fj_jobs" && pwd) || exit 1
 if ! cd "$fj_cd" 2>/dev/null; then
   printf 'fenton: cannot enter %s on the box: give an existing directory with --dir\n' "$fj_dir" >&2
   exit 1
