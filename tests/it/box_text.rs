@@ -49,19 +49,17 @@ fn toml_string(value: &str) -> String {
     toml::Value::String(value.into()).to_string()
 }
 
-/// The test's config with `remote_dir` and the tmux table's keys replaced.
-fn config_with(test: &TestBox, remote_dir: &Path, session: Option<&str>) -> String {
-    let text = test.default_config("").replace(
+/// The test's config with `remote_dir` replaced, `extra` in the profile and `tmux` (lines) in
+/// its tmux table.
+fn config_with(test: &TestBox, remote_dir: &Path, extra: &str, tmux: &str) -> String {
+    let text = test.default_config(extra).replace(
         &format!("remote_dir = {:?}", test.remote_dir),
         &format!(
             "remote_dir = {}",
             toml_string(&remote_dir.to_string_lossy())
         ),
     );
-    match session {
-        Some(session) => format!("{text}session = {}\n", toml_string(session)),
-        None => text,
-    }
+    format!("{text}{tmux}")
 }
 
 /// What a refusal looks like: exit 1, one line, saying why.
@@ -101,7 +99,8 @@ fn hostile_words_arrive_as_values_or_are_refused() {
             refused(&out, "is not allowed");
         }
         no_file(&format!("fenton tmux {word:?}"));
-        test.write_config(&config_with(&test, &test.remote_dir, Some(word)));
+        let session = format!("session = {}\n", toml_string(word));
+        test.write_config(&config_with(&test, &test.remote_dir, "", &session));
         let out = test.run(["run", "--", "sleep", "60"]);
         if tmux_bad {
             refused(&out, "`tmux.session`");
@@ -125,9 +124,14 @@ fn hostile_words_arrive_as_values_or_are_refused() {
         }
         no_file(&format!("tmux.session = {word:?}"));
 
-        // remote_dir: where jobs, Jupyter's state and the status sample live.
+        // remote_dir (where jobs, Jupyter's state and the status sample live) and the
+        // mount's remote path (which status measures).
         let dir = test.root.join(format!("state {word}"));
-        test.write_config(&config_with(&test, &dir, None));
+        let mount = format!(
+            "[profile.box.mount]\nremote_path = {}\n",
+            toml_string(&dir.to_string_lossy())
+        );
+        test.write_config(&config_with(&test, &dir, &mount, ""));
         let out = test.run(["run", "--", "true"]);
         if word.contains('\n') {
             refused(&out, "`remote_dir` holds a control character");
@@ -136,11 +140,46 @@ fn hostile_words_arrive_as_values_or_are_refused() {
             let jobs = test.run(["jobs", "--json"]).ok();
             let jobs: serde_json::Value = serde_json::from_str(&jobs.stdout).unwrap();
             assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
-            test.run(["status", "--json"]).ok();
             assert!(dir.join("jobs").is_dir(), "{}", dir.display());
+            let status = test.run(["status", "--json"]).ok();
+            let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+            let disks = status["disks"].as_array().unwrap();
+            let path =
+                |role: &str| disks.iter().find(|d| d["role"] == role).unwrap()["path"].clone();
+            assert_eq!(path("mount"), dir.to_string_lossy().as_ref(), "{disks:?}");
+            assert_eq!(
+                path("remote_dir"),
+                dir.to_string_lossy().as_ref(),
+                "{disks:?}"
+            );
         }
         no_file(&format!("remote_dir = {dir:?}"));
-        test.write_config(&config_with(&test, &test.remote_dir, None));
+
+        // A tmux socket is a file name in tmux's directory.
+        let socket = format!("socket = {}\n", toml_string(word));
+        let text = config_with(&test, &test.remote_dir, "", "")
+            .replace(&format!("socket = {:?}\n", test.tmux_socket), &socket);
+        test.write_config(&text);
+        let out = test.run(["status", "--json"]);
+        if word.contains(['/', '\n']) {
+            refused(&out, "`tmux.socket`");
+        } else {
+            out.ok();
+        }
+        no_file(&format!("tmux.socket = {word:?}"));
+        test.write_config(&config_with(&test, &test.remote_dir, "", ""));
+
+        // A job named on the command line is looked up, never entered or run.
+        for verb in ["logs", "kill"] {
+            let out = test.run([verb, "--", word]);
+            assert_eq!(out.code, Some(1), "{verb} {word:?}: {out:#?}");
+            assert!(
+                out.stderr.contains("no job"),
+                "{verb} {word:?}: {}",
+                out.stderr
+            );
+        }
+        no_file(&format!("fenton logs {word:?}"));
 
         // --dir: cd takes neither an option nor a CDPATH entry from it, and a name ending in
         // a newline is entered whole.
