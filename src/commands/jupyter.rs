@@ -187,7 +187,7 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
     let mask = |lines: &[String]| -> String {
         let said: Vec<String> = lines
             .iter()
-            .map(|l| l.trim().replace(&token, "********"))
+            .map(|l| l.trim().replace(&token, crate::config::MASK))
             .filter(|l| !l.is_empty())
             .collect();
         let tail = &said[said.len().saturating_sub(4)..];
