@@ -64,9 +64,10 @@ impl Framed {
         Ok(Framed { input, mark })
     }
 
-    /// Whether a line of output (without its newline) is the mark.
+    /// Whether a line of output (without its newline) is the mark's: one that ends with it,
+    /// as a start-up file may have printed without a newline before it.
     pub fn is_mark(&self, line: &str) -> bool {
-        line == self.mark
+        line.ends_with(&self.mark)
     }
 
     /// What goes on the script's stdin.
@@ -80,7 +81,7 @@ impl Framed {
         let mut at = 0;
         for line in out.split_inclusive(|&b| b == b'\n') {
             at += line.len();
-            if line.strip_suffix(b"\n") == Some(mark) {
+            if line.strip_suffix(b"\n").is_some_and(|l| l.ends_with(mark)) {
                 return Some(&out[at..]);
             }
         }
@@ -130,7 +131,7 @@ impl Unframe {
         while let Some(end) = self.pending[at..].iter().position(|&b| b == b'\n') {
             let line = &self.pending[at..at + end];
             at += end + 1;
-            if line == self.mark.as_bytes() {
+            if line.ends_with(self.mark.as_bytes()) {
                 self.seen = true;
                 self.pending.drain(..at);
                 return &self.pending;
@@ -190,8 +191,10 @@ mod tests {
                 stderr: out.stderr,
             }
         };
-        let chatty =
-            run("echo '@@fenton-0000'; echo now 5; echo fenton-offset 99 x; echo warn >&2");
+        // Start-up files print lines, lines like fenton's, and text without a newline.
+        let chatty = run(
+            "echo '@@fenton-0000'; echo now 5; echo fenton-offset 99 x; echo warn >&2; printf 'no newline'; printf 'title' >&2",
+        );
         assert_eq!(framed.after(&chatty.stdout), Some(&b"answer\n"[..]));
         assert_eq!(framed.after(&chatty.stderr), Some(&b"oops\n"[..]));
         let mut reader = framed.reader();
