@@ -125,7 +125,9 @@ fn banners_shaped_like_fentons_own_answers_are_not_taken_for_them() {
         "20991231-000000-01",
         "tmux",
     ];
-    let bashrc: String = banner.iter().map(|l| format!("echo '{l}'\n")).collect();
+    let mut bashrc: String = banner.iter().map(|l| format!("echo '{l}'\n")).collect();
+    // And one without a newline, as a window-title escape or `echo -n` leaves.
+    bashrc.push_str("printf 'no newline'\n");
     let Some((test, _home)) = box_with_bashrc(&bashrc) else {
         return;
     };
