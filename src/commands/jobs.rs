@@ -48,9 +48,7 @@ pub fn failure(out: &Output, what: &str) -> anyhow::Error {
 
 /// Runs a job script; a failure the script explained (on stderr) ends the command.
 pub async fn output<S: AsRef<str>>(remote: &Remote, body: &str, args: &[S]) -> Result<Output> {
-    let out = remote
-        .output(&line(remote, args), scripts::job(body).as_bytes())
-        .await?;
+    let out = scripts::output(remote, &line(remote, args), &scripts::job(body)).await?;
     if out.code != 0 {
         return Err(failure(&out, "the job script failed on the box"));
     }
@@ -75,8 +73,11 @@ pub fn check_name(name: &str) -> Result<()> {
 }
 
 /// The name a job gets without `--name`: its program's file name, made safe.
-pub fn default_name(command: &[String]) -> String {
-    let program = command.first().map(String::as_str).unwrap_or("");
+pub fn default_name(command: &[std::ffi::OsString]) -> String {
+    let program = command
+        .first()
+        .map(|p| p.to_string_lossy())
+        .unwrap_or_default();
     let base = program.rsplit('/').next().unwrap_or("");
     let safe: String = base
         .chars()
@@ -294,8 +295,8 @@ fn table(jobs: &[Job]) -> String {
     rows[0].push("LAST LINE".into());
     for job in jobs {
         let mut row = vec![
-            job.id.clone(),
-            job.name.clone(),
+            ui::clean(&job.id).into_owned(),
+            ui::clean(&job.name).into_owned(),
             job.state_text(),
             format!("{} ago", ui::duration(job.age_s)),
             ui::duration(job.duration_s),
@@ -303,7 +304,7 @@ fn table(jobs: &[Job]) -> String {
         if notify {
             row.push(job.notify.summary(job.exit.is_some()));
         }
-        row.push(job.last_line.chars().take(60).collect());
+        row.push(ui::clean(&job.last_line).chars().take(60).collect());
         rows.push(row);
     }
     let columns = rows[0].len();
@@ -369,7 +370,7 @@ mod tests {
     #[test]
     fn default_names_are_safe() {
         let name =
-            |words: &[&str]| default_name(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+            |words: &[&str]| default_name(&words.iter().map(|w| w.into()).collect::<Vec<_>>());
         assert_eq!(name(&["python", "x.py"]), "python");
         assert_eq!(name(&["/usr/bin/env"]), "env");
         assert_eq!(name(&["./train.sh"]), "train.sh");

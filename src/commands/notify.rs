@@ -137,7 +137,7 @@ fn test(ctx: &Ctx) -> Result<Exit> {
     })?;
     let mut failed = false;
     for line in &results {
-        println!("{line}");
+        println!("{}", ui::clean(line));
         failed |= !jobs::sent(line);
     }
     if failed {

@@ -56,26 +56,22 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
         jobs::line(&remote, &[name.as_str()]),
         sh::path(&dir),
         sh::words(&[
-            sh::words(&args.command).as_str(),
+            sh::words_os(&args.command).as_str(),
             if notify { "1" } else { "0" },
             remote.profile.tmux.session.as_str(),
             remote.profile.tmux.socket.as_str(),
         ])
     );
-    let out = runtime()?.block_on(remote.output(&line, scripts::job(&body).as_bytes()))?;
+    let out = runtime()?.block_on(scripts::output(&remote, &line, &scripts::job(&body)))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    // The script ends with the id and how it started the job; a chatty .bashrc may have
-    // printed before them.
+    // The script answers with the id and how it started the job.
     let lines: Vec<&str> = text.lines().collect();
-    let (Some(&id), how) = (
-        lines.iter().rev().nth(1).filter(|_| out.code == 0),
-        lines.last().copied(),
-    ) else {
+    let (&[id, how], 0) = (&lines[..], out.code) else {
         return Err(jobs::failure(&out, "the job did not start on the box"));
     };
-    println!("{id}");
+    println!("{}", ui::clean(id));
     let place = match how {
-        Some("tmux") => format!(
+        "tmux" => format!(
             " in tmux window {:?} of session {:?}",
             name, remote.profile.tmux.session
         ),

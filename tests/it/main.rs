@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+mod box_text;
 mod cli;
 mod config;
 mod connection;

@@ -133,7 +133,9 @@ fj_run() {
   # The job gets the umask of the session that started it (fenton's own files are private).
   fj_umask=022
   if [ -f "$fj_job/umask" ]; then read -r fj_umask < "$fj_job/umask" || :; fi
-  fj_dir=$(cat "$fj_job/dir")
+  # The directory as written, less the newline after it (it may end in newlines of its own).
+  fj_dir=$(cat "$fj_job/dir" && echo .)
+  fj_dir=${fj_dir%?.}
   if ! cd "$fj_dir" 2>/dev/null; then
     echo "fenton: cannot enter $fj_dir" >> "$fj_job/log"
     date +%s > "$fj_job/ended" && echo 1 > "$fj_job/exit.tmp" && mv -f "$fj_job/exit.tmp" "$fj_job/exit"

@@ -4,13 +4,14 @@
 #   status STATE [token]
 #   stop STATE
 #
-# STATE holds: token (0600, no newline), pid, port, started (epoch), dir, command, setup,
+# STATE holds: token (0600, no newline), pid, port, started (epoch), dir, command, setup (until
+# the window reads it),
 # run.sh (what the tmux window runs) and log (what Jupyter printed). Output: `key value` lines.
 set -u
 action=$1
 state=$2
-# Whatever the login shell's start-up files printed comes before this line.
-echo '@@fenton:jupyter'
+# Absolute: the window starts wherever tmux likes and enters it.
+case $state in /*) ;; *) state=$PWD/$state ;; esac
 
 # The server recorded in STATE, if that process is still alive and still ours.
 running() {
@@ -104,6 +105,7 @@ start)
     printf 'busy %s\n' "$(listener "$port")"
     exit 0
   fi
+  login_umask=$(umask)
   umask 077
   mkdir -p "$state" || exit 1
   rm -f "$state/token"
@@ -133,9 +135,11 @@ exec >fifo 2>&1
 rm -f fifo
 dir=$(cat dir)
 cd "$dir" || { printf 'fenton: cannot enter jupyter.dir %s\n' "$dir"; exit 1; }
+# setup may export a secret: it is said nowhere, and kept on disk only until it is read.
 setup=$(cat "$state/setup")
+rm -f "$state/setup"
 if [ -n "$setup" ]; then
-  eval "$setup" || { printf 'fenton: jupyter.setup failed (status %s): %s\n' "$?" "$setup"; exit 1; }
+  eval "$setup" || { printf 'fenton: jupyter.setup failed (status %s)\n' "$?"; exit 1; }
 fi
 root=
 [ "$(id -u)" = 0 ] && root=--ServerApp.allow_root=True
@@ -143,10 +147,18 @@ eval "exec $(cat "$state/command")" --ServerApp.ip=127.0.0.1 --ServerApp.port="$
   --ServerApp.port_retries=0 --ServerApp.open_browser=False --ServerApp.root_dir='"$PWD"' '$root'
 EOF
   date +%s >"$state/started"
+  # Jupyter's output may show its token: the log is private before tee appends to it.
+  : >"$state/log"
+  # fenton's own files are made: tmux (and so every window the user opens in it later) and
+  # Jupyter (and so every notebook it writes) keep the login umask.
+  umask "$login_umask"
+  # The window enters $state through sh: tmux would read `-c DIR` as a format, where a
+  # `#(…)` runs. fenton checked the session name.
+  # shellcheck disable=SC2016 # expanded by the window's sh
   if t has-session -t "=$session" 2>/dev/null; then
-    pid=$(t new-window -d -P -F '#{pane_pid}' -t "=$session:" -n jupyter -c "$state" 'exec sh ./run.sh')
+    pid=$(t new-window -d -P -F '#{pane_pid}' -t "=$session:" -n jupyter sh -c 'cd "$1" && exec sh ./run.sh' fenton "$state")
   else
-    pid=$(t new-session -d -P -F '#{pane_pid}' -s "$session" -n jupyter -c "$state" 'exec sh ./run.sh')
+    pid=$(t new-session -d -P -F '#{pane_pid}' -s "$session" -n jupyter sh -c 'cd "$1" && exec sh ./run.sh' fenton "$state")
   fi
   if [ -z "$pid" ]; then
     printf 'error tmux could not open a window in session %s\n' "$session"

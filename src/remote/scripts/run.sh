@@ -6,12 +6,21 @@
 fj_umask=$(umask)
 umask 077
 fj_name=$1 fj_dir=$2 fj_cmd=$3 fj_notify=$4 fj_session=$5 fj_socket=$6
-mkdir -p "$fj_jobs" && fj_jobs=$(cd "$fj_jobs" && pwd) || exit 1
-if ! cd "$fj_dir" 2>/dev/null; then
+# A relative directory is under the home. Made absolute, it is neither an option to cd
+# (`-P`, `-`) nor looked up in CDPATH.
+case $fj_dir in
+  /*) fj_cd=$fj_dir ;;
+  *) fj_cd=${HOME:-.}/$fj_dir ;;
+esac
+# (CDPATH only for this cd: the job keeps the environment it was given.)
+mkdir -p "$fj_jobs" && fj_jobs=$(CDPATH='' cd "$fj_jobs" && pwd) || exit 1
+if ! cd "$fj_cd" 2>/dev/null; then
   printf 'fenton: cannot enter %s on the box: give an existing directory with --dir\n' "$fj_dir" >&2
   exit 1
 fi
-fj_dir=$(pwd)
+# The directory as it is, even ending in a newline (which $(pwd) alone would strip).
+fj_dir=$(pwd && echo .)
+fj_dir=${fj_dir%?.}
 fj_stamp=$(date -u +%Y%m%d-%H%M%S)
 fj_i=1
 while :; do
@@ -37,16 +46,31 @@ fi
 # shellcheck disable=SC2034 # written to by the lines fenton appends
 fj_files=$fj_job
 
+# fj_window TMUX-COMMAND ARGS...: a tmux window that runs the wrapper in the job's directory.
+fj_window() {
+  # shellcheck disable=SC2016 # expanded by the window's sh
+  if [ -n "$fj_socket" ]; then
+    tmux -L "$fj_socket" "$@" sh -c 'cd "$1" && exec sh ./job.sh run' fj "$fj_job" 2>/dev/null
+  else
+    tmux "$@" sh -c 'cd "$1" && exec sh ./job.sh run' fj "$fj_job" 2>/dev/null
+  fi
+}
+
 fj_launch() {
   fj_how=
+  # fenton's own files are made: tmux (and so every window the user opens in it later)
+  # and the job keep the login umask.
+  umask "$fj_umask"
   if command -v tmux >/dev/null 2>&1; then
-    if [ -n "$fj_socket" ]; then set -- tmux -L "$fj_socket"; else set -- tmux; fi
     # A new window where the session exists, else the session (with the job as its window).
     # The program and its arguments as separate words: tmux 3 runs them without a shell
-    # (a login shell's start-up files can take longer than the rest of `fenton run`).
-    if "$@" new-window -d -t "=$fj_session:" -n "$fj_name" -c "$fj_job" sh ./job.sh run 2>/dev/null ||
-      "$@" new-session -d -s "$fj_session" -n "$fj_name" -c "$fj_job" sh ./job.sh run 2>/dev/null ||
-      "$@" new-window -d -t "=$fj_session:" -n "$fj_name" -c "$fj_job" sh ./job.sh run 2>/dev/null; then
+    # (a login shell's start-up files can take longer than the rest of `fenton run`), and
+    # does not read them as formats, as it would `-c DIR` (a `#(…)` in it would run): the
+    # window enters the job's directory through sh. fenton checked the session and window
+    # names.
+    if fj_window new-window -d -t "=$fj_session:" -n "$fj_name" ||
+      fj_window new-session -d -s "$fj_session" -n "$fj_name" ||
+      fj_window new-window -d -t "=$fj_session:" -n "$fj_name"; then
       fj_how=tmux
     fi
   fi
