@@ -183,10 +183,13 @@ fj_run() {
   # session and group leader without forking. That shell records its pid, then becomes the
   # job's program (the command is words quoted for sh, so `exec` comes first): no shell stays
   # between the group's leader and this wrapper to die of the SIGTERM meant for the job, or
-  # to add a "Terminated" of its own to the log.
+  # to add a "Terminated" of its own to the log. That shell opens the log itself: the
+  # redirections of a command are this shell's while it waits, and it reports a job killed
+  # by a signal ("Killed") on its own stderr, which must not be the log.
   # shellcheck disable=SC2016 # expanded by the job's own sh
-  setsid sh -c 'umask "$3"; echo $$ > "$1/pid.tmp" && mv -f "$1/pid.tmp" "$1/pid" && eval "exec $2"' \
-    fj "$fj_job" "$fj_cmd" "$fj_umask" </dev/null >>"$fj_job/log" 2>&1
+  setsid sh -c 'exec </dev/null >>"$1/log" 2>&1; umask "$3"
+    echo $$ > "$1/pid.tmp" && mv -f "$1/pid.tmp" "$1/pid" && eval "exec $2"' \
+    fj "$fj_job" "$fj_cmd" "$fj_umask"
   fj_exit=$?
   cd "$fj_job" || exit 1
   fj_end "$fj_exit"

@@ -52,7 +52,7 @@ done
     : > "$fj_job/log" &&
     printf '%63s\n' '' > "$fj_job/ended.tmp" &&
     printf '%63s\n' '' > "$fj_job/exit.tmp"
-} 2>/dev/null || fj_nospace "$fj_job"
+} 2>/dev/null || fj_nospace "$fj_jobs"
 if [ "$fj_notify" = 1 ]; then
   # notify.d/reserve keeps room for what the wrapper writes to send with wget.
   {
@@ -60,7 +60,7 @@ if [ "$fj_notify" = 1 ]; then
       mkdir "$fj_job/notify.d" &&
       printf '%1023s\n' '' > "$fj_job/notify.result.tmp" &&
       dd if=/dev/zero of="$fj_job/notify.d/reserve" bs=1024 count=32
-  } >/dev/null 2>&1 || fj_nospace "$fj_job"
+  } >/dev/null 2>&1 || fj_nospace "$fj_jobs"
 fi
 # shellcheck disable=SC2034 # written to by the lines fenton appends
 fj_files=$fj_job
