@@ -13,8 +13,8 @@ use std::time::Duration;
 use crate::common::http::{HttpServer, Request};
 use crate::common::{installed, run, wait_until, Out, TestBox};
 
-const TOKEN: &str = "123456:SECRET-bot-token-xyzzy";
-const NTFY_TOKEN: &str = "tk_ntfy-secret-plugh";
+pub(crate) const TOKEN: &str = "123456:SECRET-bot-token-xyzzy";
+pub(crate) const NTFY_TOKEN: &str = "tk_ntfy-secret-plugh";
 
 /// The config's notification channels, all pointing at `server`.
 fn channels(server: &HttpServer) -> String {
@@ -28,13 +28,13 @@ fn channels(server: &HttpServer) -> String {
     )
 }
 
-fn with_channels(test: &TestBox, server: &HttpServer) {
+pub(crate) fn with_channels(test: &TestBox, server: &HttpServer) {
     test.write_config(&(test.default_config("") + &channels(server)));
 }
 
 /// Ends every job a test left running, even when it fails: jobs live in sessions of their
 /// own whose command lines need not mention the test, so TestBox's clean-up misses them.
-struct Reaper(std::path::PathBuf);
+pub(crate) struct Reaper(std::path::PathBuf);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
@@ -58,12 +58,12 @@ impl Drop for Reaper {
     }
 }
 
-fn reaper(test: &TestBox) -> Reaper {
+pub(crate) fn reaper(test: &TestBox) -> Reaper {
     Reaper(test.remote_dir.clone())
 }
 
 /// Starts a job and returns its id.
-fn start(test: &TestBox, args: &[&str]) -> String {
+pub(crate) fn start(test: &TestBox, args: &[&str]) -> String {
     let mut all = vec!["run"];
     all.extend_from_slice(args);
     let out = test.run(&all).ok();
@@ -73,11 +73,11 @@ fn start(test: &TestBox, args: &[&str]) -> String {
 }
 
 /// `fenton logs JOB -f`: waits for the job's end and says how it ended.
-fn follow(test: &TestBox, job: &str) -> Out {
+pub(crate) fn follow(test: &TestBox, job: &str) -> Out {
     run(test.fenton(["logs", job, "-f"]), Duration::from_secs(60))
 }
 
-fn jobs_json(test: &TestBox) -> Vec<serde_json::Value> {
+pub(crate) fn jobs_json(test: &TestBox) -> Vec<serde_json::Value> {
     let out = test.run(["jobs", "--json"]).ok();
     serde_json::from_str::<serde_json::Value>(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {out:?}"))
@@ -86,13 +86,13 @@ fn jobs_json(test: &TestBox) -> Vec<serde_json::Value> {
         .clone()
 }
 
-fn find<'a>(jobs: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
+pub(crate) fn find<'a>(jobs: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
     jobs.iter()
         .find(|j| j["id"] == id)
         .unwrap_or_else(|| panic!("no job {id} in {jobs:#?}"))
 }
 
-fn text_of(request: &Request) -> String {
+pub(crate) fn text_of(request: &Request) -> String {
     request.json()["text"].as_str().unwrap().to_string()
 }
 

@@ -10,6 +10,7 @@ mod connection;
 mod doctor;
 mod fs;
 mod interactive;
+mod job_faults;
 mod jobs;
 mod jupyter;
 mod login_shell;
