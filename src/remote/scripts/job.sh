@@ -159,9 +159,6 @@ fj_run() {
   echo $$ > "$fj_job/wrapper"
   # shellcheck source=/dev/null
   if [ -f "$fj_job/env" ]; then . "$fj_job/env" && rm -f "$fj_job/env"; fi
-  # Marks the job's processes as the job's (`fenton kill` checks), and tells the job its id.
-  FENTON_JOB=$fj_id
-  export FENTON_JOB
   fj_cmd=$(cat "$fj_job/cmd")
   # The job gets the umask of the session that started it (fenton's own files are private).
   fj_umask=022
