@@ -7,9 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::common::http::{HttpServer, Request};
-use crate::common::{available, run, wait_until, TestBox};
+use crate::common::{available, installed, run, wait_until, TestBox};
 use crate::jobs::{
-    find, follow, jobs_json, reaper, start, text_of, with_channels, NTFY_TOKEN, TOKEN,
+    find, follow, jobs_json, path_without, reaper, start, text_of, with_channels, NTFY_TOKEN, TOKEN,
 };
 
 /// The job's log on the box.
@@ -191,16 +191,36 @@ fn secrets_under(dir: &Path) -> String {
 #[test]
 fn a_job_that_fills_the_disk_still_records_its_end_and_notifies() {
     let Some(test) = TestBox::new() else { return };
+    fill_the_disk(&test, "HTTP 200");
+}
+
+#[test]
+fn a_job_that_fills_the_disk_still_notifies_with_wget() {
+    require!("wget", installed("wget"));
+    let bin = tempfile::Builder::new()
+        .prefix("fenton-bin")
+        .tempdir()
+        .unwrap();
+    let path = path_without(bin.path(), &["curl"]);
+    let Some(test) = TestBox::builder().env("PATH", &path).start() else {
+        return;
+    };
+    fill_the_disk(&test, "sent with wget");
+}
+
+/// A job on a box whose remote_dir is a 2 MB tmpfs fills it and exits 9; every channel says
+/// `sent` (the end of the result line).
+fn fill_the_disk(test: &TestBox, sent: &str) {
     let Some(_disk) = Tmpfs::mount(&test.remote_dir, "2m") else {
         return;
     };
-    let _reaper = reaper(&test);
+    let _reaper = reaper(test);
     let server = HttpServer::start();
-    with_channels(&test, &server);
+    with_channels(test, &server);
     let disk = test.remote_dir.to_str().unwrap();
 
     let id = start(
-        &test,
+        test,
         &[
             "--notify",
             "--name",
@@ -213,7 +233,7 @@ fn a_job_that_fills_the_disk_still_records_its_end_and_notifies() {
             "echo filling; dd if=/dev/zero of=fill bs=64k 2>/dev/null; echo 'dd ended'; exit 9",
         ],
     );
-    let out = follow(&test, &id);
+    let out = follow(test, &id);
     assert_eq!(
         out.code,
         Some(9),
@@ -242,11 +262,20 @@ fn a_job_that_fills_the_disk_still_records_its_end_and_notifies() {
     let ntfy = server.wait_for("/ntfy/jobs", 1, Duration::from_secs(30));
     assert!(ntfy[0].body.contains("disk full"), "{:?}", ntfy[0]);
     wait_until("the notification results", Duration::from_secs(30), || {
-        find(&jobs_json(&test), &id)["notify"]["results"]
+        find(&jobs_json(test), &id)["notify"]["results"]
             .as_array()
             .is_some_and(|r| r.len() == 3)
     });
-    let job = find(&jobs_json(&test), &id).clone();
+    let results = find(&jobs_json(test), &id)["notify"]["results"].clone();
+    assert!(
+        results
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.as_str().unwrap().ends_with(sent)),
+        "{results}"
+    );
+    let job = find(&jobs_json(test), &id).clone();
     assert_eq!(
         (job["state"].as_str(), job["exit"].as_i64()),
         (Some("failed"), Some(9))
@@ -293,8 +322,8 @@ fn a_job_that_fills_the_disk_still_records_its_end_and_notifies() {
     // Space again: jobs start again.
     std::fs::remove_file(test.remote_dir.join("fill")).unwrap();
     std::fs::remove_file(test.remote_dir.join("fill2")).unwrap();
-    let id = start(&test, &["--", "echo", "room again"]);
-    assert_eq!(follow(&test, &id).stdout, "room again\n");
+    let id = start(test, &["--", "echo", "room again"]);
+    assert_eq!(follow(test, &id).stdout, "room again\n");
 }
 
 /// A box whose `tmux` is a stand-in that hangs (`hang` in the file `mode`) or does nothing.

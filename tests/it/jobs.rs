@@ -567,7 +567,7 @@ fn following_survives_the_link_dropping() {
 }
 
 /// Links to every program on this machine except `left_out`, in `dir`.
-fn path_without(dir: &std::path::Path, left_out: &[&str]) -> String {
+pub(crate) fn path_without(dir: &std::path::Path, left_out: &[&str]) -> String {
     for source in ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
         let Ok(entries) = std::fs::read_dir(source) else {
             continue;
