@@ -46,16 +46,33 @@ impl Drop for Reaper {
             if entry.path().join("exit").exists() {
                 continue;
             }
-            for (file, group) in [("pid", "-"), ("wrapper", "")] {
+            for (file, group) in [("pid", true), ("wrapper", false)] {
                 if let Ok(pid) = std::fs::read_to_string(entry.path().join(file)) {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-KILL", &format!("{group}{}", pid.trim())])
-                        .stderr(Stdio::null())
-                        .status();
+                    sigkill(&pid, group);
                 }
             }
         }
     }
+}
+
+/// SIGKILL to the process (or, with `group`, the process group) that `text`, read from a
+/// job's file, names; nothing unless it is a pid above 1. Through nix, never the `kill`
+/// program: procps's reads `kill -KILL -17950` as the options -1 -7 -9 -5 -0, and as root
+/// `-1` is every process on the machine.
+pub(crate) fn sigkill(text: &str, group: bool) {
+    use nix::sys::signal::{kill, killpg, Signal};
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        return;
+    };
+    if pid <= 1 {
+        return;
+    }
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = if group {
+        killpg(pid, Signal::SIGKILL)
+    } else {
+        kill(pid, Signal::SIGKILL)
+    };
 }
 
 pub(crate) fn reaper(test: &TestBox) -> Reaper {
