@@ -2,6 +2,7 @@
 //! grace, a job that fills the disk still records its end and notifies, a start that fails
 //! leaves no secret behind, and damaged job files give one clear line, never a wrong answer.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::common::http::{HttpServer, Request};
 use crate::common::{available, installed, run, wait_until, TestBox};
 use crate::jobs::{
-    find, follow, jobs_json, path_without, reaper, start, text_of, with_channels, NTFY_TOKEN, TOKEN,
+    find, follow, jobs_json, path_without, reaper, sigkill, start, text_of, with_channels,
+    NTFY_TOKEN, TOKEN,
 };
 
 /// The job's log on the box.
@@ -430,10 +432,11 @@ fn a_start_that_fails_leaves_no_secret_behind() {
     );
     let scripts = run_script_pids(&test);
     assert_eq!(scripts.len(), 1, "one run script on the box");
-    Command::new("kill")
-        .args(["-TERM", &scripts[0].to_string()])
-        .status()
-        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(scripts[0]),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let _ = cut.wait();
     wait_until(
         "the cut start's directory to go",
@@ -486,6 +489,16 @@ fn a_start_that_fails_leaves_no_secret_behind() {
     );
 }
 
+/// A process the test started, ended when dropped (even when the test fails).
+struct Decoy(std::process::Child);
+
+impl Drop for Decoy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Asserts a command failed with one line that says what is damaged.
 fn says_damaged(test: &TestBox, args: &[&str], what: &str) {
     let out = test.run(args);
@@ -503,27 +516,41 @@ fn says_damaged(test: &TestBox, args: &[&str], what: &str) {
 fn damaged_job_files_give_one_clear_line_and_no_wrong_answer() {
     let Some(test) = TestBox::new() else { return };
     let _reaper = reaper(&test);
+    let server = HttpServer::start();
+    with_channels(&test, &server);
+
+    // A wrapper killed under its job: the job is lost, and its tokens go at the next look.
+    let lost = start(&test, &["--notify", "--name", "lost", "--", "sleep", "300"]);
+    let lost_dir = test.remote_dir.join("jobs").join(&lost);
+    sigkill(
+        &std::fs::read_to_string(lost_dir.join("wrapper")).unwrap(),
+        false,
+    );
+    let group = std::fs::read_to_string(lost_dir.join("pid")).unwrap();
+    sigkill(&group, true);
+    wait_until(
+        "the lost job's processes to end",
+        Duration::from_secs(10),
+        || !alive(group.trim().parse().unwrap()),
+    );
+    assert_eq!(find(&jobs_json(&test), &lost)["state"], "lost");
+    assert!(!lost_dir.join("notify.d").exists());
+    assert_eq!(secrets_under(&test.remote_dir), "");
+
     let id = start(&test, &["--name", "victim", "--", "sleep", "300"]);
     let job = test.remote_dir.join("jobs").join(&id);
     let pid_file = job.join("pid");
     let real = std::fs::read_to_string(&pid_file).unwrap();
     let real_pid: i32 = real.trim().parse().unwrap();
-    // A process of this test in a group of its own, which a stale pid could name.
-    let mut decoy = Command::new("setsid")
-        .args(["sleep", "300"])
-        .spawn()
-        .unwrap();
-    let decoy_pid = decoy.id() as i32;
-    wait_until(
-        "the decoy to lead its group",
-        Duration::from_secs(10),
-        || {
-            std::fs::read_to_string(format!("/proc/{decoy_pid}/stat")).is_ok_and(|s| {
-                s.rsplit(") ").next().and_then(|r| r.split(' ').nth(2))
-                    == Some(&decoy_pid.to_string())
-            })
-        },
+    // A process of this test, leading a group of its own, which a stale pid could name.
+    let decoy = Decoy(
+        Command::new("sleep")
+            .arg("300")
+            .process_group(0)
+            .spawn()
+            .unwrap(),
     );
+    let decoy_pid = decoy.0.id() as i32;
 
     let not_its = |pid: &str| format!("its pid file names process {pid}, which is not the job's");
     for (bad, what) in [
@@ -545,8 +572,7 @@ fn damaged_job_files_give_one_clear_line_and_no_wrong_answer() {
             "kill signalled a process that was not the job's"
         );
     }
-    let _ = decoy.kill();
-    let _ = decoy.wait();
+    drop(decoy);
     std::fs::write(&pid_file, "abc\n").unwrap();
     let out = test.run(["jobs"]).ok();
     assert!(

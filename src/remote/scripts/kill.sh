@@ -7,32 +7,6 @@ fj_find "$1"
 fj_grace=$2
 fj_id=${fj_job##*/}
 
-# fj_stat PID: fj_state, fj_ppid and fj_pgrp of that process; fails when there is none.
-fj_stat() {
-  fj_l=
-  { read -r fj_l < "/proc/$1/stat"; } 2>/dev/null
-  [ -n "$fj_l" ] || return 1
-  # shellcheck disable=SC2086 # the fields after the command name, split into words
-  set -- ${fj_l##*) }
-  fj_state=$1 fj_ppid=$2 fj_pgrp=$3
-}
-
-# fj_group PGID: whether a process of that group is still alive; a zombie, which kill -0
-# finds until its parent reaps it, is not.
-fj_group() {
-  kill -0 "-$1" 2>/dev/null || return 1
-  [ -d /proc/self ] || return 0
-  for fj_p in /proc/[0-9]*; do
-    if fj_stat "${fj_p#/proc/}" && [ "$fj_pgrp" = "$1" ]; then
-      case $fj_state in
-        Z | X) ;;
-        *) return 0 ;;
-      esac
-    fi
-  done
-  return 1
-}
-
 fj_nap_s=0.1 fj_per_s=10
 if ! sleep 0.01 2>/dev/null; then fj_nap_s=1 fj_per_s=1; fi
 
@@ -95,11 +69,11 @@ if fj_group "$fj_pid"; then
 fi
 # The wrapper records the exit status; if it is gone too, record one here.
 fj_t=$((10 * fj_per_s))
-while [ "$fj_t" -gt 0 ] && [ ! -f "$fj_job/exit" ] && kill -0 "$fj_w" 2>/dev/null; do
+while [ "$fj_t" -gt 0 ] && [ ! -f "$fj_job/exit" ] && fj_live "$fj_w"; do
   sleep "$fj_nap_s"
   fj_t=$((fj_t - 1))
 done
-if [ ! -f "$fj_job/exit" ] && ! kill -0 "$fj_w" 2>/dev/null; then
+if [ ! -f "$fj_job/exit" ] && ! fj_live "$fj_w"; then
   sh "$fj_job/job.sh" ended "$fj_status"
 fi
 echo killed

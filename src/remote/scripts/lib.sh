@@ -53,13 +53,47 @@ fj_damaged() {
   exit 1
 }
 
+# fj_stat PID: fj_state, fj_ppid and fj_pgrp of that process; fails when there is none.
+fj_stat() {
+  fj_l=
+  { read -r fj_l < "/proc/$1/stat"; } 2>/dev/null
+  [ -n "$fj_l" ] || return 1
+  # shellcheck disable=SC2086 # the fields after the command name, split into words
+  set -- ${fj_l##*) }
+  # shellcheck disable=SC2034 # not every script reads every field
+  fj_state=$1 fj_ppid=$2 fj_pgrp=$3
+}
+
+# fj_group PGID: whether a process of that group is still alive. A zombie, which kill -0
+# finds until its parent reaps it (never, under a container's init that reaps nothing), is
+# not. (dash's kill takes no `--` before a negative pid: `kill -SIG -PGID`.)
+fj_group() {
+  kill -0 "-$1" 2>/dev/null || return 1
+  [ -d /proc/self ] || return 0
+  for fj_p in /proc/[0-9]*; do
+    if fj_stat "${fj_p#/proc/}" && [ "$fj_pgrp" = "$1" ]; then
+      case $fj_state in
+        Z | X) ;;
+        *) return 0 ;;
+      esac
+    fi
+  done
+  return 1
+}
+
+# fj_live PID: whether that process is alive (not a zombie).
+fj_live() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [ -d /proc/self ] || return 0
+  fj_stat "$1" && [ "$fj_state" != Z ] && [ "$fj_state" != X ]
+}
+
 # fj_alive DIR: whether the job's process group or its wrapper is still there.
-# (dash's kill takes no `--` before a negative pid: `kill -SIG -PGID`.)
 fj_alive() {
   fj_read "$1/pid"
-  if fj_pid_ok "$fj_v" && kill -0 "-$fj_v" 2>/dev/null; then return 0; fi
+  if fj_pid_ok "$fj_v" && fj_group "$fj_v"; then return 0; fi
   fj_read "$1/wrapper"
-  fj_pid_ok "$fj_v" && kill -0 "$fj_v" 2>/dev/null
+  fj_pid_ok "$fj_v" && fj_live "$fj_v"
 }
 
 # fj_nospace PATH: ends the script with the line for a write in PATH that failed: no space

@@ -15,7 +15,14 @@ for fj_d in "$fj_jobs"/*/; do
       printf '%s %s\n' "$fj_f" "$fj_v"
     fi
   done
-  if [ ! -f "$fj_d/exit" ] && fj_alive "$fj_d"; then echo "alive 1"; fi
+  if [ ! -f "$fj_d/exit" ] && fj_alive "$fj_d"; then
+    echo "alive 1"
+  elif [ ! -f "$fj_d/exit" ] && [ -d "$fj_d/notify.d" ]; then
+    # Lost: its wrapper came and went without recording the end, so no message will ever
+    # be sent, and the tokens it kept have no reason to stay.
+    fj_read "$fj_d/wrapper"
+    if fj_pid_ok "$fj_v" && ! fj_live "$fj_v"; then rm -rf "$fj_d/notify.d"; fi
+  fi
   # What is wrong with the job's files, a line each.
   if [ -f "$fj_d/exit" ]; then
     fj_read "$fj_d/exit"
