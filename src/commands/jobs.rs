@@ -104,7 +104,7 @@ pub struct Job {
     pub name: String,
     /// The command line the job runs (its words quoted for sh); its first line.
     pub command: String,
-    /// running, succeeded, failed, killed or lost.
+    /// running, succeeded, failed, killed, lost, or damaged (its exit file holds no status).
     pub state: &'static str,
     pub exit: Option<i32>,
     /// Seconds since the epoch, by the box's clock.
@@ -112,6 +112,8 @@ pub struct Job {
     pub ended: Option<u64>,
     pub duration_s: u64,
     pub last_line: String,
+    /// What is wrong with the job's files on the box, a line each (none when all is well).
+    pub damaged: Vec<String>,
     pub notify: Notify,
     #[serde(skip)]
     age_s: u64,
@@ -186,9 +188,15 @@ fn job(now: u64, fields: &[(&str, &str)]) -> Job {
     let exit = get("exit").and_then(|v| v.trim().parse::<i32>().ok());
     let alive = get("alive").is_some();
     let age_s = now.saturating_sub(started);
+    let damaged: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| *k == "damaged")
+        .map(|(_, v)| v.to_string())
+        .collect();
     let state = match exit {
-        Some(0) => "succeeded",
+        None if get("exit").is_some() => "damaged",
         Some(_) if get("killed").is_some() => "killed",
+        Some(0) => "succeeded",
         Some(_) => "failed",
         None if alive => "running",
         // Between the start and the wrapper writing its pid.
@@ -206,6 +214,7 @@ fn job(now: u64, fields: &[(&str, &str)]) -> Job {
         ended: ended.filter(|_| exit.is_some()),
         duration_s: end.saturating_sub(started),
         last_line: printable(get("last").unwrap_or("")),
+        damaged,
         notify: Notify {
             requested: get("notify").is_some(),
             results: fields
@@ -273,6 +282,12 @@ pub fn run(ctx: &Ctx, args: JobsArgs) -> Result<Exit> {
     }
     print!("{}", table(&jobs));
     for job in &jobs {
+        for what in &job.damaged {
+            ui::warn(format_args!(
+                "job {} ({}) is damaged: {what}",
+                job.id, job.name
+            ));
+        }
         for failure in job.notify.failed() {
             ui::warn(format_args!(
                 "job {} ({}): notification {failure}",
@@ -389,7 +404,9 @@ mod tests {
             job c\nname k\nstarted 900\nended 910\nexit 143\nkilled 905\nend\n\
             job d\nname r\nstarted 990\npid 5\nalive 1\nend\n\
             job e\nname l\nstarted 100\npid 5\nend\n\
-            job f\nname s\nstarted 995\nend\n";
+            job f\nname s\nstarted 995\nend\n\
+            job g\nname x\nstarted 900\nended 910\nexit abc\ndamaged its exit file holds \"abc\", not an exit status\nend\n\
+            job h\nname saved\nstarted 900\nended 910\nexit 0\nkilled 905\nend\n";
         let jobs = parse(text);
         let states: Vec<String> = jobs.iter().map(Job::state_text).collect();
         assert_eq!(
@@ -400,9 +417,16 @@ mod tests {
                 "killed",
                 "running",
                 "lost",
-                "running"
+                "running",
+                "damaged",
+                "killed"
             ]
         );
+        assert_eq!(
+            jobs[6].damaged,
+            ["its exit file holds \"abc\", not an exit status"]
+        );
+        assert!(jobs[0].damaged.is_empty());
         assert_eq!(jobs[0].duration_s, 50);
         assert_eq!(jobs[0].last_line, "done");
         assert_eq!(jobs[0].notify.summary(true), "FAILED: ntfy");

@@ -2,7 +2,8 @@
 //! running when the laptop goes away. One round trip: `run.sh` makes the job's directory,
 //! writes the wrapper (`job.sh`) and the notification files into it, starts the wrapper in a
 //! window of the profile's tmux session (under setsid where tmux is missing) and answers
-//! with the id once the job has a pid.
+//! with the id once the job has a pid. A start that fails or is cut short leaves no job
+//! directory (and no secret) behind.
 
 use anyhow::{bail, Result};
 
@@ -70,6 +71,12 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
         return Err(jobs::failure(&out, "the job did not start on the box"));
     };
     println!("{}", ui::clean(id));
+    if how == "setsid-tmux-hung" {
+        ui::warn(format_args!(
+            "tmux on {} did not answer within 5 s (a stopped or hung server?): the job runs under setsid, without a tmux window",
+            remote.profile.host
+        ));
+    }
     let place = match how {
         "tmux" => format!(
             " in tmux window {:?} of session {:?}",

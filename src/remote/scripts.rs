@@ -213,6 +213,39 @@ mod tests {
     }
 
     #[test]
+    fn only_real_process_ids_may_be_signalled() {
+        // `kill -TERM -1` reaches every process: 1 is never a job's process group.
+        let ok = |text: &str| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(job("fj_pid_ok \"$1\""))
+                .args(["sh", "/nonexistent", text])
+                .status()
+                .unwrap()
+                .success()
+        };
+        for good in ["2", "4242", "4194304"] {
+            assert!(ok(good), "{good:?} was refused");
+        }
+        for bad in [
+            "",
+            "0",
+            "1",
+            "-1",
+            "01",
+            "abc",
+            "12a",
+            " 12",
+            "1 2",
+            "-5",
+            "99999999999",
+            "$(id)",
+        ] {
+            assert!(!ok(bad), "{bad:?} was taken for a process id");
+        }
+    }
+
+    #[test]
     fn every_script_is_valid_posix_sh() {
         let scripts = [
             ("status.sh", STATUS.to_string()),

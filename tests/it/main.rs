@@ -12,6 +12,7 @@ mod doctor;
 mod exec;
 mod fs;
 mod interactive;
+mod job_faults;
 mod jobs;
 mod jupyter;
 mod login_shell;
