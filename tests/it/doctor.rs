@@ -500,28 +500,12 @@ fn a_wildcard_host_block_that_shadows_the_box_is_pointed_out() {
     report.only_problem("link.port", "refused the connection", "set `port = N`");
 }
 
-/// The recorded-nvidia-smi tool the project shares beside its checkouts, if there is one.
-fn nvidia_smi_replay() -> Option<std::path::PathBuf> {
-    Path::new(crate::common::ROOT)
-        .ancestors()
-        .map(|dir| dir.join("shared/tools/nvidia-smi-replay"))
-        .find(|tool| tool.is_file())
-}
-
 #[test]
 fn gpus_are_listed_and_a_failing_driver_is_a_problem() {
-    let Some(tool) = nvidia_smi_replay() else {
-        require!("shared/tools/nvidia-smi-replay", false);
-        return;
-    };
-    require!("python3", crate::common::installed("python3"));
     let _machine = shared();
-    let capture = tool
-        .parent()
-        .unwrap()
-        .join("../fixtures/nvidia-smi/linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt");
+    let capture = crate::common::recording("linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt");
     let bin = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(&tool, bin.path().join("nvidia-smi")).unwrap();
+    std::os::unix::fs::symlink(crate::common::nvidia_smi(), bin.path().join("nvidia-smi")).unwrap();
     let path = format!(
         "{}:{}",
         bin.path().display(),
