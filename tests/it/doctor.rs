@@ -381,6 +381,19 @@ fn a_token_file_others_can_read_is_a_problem() {
     let token = dir.join("token");
     std::fs::write(&token, "0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // In a directory only its owner can enter, nobody else reaches it.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let report = doctor(&test);
+    assert_eq!(
+        report.status("box.jupyter_files"),
+        "ok",
+        "{:#?}",
+        report.check("box.jupyter_files")
+    );
+    // Once every directory above it lets others through, they can read it.
+    for open in [&test.root, &test.remote_dir, &dir] {
+        std::fs::set_permissions(open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let report = doctor(&test);
     report.only_problem(
         "box.jupyter_files",

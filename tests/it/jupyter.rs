@@ -386,3 +386,40 @@ fn a_failing_setup_or_a_server_that_never_listens_is_said() {
     assert!(out.stderr.contains("jupyter.setup failed"), "{out:#?}");
     assert!(out.stderr.contains("no such env"), "{out:#?}");
 }
+
+/// What `fenton jupyter start` leaves (its log, pid files, Jupyter's own runtime files in the
+/// default place) sits in directories only the user can enter: doctor finds nothing exposed,
+/// while it runs and after it stops, whatever the files' own modes.
+#[test]
+fn doctor_finds_fentons_own_jupyter_files_private() {
+    let Some(lab) = Lab::real() else { return };
+    let config = std::fs::read_to_string(&lab.test.config).unwrap();
+    let setup = config.lines().find(|l| l.starts_with("setup = ")).unwrap();
+    lab.test.write_config(&config.replace(setup, ""));
+    let files = |when: &str| {
+        let out = lab.run(&["doctor", "--json"]);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "box.jupyter_files")
+            .unwrap()
+            .clone();
+        assert_eq!(check["status"], "ok", "{when}: {check:#}");
+    };
+    lab.run(&["jupyter", "start", "--no-browser"]).ok();
+    let runtime = lab.test.on_box("ls \"$HOME\"/.local/share/jupyter/runtime");
+    assert!(runtime.stdout.contains("jpserver-"), "{runtime:#?}");
+    // Another umask or Jupyter version leaves them readable by all: still nobody else can
+    // reach them through their 0700 directories.
+    lab.test
+        .on_box(&format!(
+            "chmod 644 \"$HOME\"/.local/share/jupyter/runtime/* {}/jupyter/*",
+            lab.test.remote_dir.display()
+        ))
+        .ok();
+    files("running");
+    lab.run(&["jupyter", "stop"]).ok();
+    files("stopped");
+}
