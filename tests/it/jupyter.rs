@@ -72,6 +72,16 @@ impl Lab {
         run(self.test.fenton(args), Duration::from_secs(90))
     }
 
+    /// `fenton status` lists one Jupyter server: `pid`, on the remote port.
+    fn lists_only(&self, pid: i32) {
+        let out = self.run(&["status", "--json"]).ok();
+        let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let servers = status["jupyter"].as_array().unwrap();
+        assert_eq!(servers.len(), 1, "{status:#}");
+        assert_eq!(servers[0]["pid"], pid, "{status:#}");
+        assert_eq!(servers[0]["port"], self.remote_port, "{status:#}");
+    }
+
     fn run_with_browser(&self, args: &[&str]) -> Out {
         let mut cmd = self.test.fenton(args);
         cmd.env("BROWSER", self.browser());
@@ -210,6 +220,7 @@ fn start_serves_jupyter_through_a_private_forward() {
     let status = lab.run(&["jupyter", "status"]).ok();
     let pid = lab.pid().unwrap();
     assert!(status.stdout.contains("running"), "{status:#?}");
+    lab.lists_only(pid);
     assert!(status.stdout.contains(&pid.to_string()), "{status:#?}");
     assert!(
         status.stdout.contains(&lab.remote_port.to_string()),
@@ -420,6 +431,7 @@ fn doctor_finds_fentons_own_jupyter_files_private() {
         ))
         .ok();
     files("running");
+    lab.lists_only(lab.pid().unwrap());
     lab.run(&["jupyter", "stop"]).ok();
     files("stopped");
 }
