@@ -101,7 +101,13 @@ fn one_handshake_serves_every_command() {
 #[test]
 fn a_killed_master_is_replaced_silently() {
     let Some(test) = TestBox::new() else { return };
-    test.run(["connect"]).ok();
+    let out = test.run(["connect"]).ok();
+    assert!(
+        out.stderr.contains(
+            "connected to box (fenton-sandbox); the connection stays open 600 s after the last command"
+        ),
+        "{out:?}"
+    );
     let socket = test.control_sockets().remove(0);
     for pid in TestBox::pids_mentioning(socket.to_str().unwrap()) {
         nix_kill(pid);
