@@ -445,6 +445,12 @@ fn watch_in_a_terminal_redraws_and_gives_the_terminal_back() {
         "the cursor hides while drawing"
     );
     let first = term.screen();
+    // Lines take the terminal's 120 columns: the disks' roles are not cut at 80.
+    let disks: Vec<&str> = first.lines().filter(|l| l.starts_with("Disk")).collect();
+    assert!(!disks.is_empty(), "{first}");
+    for line in disks {
+        assert!(line.trim_end().ends_with(')'), "{line:?} in\n{first}");
+    }
     wait_until("a second frame", T, || term.screen() != first);
     term.keys(&["C-c"]);
     term.wait_for("exit=130", T);
