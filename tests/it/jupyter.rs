@@ -351,14 +351,18 @@ fn busy_ports_are_said_and_worked_around() {
 }
 
 #[test]
-fn a_command_that_does_not_exist_fails_with_the_shells_message() {
+fn a_command_that_does_not_exist_is_named_with_the_fix() {
     let Some(lab) = Lab::start("jupyter-not-installed-42 lab", 60) else {
         return;
     };
     let out = lab.run(&["jupyter", "start", "--no-browser"]);
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(
-        out.stderr.contains("jupyter-not-installed-42: not found"),
+        out.stderr
+            .contains("`jupyter-not-installed-42` is not found on the box")
+            && out.stderr.contains("pip install jupyterlab")
+            && out.stderr.contains("jupyter.command")
+            && !out.stderr.contains("run.sh"),
         "{out:#?}"
     );
     assert!(out.elapsed < Duration::from_secs(20), "{out:#?}");
