@@ -316,7 +316,16 @@ fn show(remote: &Remote, local: u16, token: &str, browser: bool) -> Result<Exit>
                 ui::info(format_args!("opened {plain} in your browser"));
                 return Ok(Exit::Success);
             }
-            Err(e) => ui::warn(format_args!("cannot open a browser ({e:#})")),
+            Err(e) => match std::env::var_os("BROWSER") {
+                Some(browser) => ui::warn(format_args!(
+                    "BROWSER={} could not open the page: {}; open the address below",
+                    browser.to_string_lossy(),
+                    e.root_cause()
+                )),
+                None => ui::warn(format_args!(
+                    "no browser found here: set BROWSER to your browser's command, or open the address below"
+                )),
+            },
         }
     }
     println!("{plain}");
@@ -345,7 +354,7 @@ fn open_browser(remote: &Remote, url: &str) -> Result<()> {
     )?;
     let target = format!("file://{}", path.display());
     ui::trace_command("browser", [&target]);
-    webbrowser::open(&target).context("set BROWSER to your browser's command")?;
+    webbrowser::open(&target)?;
     Ok(())
 }
 

@@ -296,6 +296,18 @@ fn a_running_server_is_reused_and_outlives_fenton_and_its_connection() {
         "{status:#?}"
     );
 
+    // No browser here (no BROWSER, no display): a plain line says so, the address follows.
+    let out = lab.run(&["jupyter", "open"]).ok();
+    assert!(
+        out.stderr.starts_with(
+            "fenton: warning: no browser found here: set BROWSER to your browser's command, or open the address below\n"
+        ),
+        "{out:#?}"
+    );
+    assert_eq!(
+        out.stdout.trim(),
+        format!("http://127.0.0.1:{}/", lab.local_port)
+    );
     lab.run_with_browser(&["jupyter", "open"]).ok();
     assert_eq!(api_status(lab.local_port, Some(&token)), Some(200));
     assert_eq!(lab.opened().len(), 1);
