@@ -111,3 +111,35 @@ fn jesus_christ_prints_the_url_without_a_browser() {
         "https://www.youtube.com/watch?v=3GRSbr0EYYU"
     );
 }
+
+#[test]
+fn a_typo_suggests_only_commands_help_lists() {
+    let out = fenton(&["stauts"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("'status'"), "{}", out.stderr);
+    assert!(!out.stderr.contains("jesus"), "{}", out.stderr);
+}
+
+#[test]
+fn command_help_puts_global_options_under_their_own_heading() {
+    for command in ["run", "exec", "status"] {
+        let out = fenton(&[command, "--help"]).ok();
+        let (own, global) = out
+            .stdout
+            .split_once("\nGlobal options:\n")
+            .unwrap_or_else(|| panic!("{command}: {}", out.stdout));
+        assert!(
+            global.contains("--profile") && global.contains("--verbose"),
+            "{command}: {}",
+            out.stdout
+        );
+        assert!(!own.contains("--profile"), "{command}: {}", out.stdout);
+    }
+    let out = fenton(&["run", "--help"]).ok();
+    assert!(
+        out.stdout.contains("--name")
+            && out.stdout.contains("Usage: fenton run [OPTIONS] <CMD>..."),
+        "{}",
+        out.stdout
+    );
+}

@@ -779,3 +779,14 @@ fn a_job_gets_the_sessions_umask_and_default_signal_handlers() {
         );
     }
 }
+
+/// As with `fenton exec`, the command may follow fenton's options without `--`; the words
+/// after it are the command's, even those that look like fenton's options.
+#[test]
+fn a_command_without_the_separator_runs_as_typed() {
+    let Some(test) = TestBox::new() else { return };
+    let id = start(&test, &["--name", "bare", "echo", "--name", "a b"]);
+    let out = follow(&test, &id).ok();
+    assert_eq!(out.stdout, "--name a b\n");
+    assert_eq!(find(&jobs_json(&test), &id)["name"], "bare");
+}
