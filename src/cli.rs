@@ -133,8 +133,8 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
 
-    /// Print the man page (roff)
-    Man,
+    /// Print the man page (roff); with --dir, write it and one page per command there
+    Man(ManArgs),
 
     /// Opens the video that gave fenton its name
     #[command(hide = true)]
@@ -190,6 +190,14 @@ pub struct RunArgs {
         value_name = "CMD"
     )]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write fenton.1 and a page per command (fenton-run.1, fenton-jupyter-start.1, …) into
+    /// DIR, e.g. ~/.local/share/man/man1, instead of printing fenton.1
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

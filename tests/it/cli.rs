@@ -143,3 +143,42 @@ fn command_help_puts_global_options_under_their_own_heading() {
         out.stdout
     );
 }
+
+#[test]
+fn man_dir_writes_every_page_the_pages_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    let out = fenton(&["man", "--dir", pages.to_str().unwrap()]).ok();
+    assert!(out.stderr.contains("wrote fenton.1"), "{out:?}");
+    let files: Vec<String> = std::fs::read_dir(&pages)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(files.contains(&"fenton.1".to_string()), "{files:?}");
+    assert!(!files.iter().any(|f| f.contains("jesus")), "{files:?}");
+    for file in &files {
+        let text = std::fs::read_to_string(pages.join(file)).unwrap();
+        for (i, _) in text.match_indices("(1)") {
+            let name = text[..i]
+                .rsplit(|c: char| c.is_whitespace() || c == '"')
+                .next()
+                .unwrap()
+                .replace("\\-", "-");
+            if name.starts_with("fenton") {
+                assert!(
+                    files.contains(&format!("{name}.1")),
+                    "{file} names {name}(1), which is not in {files:?}"
+                );
+            }
+        }
+    }
+    // A command's page holds its own options.
+    let run = std::fs::read_to_string(pages.join("fenton-run.1")).unwrap();
+    assert!(
+        run.contains("\\-\\-name") && run.contains("\\-\\-notify"),
+        "{run}"
+    );
+    // Without --dir, the main page goes to stdout, as before.
+    let out = fenton(&["man"]).ok();
+    assert!(out.stdout.contains("fenton\\-run(1)"), "{}", out.stdout);
+}
