@@ -790,3 +790,31 @@ fn a_command_without_the_separator_runs_as_typed() {
     assert_eq!(out.stdout, "--name a b\n");
     assert_eq!(find(&jobs_json(&test), &id)["name"], "bare");
 }
+
+/// `fenton logs <TAB>` and `fenton kill <TAB>` offer the box's jobs, by id and by name.
+#[test]
+fn job_ids_and_names_complete_after_logs_and_kill() {
+    let Some(test) = TestBox::new() else { return };
+    let id = start(&test, &["--name", "complete-me", "--", "true"]);
+    follow(&test, &id).ok();
+    let envs: Vec<(String, String)> = test
+        .fenton(Vec::<&str>::new())
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
+        .collect();
+    for shell in ["bash", "fish"] {
+        if !crate::common::available(shell, crate::common::installed(shell)) {
+            continue;
+        }
+        let offered = crate::cli::complete(shell, "fenton logs ", &envs);
+        assert!(
+            offered.contains(&id) && offered.contains(&"complete-me".to_string()),
+            "{shell}: {offered:?}"
+        );
+        assert_eq!(
+            crate::cli::complete(shell, "fenton kill compl", &envs),
+            ["complete-me"],
+            "{shell}"
+        );
+    }
+}
