@@ -133,8 +133,10 @@ fn a_healthy_setup_passes() {
     let report = doctor(&test);
     assert_eq!(report.code, Some(0), "{:#?}", report.out);
     assert!(report.with("problem").is_empty(), "{:#?}", report.out);
-    // What may vary by machine is a warning at worst: GPUs, Jupyter, sshfs, disk space.
+    // What may vary by machine is a warning at worst: GPUs, Jupyter, sshfs, disk space, and
+    // how long a login takes on a loaded machine.
     let varies = [
+        "link.rtt",
         "laptop.sshfs",
         "laptop.fuse",
         "box.jupyter",
@@ -214,6 +216,54 @@ fn a_wrong_port_is_a_problem() {
     report.only_problem("link.port", "refused the connection", "set `port = N`");
     assert_eq!(report.status("link.auth"), "skipped");
     assert_eq!(report.status("box.tmux"), "skipped");
+}
+
+/// The port is right but the box's sshd is down: say so first, the port only as the other
+/// possibility.
+#[test]
+fn a_stopped_box_says_nothing_listens() {
+    let _machine = shared();
+    let Some(test) = TestBox::new() else { return };
+    test.sshd.stop();
+    let report = doctor(&test);
+    report.only_problem(
+        "link.port",
+        "nothing listens there (is sshd down?)",
+        "start sshd on the box",
+    );
+}
+
+/// A login shell that takes its time on every command: the link is fast, the box is not.
+#[test]
+fn a_slow_login_shell_is_a_warning() {
+    let _machine = shared();
+    let home = tempfile::Builder::new()
+        .prefix("fenton-home")
+        .tempdir()
+        .unwrap();
+    std::fs::write(home.path().join(".bashrc"), "sleep 0.5\n").unwrap();
+    let Some(test) = TestBox::builder()
+        .env("HOME", &home.path().to_string_lossy())
+        .start()
+    else {
+        return;
+    };
+    let test = known(test);
+    let report = doctor(&test);
+    assert_eq!(report.code, Some(0), "{:#?}", report.out);
+    assert_eq!(report.status("link.rtt"), "warning", "{:#?}", report.out);
+    let check = report.check("link.rtt");
+    assert!(
+        check["message"]
+            .as_str()
+            .unwrap()
+            .contains("every command takes that long to start on the box"),
+        "{check:#}"
+    );
+    assert!(
+        check["fix"].as_str().unwrap().contains(".bashrc"),
+        "{check:#}"
+    );
 }
 
 #[test]
