@@ -205,6 +205,15 @@ pub struct JobsArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+
+    /// Remove the directories (logs included) of finished jobs that ended long ago; running
+    /// jobs are never touched
+    #[arg(long, conflicts_with = "json")]
+    pub prune: bool,
+
+    /// With --prune: how long ago a job must have ended (s, m, h, d or w)
+    #[arg(long, value_name = "AGE", default_value = "30d", requires = "prune")]
+    pub older_than: String,
 }
 
 #[derive(Debug, Args)]

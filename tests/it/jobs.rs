@@ -823,3 +823,60 @@ fn job_ids_and_names_complete_after_logs_and_kill() {
         );
     }
 }
+
+/// `fenton jobs --prune` removes finished jobs that ended before `--older-than` (30 days by
+/// default), never a running one.
+#[test]
+fn prune_removes_old_finished_jobs_and_nothing_running() {
+    let Some(test) = TestBox::new() else { return };
+    let _reaper = reaper(&test);
+    let old = start(&test, &["--name", "old", "--", "true"]);
+    let recent = start(&test, &["--name", "recent", "--", "true"]);
+    follow(&test, &old).ok();
+    follow(&test, &recent).ok();
+    let running = start(&test, &["--name", "running", "--", "sleep", "60"]);
+    // The first ended 40 days ago, as its wrapper would have recorded it then.
+    let jobs = test.remote_dir.join("jobs");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::write(
+        jobs.join(&old).join("ended"),
+        format!("{}\n", now - 40 * 86400),
+    )
+    .unwrap();
+    // And listing them first leaves the cached lines of the finished ones behind, as private
+    // as the rest of a job's files.
+    assert_eq!(jobs_json(&test).len(), 3);
+    let listed = std::fs::metadata(jobs.join(&recent).join("listed")).unwrap();
+    assert_eq!(listed.permissions().mode() & 0o077, 0, "{listed:?}");
+    assert!(!jobs.join(&running).join("listed").exists());
+
+    let out = test.run(["jobs", "--prune"]).ok();
+    assert!(
+        out.stderr
+            .contains("removed 1 finished job(s) that ended over 30d ago; 2 kept"),
+        "{out:?}"
+    );
+    assert!(!jobs.join(&old).exists());
+    let ids: Vec<String> = jobs_json(&test)
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, [recent.clone(), running.clone()]);
+
+    let out = test.run(["jobs", "--prune", "--older-than", "0s"]).ok();
+    assert!(out.stderr.contains("removed 1 "), "{out:?}");
+    let ids: Vec<String> = jobs_json(&test)
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, [running]);
+
+    let out = test.run(["jobs", "--prune", "--older-than", "soon"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("is not an age like 30d"), "{out:?}");
+    let out = test.run(["jobs", "--older-than", "1d"]);
+    assert_eq!(out.code, Some(2), "--older-than without --prune: {out:?}");
+}
