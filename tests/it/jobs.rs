@@ -325,9 +325,11 @@ fn names_that_could_escape_are_refused_and_never_run() {
     let jobs = jobs_json(&test);
     assert_eq!(find(&jobs, &id)["name"], "x--y");
     assert_eq!(find(&jobs, &id)["exit"], 127);
+    // Nothing but the job's directory (and the listing's own .listed files).
     let dirs: Vec<_> = std::fs::read_dir(test.remote_dir.join("jobs"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
+        .filter(|name| !name.to_string_lossy().starts_with(".listed"))
         .collect();
     assert_eq!(dirs, [id.as_str()]);
 }
@@ -849,9 +851,12 @@ fn prune_removes_old_finished_jobs_and_nothing_running() {
     // And listing them first leaves the cached lines of the finished ones behind, as private
     // as the rest of a job's files.
     assert_eq!(jobs_json(&test).len(), 3);
-    let listed = std::fs::metadata(jobs.join(&recent).join("listed")).unwrap();
-    assert_eq!(listed.permissions().mode() & 0o077, 0, "{listed:?}");
-    assert!(!jobs.join(&running).join("listed").exists());
+    for kept in [".listed", ".listed-ids"] {
+        let meta = std::fs::metadata(jobs.join(kept)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o077, 0, "{kept}: {meta:?}");
+    }
+    let ids = std::fs::read_to_string(jobs.join(".listed-ids")).unwrap();
+    assert!(ids.contains(&recent) && !ids.contains(&running), "{ids}");
 
     let out = test.run(["jobs", "--prune"]).ok();
     assert!(

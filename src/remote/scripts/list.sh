@@ -1,13 +1,16 @@
 # `fenton jobs`: the box's time, then for each job lines of `KEY VALUE` from `job ID` to
 # `end`: what its files say, whether it is alive, its notification results and the last
 # non-empty line of its log (after the last carriage return, as a terminal shows it).
-# A job that is over (ended, its notifications sent) cannot change: its lines are kept in
-# its `listed` file the first time, so a long history costs one cat, not two programs a job.
-# Jobs come in no set order, and one may come twice (the later lines are the newer).
+# A job that is over (ended, its notifications sent) cannot change: its lines go once into
+# jobs/.listed (its id into jobs/.listed-ids), so a long history costs one file and two awks,
+# not a look into every job. Jobs come in no set order, and one may come twice (the later
+# lines are the newer); the lines of a job whose directory is gone are left out.
 echo "now $(date +%s)"
 [ -d "$fj_jobs" ] || exit 0
-# `listed` holds the command and a log line: as private as the job's own files.
+# The kept lines hold commands and log lines: as private as the jobs' own files.
 umask 077
+fj_index=$fj_jobs/.listed
+fj_ids=$fj_jobs/.listed-ids
 
 fj_list_one() {
   echo "job ${1##*/}"
@@ -28,16 +31,31 @@ fj_list_one() {
   echo end
 }
 
-for fj_d in "$fj_jobs"/*/; do
-  fj_d=${fj_d%/}
-  [ -f "$fj_d/started" ] || continue
-  [ -f "$fj_d/listed" ] && continue
-  if [ -f "$fj_d/exit" ] && [ ! -d "$fj_d/notify.d" ] &&
-    fj_list_one "$fj_d" > "$fj_d/listed.tmp" 2>/dev/null &&
-    mv -f "$fj_d/listed.tmp" "$fj_d/listed" 2>/dev/null; then
-    continue
-  fi
-  rm -f "$fj_d/listed.tmp" 2>/dev/null
-  fj_list_one "$fj_d"
-done
-cat "$fj_jobs"/*/listed 2>/dev/null || :
+# Every entry of the jobs directory, read without a look into each (ls -f does not sort).
+fj_names=$(ls -f "$fj_jobs" 2>/dev/null)
+# The kept lines of jobs still there; a block cut short (a full disk) is dropped whole.
+printf '%s\n' "$fj_names" | awk -v kept="$fj_index" '
+  { here[$0] = 1 }
+  END {
+    while ((getline line < kept) > 0) {
+      if (line ~ /^job /) { block = ""; keep = (substr(line, 5) in here) }
+      block = block line "\n"
+      if (line == "end") { if (keep) printf "%s", block; block = ""; keep = 0 }
+    }
+  }'
+# The others: new, running, or over since the last listing (then kept from now on).
+printf '%s\n' "$fj_names" | awk -v ids="$fj_ids" '
+  BEGIN { while ((getline id < ids) > 0) done[id] = 1 }
+  !($0 in done) && $0 !~ /^\./' |
+  while IFS= read -r fj_n; do
+    fj_d=$fj_jobs/$fj_n
+    [ -f "$fj_d/started" ] || continue
+    if [ -f "$fj_d/exit" ] && [ ! -d "$fj_d/notify.d" ]; then
+      fj_block=$(fj_list_one "$fj_d")
+      printf '%s\n' "$fj_block"
+      printf '%s\n' "$fj_block" >> "$fj_index" 2>/dev/null && printf '%s\n' "$fj_n" >> "$fj_ids" 2>/dev/null
+    else
+      fj_list_one "$fj_d"
+    fi
+  done
+:
