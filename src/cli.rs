@@ -29,6 +29,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Profile (box) to use; default: the config's `default`
     #[arg(
@@ -66,7 +67,7 @@ pub enum Color {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Interactive login shell on the box; with `-- CMD...`, run CMD there with a tty
+    /// Interactive login shell on the box; with CMD, run CMD there with a tty
     Ssh(SshArgs),
 
     /// Run a command on the box without a tty; stdin, stdout, stderr and the exit status pass through
@@ -132,8 +133,8 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
 
-    /// Print the man page (roff)
-    Man,
+    /// Print the man page (roff); with --dir, write it and one page per command there
+    Man(ManArgs),
 
     /// Opens the video that gave fenton its name
     #[command(hide = true)]
@@ -145,14 +146,20 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct SshArgs {
-    /// Command to run with a tty (after `--`); none: a login shell
-    #[arg(last = true, value_name = "CMD", value_parser = clap::value_parser!(OsString))]
+    /// The command and its arguments, run with a tty (`--` first if it starts with `-`); none: a
+    /// login shell
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD",
+        value_parser = clap::value_parser!(OsString)
+    )]
     pub command: Vec<OsString>,
 }
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// The command and its arguments
+    /// The command and its arguments (`--` first if it starts with `-`)
     #[arg(
         required = true,
         trailing_var_arg = true,
@@ -177,10 +184,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<String>,
 
-    /// The command and its arguments (after `--`)
+    /// The command and its arguments, after fenton's options (`--` first if it starts with `-`)
     #[arg(
-        last = true,
         required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
         value_name = "CMD",
         value_parser = clap::value_parser!(OsString)
     )]
@@ -188,10 +196,27 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write fenton.1 and a page per command (fenton-run.1, fenton-jupyter-start.1, …) into
+    /// DIR, e.g. ~/.local/share/man/man1, instead of printing fenton.1
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct JobsArgs {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+
+    /// Remove the directories (logs included) of finished jobs that ended long ago; running
+    /// jobs are never touched
+    #[arg(long, conflicts_with = "json")]
+    pub prune: bool,
+
+    /// With --prune: how long ago a job must have ended (s, m, h, d or w)
+    #[arg(long, value_name = "AGE", default_value = "30d", requires = "prune")]
+    pub older_than: String,
 }
 
 #[derive(Debug, Args)]
@@ -428,6 +453,45 @@ mod tests {
         };
         assert_eq!(run.name.as_deref(), Some("t"));
         assert_eq!(run.command, ["python", "-u", "x.py"]);
+    }
+
+    #[test]
+    fn run_and_ssh_take_a_command_without_the_separator_as_exec_does() {
+        let cli = Cli::try_parse_from(["fenton", "run", "--name", "t", "python", "-u", "--name"])
+            .unwrap();
+        let Some(Command::Run(run)) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(run.name.as_deref(), Some("t"));
+        assert_eq!(run.command, ["python", "-u", "--name"]);
+        let cli = Cli::try_parse_from(["fenton", "ssh", "ls", "-la"]).unwrap();
+        let Some(Command::Ssh(ssh)) = cli.command else {
+            panic!("not ssh")
+        };
+        assert_eq!(ssh.command, ["ls", "-la"]);
+        let cli = Cli::try_parse_from(["fenton", "ssh", "--", "-weird"]).unwrap();
+        let Some(Command::Ssh(ssh)) = cli.command else {
+            panic!("not ssh")
+        };
+        assert_eq!(ssh.command, ["-weird"]);
+        let cli = Cli::try_parse_from(["fenton", "ssh"]).unwrap();
+        let Some(Command::Ssh(ssh)) = cli.command else {
+            panic!("not ssh")
+        };
+        assert!(ssh.command.is_empty());
+    }
+
+    #[test]
+    fn every_command_shows_one_usage_for_its_command_words() {
+        let mut cli = Cli::command();
+        for name in ["exec", "run", "ssh"] {
+            let usage = cli
+                .find_subcommand_mut(name)
+                .unwrap()
+                .render_usage()
+                .to_string();
+            assert!(usage.contains("CMD") && !usage.contains("-- "), "{usage}");
+        }
     }
 
     #[test]

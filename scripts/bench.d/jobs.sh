@@ -1,5 +1,7 @@
 # Jobs: `fenton run -- true` (one round trip: make the job's directory, start the wrapper in a
-# tmux window, wait for its pid) against a warm `fenton exec -- true`; goal <= 2x.
+# tmux window, wait for its pid) against a warm `fenton exec -- true`; goal <= 2x. Then
+# `fenton jobs` with 1,000 finished jobs on the box (a long history), against the same; goal
+# <= 2x.
 # A config of its own gives the profile a private tmux server, ended afterwards.
 
 jobs_config=$BENCH_WORK/jobs.toml
@@ -22,3 +24,20 @@ echo "warm fenton exec -- true:          $(ms "$exec_true") ms"
 echo "fenton run -- true:                $(ms "$run_true") ms"
 echo "ratio run / exec:                  $(ratio "$run_true" "$exec_true")  (goal <= 2)"
 echo "fenton jobs ($count jobs):         $(ms "$jobs_list") ms"
+
+# A long history: 1,000 finished jobs, as their wrappers leave them.
+jobs_dir=$BENCH_WORK/remote/jobs
+for i in $(seq -w 1 1000); do
+  d=$jobs_dir/20200101-000000-$i
+  mkdir -p "$d"
+  printf 'train-%s\n' "$i" >"$d/name"
+  echo 'python train.py --epochs 10' >"$d/cmd"
+  echo 1577836800 >"$d/started"
+  echo 1577840400 >"$d/ended"
+  echo 0 >"$d/exit"
+  printf 'epoch %s\tloss 0.25\r\n' $(seq 10) >"$d/log"
+done
+count=$(ls "$jobs_dir" | wc -l)
+jobs_many=$(FENTON_CONFIG=$jobs_config hf jobs-list-many "$FENTON jobs")
+echo "fenton jobs ($count jobs):       $(ms "$jobs_many") ms"
+echo "ratio jobs ($count) / exec:      $(ratio "$jobs_many" "$exec_true")  (goal <= 2)"

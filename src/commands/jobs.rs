@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::Ctx;
@@ -177,6 +177,11 @@ pub fn parse(text: &str) -> Vec<Job> {
             _ => fields.push((key, value)),
         }
     }
+    // The script gives jobs in no set order, a job twice when it ended meanwhile (the later
+    // lines are the newer); ids sort by start time.
+    jobs.reverse();
+    jobs.sort_by(|a, b| a.id.cmp(&b.id));
+    jobs.dedup_by(|later, kept| later.id == kept.id);
     jobs
 }
 
@@ -227,7 +232,7 @@ fn job(now: u64, fields: &[(&str, &str)]) -> Job {
     }
 }
 
-/// A log line as a table may show it: colour escapes and other control characters dropped.
+/// A log line as a table may show it: colour escapes and control characters but tabs dropped.
 fn printable(line: &str) -> String {
     let mut out = String::new();
     let mut chars = line.chars().peekable();
@@ -244,11 +249,28 @@ fn printable(line: &str) -> String {
             }
             continue;
         }
-        if !c.is_control() {
+        if !c.is_control() || c == '\t' {
             out.push(c);
         }
     }
     out.trim().to_string()
+}
+
+/// Tabs as a terminal shows them: spaces to the next multiple of 8 columns.
+fn expand_tabs(line: &str) -> String {
+    let mut out = String::new();
+    let mut column = 0;
+    for c in line.chars() {
+        if c == '\t' {
+            let next = (column / 8 + 1) * 8;
+            out.extend(std::iter::repeat_n(' ', next - column));
+            column = next;
+        } else {
+            out.push(c);
+            column += 1;
+        }
+    }
+    out
 }
 
 impl Job {
@@ -268,6 +290,9 @@ pub fn list(remote: &Remote) -> Result<Vec<Job>> {
 
 pub fn run(ctx: &Ctx, args: JobsArgs) -> Result<Exit> {
     let remote = ctx.remote()?;
+    if args.prune {
+        return prune(&remote, &args.older_than);
+    }
     let jobs = list(&remote)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&jobs)?);
@@ -298,6 +323,43 @@ pub fn run(ctx: &Ctx, args: JobsArgs) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
+/// `--older-than`: a number of seconds, minutes, hours, days or weeks (`30d`).
+fn age(text: &str) -> Result<u64> {
+    let bad = || {
+        anyhow::anyhow!(
+            "--older-than {text:?} is not an age like 30d, 12h or 90m (s, m, h, d or w)"
+        )
+    };
+    let unit = text.chars().last().ok_or_else(bad)?;
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        'w' => 7 * 86400,
+        _ => return Err(bad()),
+    };
+    let n: u64 = text[..text.len() - 1].parse().map_err(|_| bad())?;
+    n.checked_mul(scale).ok_or_else(bad)
+}
+
+fn prune(remote: &Remote, older_than: &str) -> Result<Exit> {
+    let seconds = age(older_than)?;
+    let out = runtime()?.block_on(output(remote, scripts::JOB_PRUNE, &[seconds.to_string()]))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pruned = text.lines().filter(|l| l.starts_with("pruned ")).count();
+    let kept = text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("kept "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .context("the box's prune script did not finish")?;
+    ui::info(format_args!(
+        "removed {pruned} finished job(s) that ended over {older_than} ago; {kept} kept"
+    ));
+    Ok(Exit::Success)
+}
+
 fn table(jobs: &[Job]) -> String {
     let notify = jobs.iter().any(|j| j.notify.requested);
     let mut rows: Vec<Vec<String>> = vec![["ID", "NAME", "STATE", "STARTED", "DURATION"]
@@ -319,7 +381,12 @@ fn table(jobs: &[Job]) -> String {
         if notify {
             row.push(job.notify.summary(job.exit.is_some()));
         }
-        row.push(ui::clean(&job.last_line).chars().take(60).collect());
+        row.push(
+            ui::clean(&expand_tabs(&job.last_line))
+                .chars()
+                .take(60)
+                .collect(),
+        );
         rows.push(row);
     }
     let columns = rows[0].len();
@@ -432,5 +499,46 @@ mod tests {
         assert_eq!(jobs[0].notify.summary(true), "FAILED: ntfy");
         assert_eq!(jobs[3].duration_s, 10);
         assert_eq!(jobs[4].duration_s, 900);
+    }
+
+    #[test]
+    fn ages_read_as_people_write_them() {
+        assert_eq!(age("30d").unwrap(), 30 * 86400);
+        assert_eq!(age("12h").unwrap(), 12 * 3600);
+        assert_eq!(age("90m").unwrap(), 5400);
+        assert_eq!(age("2w").unwrap(), 14 * 86400);
+        assert_eq!(age("0s").unwrap(), 0);
+        for bad in [
+            "",
+            "30",
+            "d",
+            "-1d",
+            "1.5d",
+            "30 d",
+            "99999999999999999999d",
+        ] {
+            assert!(age(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn jobs_sort_by_id_and_the_later_lines_of_one_win() {
+        let text = "now 1000\n\
+            job 2\nname b\nstarted 900\nend\n\
+            job 1\nname a\nstarted 800\nended 850\nexit 0\nend\n\
+            job 2\nname b\nstarted 900\nended 950\nexit 0\nend\n";
+        let jobs = parse(text);
+        let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(ids, ["1", "2"]);
+        assert_eq!(jobs[1].state, "succeeded");
+    }
+
+    #[test]
+    fn the_table_keeps_a_log_lines_tabs_as_a_terminal_shows_them() {
+        let text = "now 1000\njob 1\nname a\nstarted 900\nended 950\nexit 0\nlast epoch\t3\tloss 0.25\nend\n";
+        let jobs = parse(text);
+        assert_eq!(jobs[0].last_line, "epoch\t3\tloss 0.25");
+        let table = table(&jobs);
+        assert!(table.contains("epoch   3       loss 0.25"), "{table}");
     }
 }

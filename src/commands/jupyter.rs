@@ -138,6 +138,30 @@ async fn script(remote: &Remote, args: &[String], prefix: &str) -> Result<Reply>
     Ok(Reply::parse(&stdout))
 }
 
+/// A line of the server's log without the wrapper's own name: `./run.sh: 1: exec: jupyter:
+/// not found` is `jupyter: not found`.
+fn unwrapped(line: &str) -> &str {
+    let Some(rest) = line.strip_prefix("./run.sh: ") else {
+        return line;
+    };
+    let rest = rest
+        .split_once(": ")
+        .filter(|(n, _)| n.chars().all(|c| c.is_ascii_digit()))
+        .map_or(rest, |(_, r)| r);
+    rest.strip_prefix("exec: ").unwrap_or(rest)
+}
+
+/// The program the shell could not find, when that is why the server died at once.
+fn missing(log: &[String]) -> Option<&str> {
+    log.iter().rev().find_map(|line| {
+        let line = unwrapped(line.trim());
+        let program = line
+            .strip_suffix(": not found")
+            .or_else(|| line.strip_suffix(": command not found"))?;
+        Some(program.rsplit(": ").next().unwrap_or(program))
+    })
+}
+
 fn last_line(text: &str) -> &str {
     text.lines()
         .rev()
@@ -187,7 +211,7 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
     let mask = |lines: &[String]| -> String {
         let said: Vec<String> = lines
             .iter()
-            .map(|l| l.trim().replace(&token, crate::config::MASK))
+            .map(|l| unwrapped(l.trim()).replace(&token, crate::config::MASK))
             .filter(|l| !l.is_empty())
             .collect();
         let tail = &said[said.len().saturating_sub(4)..];
@@ -213,6 +237,11 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
                 "port {port} on the box is taken by another program ({who}): pick another with `fenton jupyter start --port N` or set jupyter.remote_port"
             )
         }
+        "died" if missing(&reply.log).is_some() => bail!(
+            "`{}` is not found on the box, so Jupyter cannot start: install it there (pip install jupyterlab), or set jupyter.command (and jupyter.setup, e.g. \"conda activate ml\") in profile {:?} (`fenton doctor` checks it)",
+            missing(&reply.log).unwrap_or_default(),
+            remote.name
+        ),
         "died" => bail!(
             "Jupyter exited right away (jupyter.command = {:?}{}); {}",
             config.command,
@@ -284,7 +313,16 @@ fn show(remote: &Remote, local: u16, token: &str, browser: bool) -> Result<Exit>
                 ui::info(format_args!("opened {plain} in your browser"));
                 return Ok(Exit::Success);
             }
-            Err(e) => ui::warn(format_args!("cannot open a browser ({e:#})")),
+            Err(e) => match std::env::var_os("BROWSER") {
+                Some(browser) => ui::warn(format_args!(
+                    "BROWSER={} could not open the page: {}; open the address below",
+                    browser.to_string_lossy(),
+                    e.root_cause()
+                )),
+                None => ui::warn(format_args!(
+                    "no browser found here: set BROWSER to your browser's command, or open the address below"
+                )),
+            },
         }
     }
     println!("{plain}");
@@ -313,7 +351,7 @@ fn open_browser(remote: &Remote, url: &str) -> Result<()> {
     )?;
     let target = format!("file://{}", path.display());
     ui::trace_command("browser", [&target]);
-    webbrowser::open(&target).context("set BROWSER to your browser's command")?;
+    webbrowser::open(&target)?;
     Ok(())
 }
 
@@ -480,8 +518,31 @@ mod tests {
         assert_eq!((server.pid, server.port, server.uptime), (42, 8888, 30));
         let reply = Reply::parse("died\nlog-begin\nsh: 1: nope: not found\n");
         assert_eq!(reply.log, ["sh: 1: nope: not found"]);
+        assert_eq!(missing(&reply.log), Some("nope"));
         let reply = Reply::parse("busy 77 python3 -m http.server 8888 \n");
         assert_eq!(reply.rest, "77 python3 -m http.server 8888 ");
+    }
+
+    #[test]
+    fn a_missing_program_is_named_without_the_wrapper() {
+        let log = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            missing(&log(&["./run.sh: 1: exec: jupyter: not found"])),
+            Some("jupyter")
+        );
+        assert_eq!(
+            missing(&log(&["./run.sh: line 9: jupyter-lab: command not found"])),
+            Some("jupyter-lab")
+        );
+        assert_eq!(
+            missing(&log(&["ModuleNotFoundError: No module named 'x'"])),
+            None
+        );
+        assert_eq!(unwrapped("./run.sh: 12: boom"), "boom");
+        assert_eq!(
+            unwrapped("Traceback (most recent call last):"),
+            "Traceback (most recent call last):"
+        );
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Config(command) => config::run(&ctx, command),
         Command::Completions { shell } => completions::completions(shell),
-        Command::Man => completions::man(),
+        Command::Man(args) => completions::man(args),
         Command::Jesus { .. } => jesus::run(),
     }
 }

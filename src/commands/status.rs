@@ -45,10 +45,13 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<Exit> {
 }
 
 fn style(ctx: &Ctx) -> Style {
+    let width = terminal_size::terminal_size_of(std::io::stdout())
+        .map_or(render::WIDTH, |(w, _)| usize::from(w.0));
     Style {
         bars: std::io::stdout().is_terminal(),
         color: ui::color(),
         verbose: ctx.global.verbose > 0,
+        width,
     }
 }
 

@@ -1,6 +1,8 @@
 //! `fenton tmux [SESSION] [--cc]` (and the original `fenton -jn`): attach to the persistent
 //! session on the box, creating it if missing.
 
+use std::io::IsTerminal;
+
 use anyhow::{bail, Result};
 
 use super::Ctx;
@@ -9,6 +11,10 @@ use crate::exit::Exit;
 use crate::remote::sh;
 
 pub fn run(ctx: &Ctx, args: TmuxArgs) -> Result<Exit> {
+    // tmux itself would say only "open terminal failed: not a terminal", from the box.
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        bail!("fenton tmux needs a terminal: run it in one (`fenton exec -- CMD` runs a command without)");
+    }
     let remote = ctx.remote()?;
     let tmux = &remote.profile.tmux;
     let session = args.session.as_deref().unwrap_or(&tmux.session);

@@ -112,7 +112,7 @@ async fn open(remote: &Remote, tunnel: Tunnel) -> Result<Exit> {
             .await;
         tunnels.retain(|t| t.local != tunnel.local);
     }
-    if TcpListener::bind((Ipv4Addr::LOCALHOST, tunnel.local)).is_err() {
+    let Ok(probe) = TcpListener::bind((Ipv4Addr::LOCALHOST, tunnel.local)) else {
         bail!(
             "local port {} is in use here: pick another, e.g. `fenton tunnel {}:{}:{}`",
             tunnel.local,
@@ -120,7 +120,17 @@ async fn open(remote: &Remote, tunnel: Tunnel) -> Result<Exit> {
             tunnel.host,
             tunnel.port
         );
+    };
+    if onto_itself(remote, &probe, &tunnel).await? {
+        bail!(
+            "the box is this machine, so 127.0.0.1:{} would forward onto itself, again and again: forward another local port to it, e.g. `fenton tunnel {}:{}:{}`",
+            tunnel.local,
+            tunnel.local.saturating_add(1),
+            tunnel.host,
+            tunnel.port
+        );
     }
+    drop(probe);
     remote
         .forward_local(tunnel.local, &tunnel.host, tunnel.port)
         .await?;
@@ -132,6 +142,52 @@ async fn open(remote: &Remote, tunnel: Tunnel) -> Result<Exit> {
     tunnels.push(tunnel);
     save(remote, &tunnels)?;
     Ok(Exit::Success)
+}
+
+/// Whether the forward's target is the listener it would make: the box is this machine (the
+/// sandbox, a laptop that is its own box) and the target is this machine's loopback at the same
+/// port. Every connection would then open another, until the machine runs out of sockets.
+/// `probe` holds the local port meanwhile; the box is asked whether it sees that very socket
+/// (the same inode) listening.
+async fn onto_itself(remote: &Remote, probe: &TcpListener, tunnel: &Tunnel) -> Result<bool> {
+    let loopback = ["localhost", "ip6-localhost", "::1"].contains(&tunnel.host.as_str())
+        || tunnel.host.starts_with("127.");
+    if !loopback || tunnel.port != tunnel.local {
+        return Ok(false);
+    }
+    let Some(inode) = socket_inode(probe) else {
+        return Ok(false);
+    };
+    let out = remote
+        .output("sh -s", b"cat /proc/net/tcp /proc/net/tcp6 2>/dev/null\n")
+        .await?;
+    Ok(listens_with_inode(
+        &String::from_utf8_lossy(&out.stdout),
+        tunnel.port,
+        &inode,
+    ))
+}
+
+/// The inode of a socket of ours, as /proc names it (Linux; elsewhere no box can be this
+/// machine's loopback).
+fn socket_inode(socket: &TcpListener) -> Option<String> {
+    use std::os::fd::AsRawFd;
+    let link = fs::read_link(format!("/proc/self/fd/{}", socket.as_raw_fd())).ok()?;
+    let link = link.to_str()?;
+    Some(
+        link.strip_prefix("socket:[")?
+            .strip_suffix(']')?
+            .to_string(),
+    )
+}
+
+/// Whether /proc/net/tcp{,6} text lists a socket listening on `port` with this inode.
+fn listens_with_inode(table: &str, port: u16, inode: &str) -> bool {
+    let port = format!(":{port:04X}");
+    table.lines().any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.len() > 9 && f[1].ends_with(&port) && f[3] == "0A" && f[9] == inode
+    })
 }
 
 fn list(remote: &Remote) -> Result<Exit> {
@@ -169,6 +225,18 @@ async fn close(remote: &Remote, local: u16) -> Result<Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listening_socket_is_found_by_port_and_inode() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1776 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1776 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0000000000000000 20 4 30 10 -1
+";
+        assert!(listens_with_inode(table, 6006, "4242"));
+        assert!(!listens_with_inode(table, 6006, "4343"), "not listening");
+        assert!(!listens_with_inode(table, 6007, "4242"), "another port");
+        assert!(!listens_with_inode("Welcome to the box!\n", 6006, "4242"));
+    }
 
     #[test]
     fn specs_parse() {

@@ -20,6 +20,7 @@ pub const JOB_RUN: &str = include_str!("scripts/run.sh");
 pub const JOB_LIST: &str = include_str!("scripts/list.sh");
 pub const JOB_LOGS: &str = include_str!("scripts/logs.sh");
 pub const JOB_KILL: &str = include_str!("scripts/kill.sh");
+pub const JOB_PRUNE: &str = include_str!("scripts/prune.sh");
 pub const NOTIFY_TEST: &str = include_str!("scripts/notify-test.sh");
 /// The wrapper a job runs under: written to the box, it records how the job ended and sends
 /// the notifications.
@@ -254,6 +255,7 @@ mod tests {
             ("list.sh", job(JOB_LIST)),
             ("logs.sh", job(JOB_LOGS)),
             ("kill.sh", job(JOB_KILL)),
+            ("prune.sh", job(JOB_PRUNE)),
             ("notify-test.sh", job(NOTIFY_TEST)),
             ("job.sh", JOB_WRAPPER.to_string()),
             ("jupyter.sh", JUPYTER.to_string()),

@@ -411,26 +411,14 @@ fn tmux(line: &str) -> Option<TmuxSession> {
     })
 }
 
+/// `PID<TAB>PORT<TAB>USER<TAB>COMMAND`: a Jupyter server that listens.
 fn jupyter(line: &str) -> Option<Jupyter> {
-    let mut f = line.split_whitespace();
-    let pid = f.next()?.parse().ok()?;
-    let user = f.next()?.to_string();
-    let words: Vec<&str> = f.collect();
-    let port = words.iter().enumerate().find_map(|(i, w)| {
-        let key = w.split_once('=').map_or(*w, |(k, _)| k);
-        if !(key == "--port" || key.ends_with("App.port")) {
-            return None;
-        }
-        match w.split_once('=') {
-            Some((_, v)) => v.parse().ok(),
-            None => words.get(i + 1)?.parse().ok(),
-        }
-    });
+    let mut f = line.splitn(4, '\t');
     Some(Jupyter {
-        pid,
-        user,
-        port,
-        command: words.join(" "),
+        pid: f.next()?.trim().parse().ok()?,
+        port: f.next()?.trim().parse().ok(),
+        user: f.next()?.to_string(),
+        command: f.next().unwrap_or_default().trim_end().to_string(),
     })
 }
 

@@ -1,16 +1,19 @@
-//! A [`Status`] drawn for a person: one line per fact, at most 80 columns, bars on a terminal,
-//! colours only where allowed, "–" for what the box did not say.
+//! A [`Status`] drawn for a person: one line per fact, as wide as the terminal (80 columns
+//! when there is none), bars on a terminal, colours only where allowed, "–" for what the box
+//! did not say.
 
 use std::fmt::Write;
 
 use super::{Disk, Status};
 
-/// The widest line drawn.
+/// The widest line drawn where no terminal says its width.
 pub const WIDTH: usize = 80;
+/// The narrowest: a label, a bar and a few words.
+const MIN_WIDTH: usize = 40;
 const LABEL: usize = 8;
 const BAR: usize = 20;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Style {
     /// Bars (a terminal).
     pub bars: bool,
@@ -18,6 +21,25 @@ pub struct Style {
     pub color: bool,
     /// Per-core CPU figures (-v).
     pub verbose: bool,
+    /// Columns a line may take: the terminal's width.
+    pub width: usize,
+}
+
+impl Default for Style {
+    fn default() -> Style {
+        Style {
+            bars: false,
+            color: false,
+            verbose: false,
+            width: WIDTH,
+        }
+    }
+}
+
+impl Style {
+    fn width(&self) -> usize {
+        self.width.max(MIN_WIDTH)
+    }
 }
 
 /// The whole dashboard, each line ending in a newline.
@@ -59,7 +81,7 @@ pub fn render(s: &Status, style: Style) -> String {
         let mut line = String::new();
         for (i, p) in s.cpu.per_core_percent.iter().enumerate() {
             let cell = format!("{i}:{} ", pct(*p));
-            if LABEL + line.len() + cell.len() > WIDTH {
+            if LABEL + line.len() + cell.len() > style.width() {
                 out.row("", None, line.trim_end());
                 line.clear();
             }
@@ -89,10 +111,7 @@ pub fn render(s: &Status, style: Style) -> String {
 
     for (disk, roles) in disks(&s.disks) {
         let label = disk.mount_point.as_deref().unwrap_or(&disk.path);
-        let used = match (disk.used_bytes, disk.total_bytes) {
-            (Some(u), Some(t)) if t > 0 => Some(100.0 * u as f64 / t as f64),
-            _ => None,
-        };
+        let used = use_percent(disk);
         let text = match (disk.available_bytes, disk.total_bytes) {
             (Some(free), Some(total)) => format!(
                 "{}  {} free of {}  {label} ({roles})",
@@ -138,7 +157,7 @@ pub fn render(s: &Status, style: Style) -> String {
         "failed" => {
             // The driver's own words say what to do: wrap them rather than cut them.
             let message = s.gpu.message.as_deref().unwrap_or("nvidia-smi failed");
-            for (i, part) in wrap(message, WIDTH - LABEL).iter().enumerate() {
+            for (i, part) in wrap(message, style.width() - LABEL).iter().enumerate() {
                 let part = out.paint(part, "31");
                 out.row(if i == 0 { "GPU" } else { "" }, None, &part);
             }
@@ -295,6 +314,14 @@ pub fn unreachable(profile: &str, error: &str, style: Style) -> String {
     out.text
 }
 
+/// The share of a disk in use as `df` shows it (Use%): used ÷ (used + available), rounded
+/// up, so the space kept for root counts as neither.
+fn use_percent(disk: &Disk) -> Option<f64> {
+    let (used, available) = (disk.used_bytes?, disk.available_bytes?);
+    let usable = used + available;
+    (usable > 0).then(|| (used * 100).div_ceil(usable) as f64)
+}
+
 /// Disks that share a mount point are drawn once, with every reason they matter.
 fn disks(list: &[Disk]) -> Vec<(&Disk, String)> {
     let mut out: Vec<(&Disk, String)> = Vec::new();
@@ -320,14 +347,14 @@ struct Lines {
 
 impl Lines {
     fn plain(&mut self, line: &str) {
-        self.text.push_str(&fit(line, WIDTH));
+        self.text.push_str(&fit(line, self.style.width()));
         self.text.push('\n');
     }
 
     /// `LABEL  [bar]  text`, the text cut to fit.
     fn row(&mut self, label: &str, bar: Option<f64>, text: &str) {
         let mut line = self.paint(&format!("{label:<LABEL$}"), "1");
-        let mut room = WIDTH.saturating_sub(LABEL);
+        let mut room = self.style.width().saturating_sub(LABEL);
         if let (true, Some(p)) = (self.style.bars, bar) {
             let p = p.clamp(0.0, 100.0);
             let full = ((p / 100.0) * BAR as f64).round() as usize;
@@ -488,6 +515,7 @@ mod tests {
                         bars,
                         color,
                         verbose,
+                        ..Style::default()
                     };
                     let text = render(&s, style);
                     for line in text.lines() {
@@ -512,7 +540,8 @@ mod tests {
             "[box] gpu-box · 6.1.0-18-amd64 · up 1m 40s · load 0.20 0.41 0.25 · link 3 ms",
             "CPU      50%  2 cores AMD EPYC",
             "Memory   17%",
-            "75.0 GiB free of 252.0 GiB  / (root)",
+            // df's own Use% for this line is 18%: used ÷ (used + available).
+            "Disk     18%  75.0 GiB free of 252.0 GiB  / (root)",
             "/home/my mount (home)",
             "eth0 ↓ 9.8 KiB/s ↑ 1000 B/s",
             "GPU 0   100%  NVIDIA H100 80GB HBM3",
@@ -525,6 +554,28 @@ mod tests {
             "Mount   ~/fenton not mounted",
         ] {
             assert!(text.contains(needle), "{needle:?} missing from\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_wide_terminal_gets_whole_lines_and_a_narrow_one_fits() {
+        let mut s = sample();
+        for disk in &mut s.disks {
+            disk.mount_point = Some("/".into());
+        }
+        let wide = Style {
+            bars: true,
+            width: 160,
+            ..Style::default()
+        };
+        let text = render(&s, wide);
+        assert!(text.contains("/ (root, home, remote_dir)\n"), "{text}");
+        assert!(text.lines().any(|l| visible(l) > WIDTH), "{text}");
+        for width in [40, 60, 100, 160] {
+            let style = Style { width, ..wide };
+            for line in render(&s, style).lines() {
+                assert!(visible(line) <= width, "{width}: {line:?}");
+            }
         }
     }
 

@@ -42,6 +42,17 @@ macro_rules! require {
     };
 }
 
+/// The project's `nvidia-smi` stand-in, which answers from real GPUs' recordings
+/// (`tests/fixtures/nvidia-smi/`); its first lines say how to choose them.
+pub fn nvidia_smi() -> PathBuf {
+    Path::new(ROOT).join("tests/bin/nvidia-smi")
+}
+
+/// One recording of a real GPU's nvidia-smi, by file name.
+pub fn recording(name: &str) -> PathBuf {
+    Path::new(ROOT).join("tests/fixtures/nvidia-smi").join(name)
+}
+
 /// Whether a program is installed (sbin included, where sshd lives).
 pub fn installed(program: &str) -> bool {
     let path = std::env::var("PATH").unwrap_or_default() + ":/usr/sbin:/sbin:/usr/local/sbin";

@@ -111,3 +111,155 @@ fn jesus_christ_prints_the_url_without_a_browser() {
         "https://www.youtube.com/watch?v=3GRSbr0EYYU"
     );
 }
+
+#[test]
+fn a_typo_suggests_only_commands_help_lists() {
+    let out = fenton(&["stauts"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("'status'"), "{}", out.stderr);
+    assert!(!out.stderr.contains("jesus"), "{}", out.stderr);
+}
+
+#[test]
+fn command_help_puts_global_options_under_their_own_heading() {
+    for command in ["run", "exec", "status"] {
+        let out = fenton(&[command, "--help"]).ok();
+        let (own, global) = out
+            .stdout
+            .split_once("\nGlobal options:\n")
+            .unwrap_or_else(|| panic!("{command}: {}", out.stdout));
+        assert!(
+            global.contains("--profile") && global.contains("--verbose"),
+            "{command}: {}",
+            out.stdout
+        );
+        assert!(!own.contains("--profile"), "{command}: {}", out.stdout);
+    }
+    let out = fenton(&["run", "--help"]).ok();
+    assert!(
+        out.stdout.contains("--name")
+            && out.stdout.contains("Usage: fenton run [OPTIONS] <CMD>..."),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn man_dir_writes_every_page_the_pages_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let pages = dir.path().join("man1");
+    let out = fenton(&["man", "--dir", pages.to_str().unwrap()]).ok();
+    assert!(out.stderr.contains("wrote fenton.1"), "{out:?}");
+    let files: Vec<String> = std::fs::read_dir(&pages)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(files.contains(&"fenton.1".to_string()), "{files:?}");
+    assert!(!files.iter().any(|f| f.contains("jesus")), "{files:?}");
+    for file in &files {
+        let text = std::fs::read_to_string(pages.join(file)).unwrap();
+        for (i, _) in text.match_indices("(1)") {
+            let name = text[..i]
+                .rsplit(|c: char| c.is_whitespace() || c == '"')
+                .next()
+                .unwrap()
+                .replace("\\-", "-");
+            if name.starts_with("fenton") {
+                assert!(
+                    files.contains(&format!("{name}.1")),
+                    "{file} names {name}(1), which is not in {files:?}"
+                );
+            }
+        }
+    }
+    // A command's page holds its own options.
+    let run = std::fs::read_to_string(pages.join("fenton-run.1")).unwrap();
+    assert!(
+        run.contains("\\-\\-name") && run.contains("\\-\\-notify"),
+        "{run}"
+    );
+    // Without --dir, the main page goes to stdout, as before.
+    let out = fenton(&["man"]).ok();
+    assert!(out.stdout.contains("fenton\\-run(1)"), "{}", out.stdout);
+}
+
+/// What `shell` completes for `line` (ending where TAB is pressed), with fenton's completion
+/// script loaded and fenton on PATH; `envs` as fenton should see them.
+pub fn complete(shell: &str, line: &str, envs: &[(String, String)]) -> Vec<String> {
+    let script = match shell {
+        "bash" => format!(
+            "source <(fenton completions bash); read -r -a COMP_WORDS <<< {line:?}; \
+             case {line:?} in *' ') COMP_WORDS+=(''); esac; COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _fenton_dynamic fenton \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        ),
+        "fish" => format!("fenton completions fish | source; complete -C {line:?}"),
+        other => panic!("no driver for {other}"),
+    };
+    let mut cmd = Command::new(shell);
+    cmd.arg("-c").arg(script).env_clear();
+    let bin = std::path::Path::new(FENTON).parent().unwrap();
+    let mut path = format!("{}:/usr/bin:/bin", bin.display());
+    for (key, value) in envs {
+        if key == "PATH" {
+            path = format!("{}:{value}", bin.display());
+        } else {
+            cmd.env(key, value);
+        }
+    }
+    cmd.env("PATH", path);
+    let out = run(cmd, Duration::from_secs(30)).ok();
+    out.stdout
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn profile_names_complete_after_dash_p_in_bash_zsh_and_fish() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "default = \"alpha\"\n[profile.alpha]\nhost = \"a.example\"\n[profile.beta]\nhost = \"b.example\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let envs = [
+        ("FENTON_CONFIG".to_string(), config.display().to_string()),
+        ("HOME".to_string(), dir.path().display().to_string()),
+    ];
+    for shell in ["bash", "fish"] {
+        if !crate::common::available(shell, crate::common::installed(shell)) {
+            continue;
+        }
+        for line in [
+            "fenton -p ",
+            "fenton status --profile ",
+            "fenton -v logs -p ",
+        ] {
+            assert_eq!(
+                complete(shell, line, &envs),
+                ["alpha", "beta"],
+                "{shell}: {line:?}"
+            );
+        }
+        assert_eq!(complete(shell, "fenton -p b", &envs), ["beta"], "{shell}");
+    }
+    // zsh completes only inside its line editor: run fenton's function with zsh's own
+    // `_describe` standing in, after checking the whole script parses.
+    require!("zsh", crate::common::installed("zsh"));
+    let bin = std::path::Path::new(FENTON).parent().unwrap();
+    let mut zsh = Command::new("zsh");
+    zsh.arg("-c")
+        .arg(
+            "autoload -U compinit && compinit -u -d \"$HOME/.zcompdump\"; source <(fenton completions zsh) || exit 1; \
+             _describe() { print -l ${(P)2}; }; _fenton_profiles",
+        )
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("FENTON_CONFIG", &config)
+        .env("HOME", dir.path());
+    let out = run(zsh, Duration::from_secs(30)).ok();
+    assert_eq!(out.stdout, "alpha\nbeta\n", "{out:?}");
+}

@@ -101,7 +101,13 @@ fn one_handshake_serves_every_command() {
 #[test]
 fn a_killed_master_is_replaced_silently() {
     let Some(test) = TestBox::new() else { return };
-    test.run(["connect"]).ok();
+    let out = test.run(["connect"]).ok();
+    assert!(
+        out.stderr.contains(
+            "connected to box (fenton-sandbox); the connection stays open 600 s after the last command"
+        ),
+        "{out:?}"
+    );
     let socket = test.control_sockets().remove(0);
     for pid in TestBox::pids_mentioning(socket.to_str().unwrap()) {
         nix_kill(pid);
@@ -350,4 +356,45 @@ fn commands_started_at_once_share_one_new_connection() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), format!("n{i}\n"));
     }
     assert_eq!(test.sshd.accepted(), 1, "one master for all four");
+}
+
+/// The box user's HOME, and so every file a program keeps under it (a Jupyter's runtime
+/// files, dotfiles), is the test's own: nothing else on the machine can change a result.
+#[test]
+fn the_box_has_a_home_of_its_own() {
+    let Some(test) = TestBox::new() else { return };
+    let out = test
+        .run([
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$HOME\"; echo \"${XDG_DATA_HOME:-$HOME/.local/share}/jupyter/runtime\"; \
+             echo \"${JUPYTER_RUNTIME_DIR-unset} ${JUPYTER_DATA_DIR-unset} ${XDG_RUNTIME_DIR-unset}\"",
+        ])
+        .ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with(&*test.root.to_string_lossy()),
+        "{out:?}"
+    );
+    assert!(lines[1].starts_with(lines[0]), "{out:?}");
+    assert_eq!(lines[2], "unset unset unset", "{out:?}");
+    // sftp, so sshfs, starts there too.
+    let batch = test.root.join("sftp-batch");
+    std::fs::write(&batch, "pwd\n").unwrap();
+    let mut sftp = std::process::Command::new("sftp");
+    sftp.arg("-q")
+        .arg("-F")
+        .arg(test.sshd.ssh_config())
+        .arg("-b")
+        .arg(&batch)
+        .arg("fenton-sandbox")
+        .stdin(Stdio::null());
+    let out = run(sftp, Duration::from_secs(20));
+    assert!(
+        out.stdout
+            .contains(&format!("Remote working directory: {}", lines[0])),
+        "{out:?}"
+    );
 }

@@ -133,8 +133,10 @@ fn a_healthy_setup_passes() {
     let report = doctor(&test);
     assert_eq!(report.code, Some(0), "{:#?}", report.out);
     assert!(report.with("problem").is_empty(), "{:#?}", report.out);
-    // What may vary by machine is a warning at worst: GPUs, Jupyter, sshfs, disk space.
+    // What may vary by machine is a warning at worst: GPUs, Jupyter, sshfs, disk space, and
+    // how long a login takes on a loaded machine.
     let varies = [
+        "link.rtt",
         "laptop.sshfs",
         "laptop.fuse",
         "box.jupyter",
@@ -214,6 +216,54 @@ fn a_wrong_port_is_a_problem() {
     report.only_problem("link.port", "refused the connection", "set `port = N`");
     assert_eq!(report.status("link.auth"), "skipped");
     assert_eq!(report.status("box.tmux"), "skipped");
+}
+
+/// The port is right but the box's sshd is down: say so first, the port only as the other
+/// possibility.
+#[test]
+fn a_stopped_box_says_nothing_listens() {
+    let _machine = shared();
+    let Some(test) = TestBox::new() else { return };
+    test.sshd.stop();
+    let report = doctor(&test);
+    report.only_problem(
+        "link.port",
+        "nothing listens there (is sshd down?)",
+        "start sshd on the box",
+    );
+}
+
+/// A login shell that takes its time on every command: the link is fast, the box is not.
+#[test]
+fn a_slow_login_shell_is_a_warning() {
+    let _machine = shared();
+    let home = tempfile::Builder::new()
+        .prefix("fenton-home")
+        .tempdir()
+        .unwrap();
+    std::fs::write(home.path().join(".bashrc"), "sleep 0.5\n").unwrap();
+    let Some(test) = TestBox::builder()
+        .env("HOME", &home.path().to_string_lossy())
+        .start()
+    else {
+        return;
+    };
+    let test = known(test);
+    let report = doctor(&test);
+    assert_eq!(report.code, Some(0), "{:#?}", report.out);
+    assert_eq!(report.status("link.rtt"), "warning", "{:#?}", report.out);
+    let check = report.check("link.rtt");
+    assert!(
+        check["message"]
+            .as_str()
+            .unwrap()
+            .contains("every command takes that long to start on the box"),
+        "{check:#}"
+    );
+    assert!(
+        check["fix"].as_str().unwrap().contains(".bashrc"),
+        "{check:#}"
+    );
 }
 
 #[test]
@@ -381,6 +431,19 @@ fn a_token_file_others_can_read_is_a_problem() {
     let token = dir.join("token");
     std::fs::write(&token, "0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // In a directory only its owner can enter, nobody else reaches it.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let report = doctor(&test);
+    assert_eq!(
+        report.status("box.jupyter_files"),
+        "ok",
+        "{:#?}",
+        report.check("box.jupyter_files")
+    );
+    // Once every directory above it lets others through, they can read it.
+    for open in [&test.root, &test.remote_dir, &dir] {
+        std::fs::set_permissions(open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let report = doctor(&test);
     report.only_problem(
         "box.jupyter_files",
@@ -500,28 +563,12 @@ fn a_wildcard_host_block_that_shadows_the_box_is_pointed_out() {
     report.only_problem("link.port", "refused the connection", "set `port = N`");
 }
 
-/// The recorded-nvidia-smi tool the project shares beside its checkouts, if there is one.
-fn nvidia_smi_replay() -> Option<std::path::PathBuf> {
-    Path::new(crate::common::ROOT)
-        .ancestors()
-        .map(|dir| dir.join("shared/tools/nvidia-smi-replay"))
-        .find(|tool| tool.is_file())
-}
-
 #[test]
 fn gpus_are_listed_and_a_failing_driver_is_a_problem() {
-    let Some(tool) = nvidia_smi_replay() else {
-        require!("shared/tools/nvidia-smi-replay", false);
-        return;
-    };
-    require!("python3", crate::common::installed("python3"));
     let _machine = shared();
-    let capture = tool
-        .parent()
-        .unwrap()
-        .join("../fixtures/nvidia-smi/linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt");
+    let capture = crate::common::recording("linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt");
     let bin = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(&tool, bin.path().join("nvidia-smi")).unwrap();
+    std::os::unix::fs::symlink(crate::common::nvidia_smi(), bin.path().join("nvidia-smi")).unwrap();
     let path = format!(
         "{}:{}",
         bin.path().display(),

@@ -47,6 +47,14 @@ fn tmux_sessions_outlive_the_connection() {
         .code
             == Some(0)
     };
+    // Without a terminal it says so, before reaching the box.
+    let out = test.run(["-jn"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("fenton tmux needs a terminal")
+            && !out.stderr.contains("open terminal failed"),
+        "{out:#?}"
+    );
     // The original script's -jn; the profile's session, created.
     let Some(term) = Terminal::start(&test, &test.fenton(["-jn"])) else {
         return;

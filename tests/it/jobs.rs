@@ -342,9 +342,11 @@ fn names_that_could_escape_are_refused_and_never_run() {
     let jobs = jobs_json(&test);
     assert_eq!(find(&jobs, &id)["name"], "x--y");
     assert_eq!(find(&jobs, &id)["exit"], 127);
+    // Nothing but the job's directory (and the listing's own .listed files).
     let dirs: Vec<_> = std::fs::read_dir(test.remote_dir.join("jobs"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
+        .filter(|name| !name.to_string_lossy().starts_with(".listed"))
         .collect();
     assert_eq!(dirs, [id.as_str()]);
 }
@@ -473,10 +475,15 @@ fn secrets_stay_off_command_lines_and_out_of_logs() {
             "{what} shows a secret: {text}"
         );
     }
+    // The secrets go to grep in a file: on its command line, any run of this test at the same
+    // time on this machine would see them.
+    let patterns = test.root.join("secrets");
+    std::fs::write(&patterns, format!("{TOKEN}\n{NTFY_TOKEN}\n")).unwrap();
     let out = run(
         {
             let mut grep = std::process::Command::new("grep");
-            grep.args(["-rl", "-e", TOKEN, "-e", NTFY_TOKEN])
+            grep.args(["-rlF", "-f"])
+                .arg(&patterns)
                 .arg(&test.remote_dir);
             grep
         },
@@ -795,4 +802,103 @@ fn a_job_gets_the_sessions_umask_and_default_signal_handlers() {
             "{how}: the job ignores INT or QUIT: {log:?}"
         );
     }
+}
+
+/// As with `fenton exec`, the command may follow fenton's options without `--`; the words
+/// after it are the command's, even those that look like fenton's options.
+#[test]
+fn a_command_without_the_separator_runs_as_typed() {
+    let Some(test) = TestBox::new() else { return };
+    let id = start(&test, &["--name", "bare", "echo", "--name", "a b"]);
+    let out = follow(&test, &id).ok();
+    assert_eq!(out.stdout, "--name a b\n");
+    assert_eq!(find(&jobs_json(&test), &id)["name"], "bare");
+}
+
+/// `fenton logs <TAB>` and `fenton kill <TAB>` offer the box's jobs, by id and by name.
+#[test]
+fn job_ids_and_names_complete_after_logs_and_kill() {
+    let Some(test) = TestBox::new() else { return };
+    let id = start(&test, &["--name", "complete-me", "--", "true"]);
+    follow(&test, &id).ok();
+    let envs: Vec<(String, String)> = test
+        .fenton(Vec::<&str>::new())
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
+        .collect();
+    for shell in ["bash", "fish"] {
+        if !crate::common::available(shell, crate::common::installed(shell)) {
+            continue;
+        }
+        let offered = crate::cli::complete(shell, "fenton logs ", &envs);
+        assert!(
+            offered.contains(&id) && offered.contains(&"complete-me".to_string()),
+            "{shell}: {offered:?}"
+        );
+        assert_eq!(
+            crate::cli::complete(shell, "fenton kill compl", &envs),
+            ["complete-me"],
+            "{shell}"
+        );
+    }
+}
+
+/// `fenton jobs --prune` removes finished jobs that ended before `--older-than` (30 days by
+/// default), never a running one.
+#[test]
+fn prune_removes_old_finished_jobs_and_nothing_running() {
+    let Some(test) = TestBox::new() else { return };
+    let _reaper = reaper(&test);
+    let old = start(&test, &["--name", "old", "--", "true"]);
+    let recent = start(&test, &["--name", "recent", "--", "true"]);
+    follow(&test, &old).ok();
+    follow(&test, &recent).ok();
+    let running = start(&test, &["--name", "running", "--", "sleep", "60"]);
+    // The first ended 40 days ago, as its wrapper would have recorded it then.
+    let jobs = test.remote_dir.join("jobs");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::write(
+        jobs.join(&old).join("ended"),
+        format!("{}\n", now - 40 * 86400),
+    )
+    .unwrap();
+    // And listing them first leaves the cached lines of the finished ones behind, as private
+    // as the rest of a job's files.
+    assert_eq!(jobs_json(&test).len(), 3);
+    for kept in [".listed", ".listed-ids"] {
+        let meta = std::fs::metadata(jobs.join(kept)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o077, 0, "{kept}: {meta:?}");
+    }
+    let ids = std::fs::read_to_string(jobs.join(".listed-ids")).unwrap();
+    assert!(ids.contains(&recent) && !ids.contains(&running), "{ids}");
+
+    let out = test.run(["jobs", "--prune"]).ok();
+    assert!(
+        out.stderr
+            .contains("removed 1 finished job(s) that ended over 30d ago; 2 kept"),
+        "{out:?}"
+    );
+    assert!(!jobs.join(&old).exists());
+    let ids: Vec<String> = jobs_json(&test)
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, [recent.clone(), running.clone()]);
+
+    let out = test.run(["jobs", "--prune", "--older-than", "0s"]).ok();
+    assert!(out.stderr.contains("removed 1 "), "{out:?}");
+    let ids: Vec<String> = jobs_json(&test)
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, [running]);
+
+    let out = test.run(["jobs", "--prune", "--older-than", "soon"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("is not an age like 30d"), "{out:?}");
+    let out = test.run(["jobs", "--older-than", "1d"]);
+    assert_eq!(out.code, Some(2), "--older-than without --prune: {out:?}");
 }

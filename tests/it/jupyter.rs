@@ -72,6 +72,16 @@ impl Lab {
         run(self.test.fenton(args), Duration::from_secs(90))
     }
 
+    /// `fenton status` lists one Jupyter server: `pid`, on the remote port.
+    fn lists_only(&self, pid: i32) {
+        let out = self.run(&["status", "--json"]).ok();
+        let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let servers = status["jupyter"].as_array().unwrap();
+        assert_eq!(servers.len(), 1, "{status:#}");
+        assert_eq!(servers[0]["pid"], pid, "{status:#}");
+        assert_eq!(servers[0]["port"], self.remote_port, "{status:#}");
+    }
+
     fn run_with_browser(&self, args: &[&str]) -> Out {
         let mut cmd = self.test.fenton(args);
         cmd.env("BROWSER", self.browser());
@@ -210,6 +220,7 @@ fn start_serves_jupyter_through_a_private_forward() {
     let status = lab.run(&["jupyter", "status"]).ok();
     let pid = lab.pid().unwrap();
     assert!(status.stdout.contains("running"), "{status:#?}");
+    lab.lists_only(pid);
     assert!(status.stdout.contains(&pid.to_string()), "{status:#?}");
     assert!(
         status.stdout.contains(&lab.remote_port.to_string()),
@@ -285,6 +296,18 @@ fn a_running_server_is_reused_and_outlives_fenton_and_its_connection() {
         "{status:#?}"
     );
 
+    // No browser here (no BROWSER, no display): a plain line says so, the address follows.
+    let out = lab.run(&["jupyter", "open"]).ok();
+    assert!(
+        out.stderr.starts_with(
+            "fenton: warning: no browser found here: set BROWSER to your browser's command, or open the address below\n"
+        ),
+        "{out:#?}"
+    );
+    assert_eq!(
+        out.stdout.trim(),
+        format!("http://127.0.0.1:{}/", lab.local_port)
+    );
     lab.run_with_browser(&["jupyter", "open"]).ok();
     assert_eq!(api_status(lab.local_port, Some(&token)), Some(200));
     assert_eq!(lab.opened().len(), 1);
@@ -340,14 +363,18 @@ fn busy_ports_are_said_and_worked_around() {
 }
 
 #[test]
-fn a_command_that_does_not_exist_fails_with_the_shells_message() {
+fn a_command_that_does_not_exist_is_named_with_the_fix() {
     let Some(lab) = Lab::start("jupyter-not-installed-42 lab", 60) else {
         return;
     };
     let out = lab.run(&["jupyter", "start", "--no-browser"]);
     assert_eq!(out.code, Some(1), "{out:#?}");
     assert!(
-        out.stderr.contains("jupyter-not-installed-42: not found"),
+        out.stderr
+            .contains("`jupyter-not-installed-42` is not found on the box")
+            && out.stderr.contains("pip install jupyterlab")
+            && out.stderr.contains("jupyter.command")
+            && !out.stderr.contains("run.sh"),
         "{out:#?}"
     );
     assert!(out.elapsed < Duration::from_secs(20), "{out:#?}");
@@ -486,4 +513,42 @@ fn setup_is_a_secret_and_jupyter_keeps_the_login_umask() {
         out.stderr
     );
     assert!(!out.stderr.contains(&mark), "{}", out.stderr);
+}
+
+/// What `fenton jupyter start` leaves (its log, pid files, Jupyter's own runtime files in the
+/// default place) sits in directories only the user can enter: doctor finds nothing exposed,
+/// while it runs and after it stops, whatever the files' own modes.
+#[test]
+fn doctor_finds_fentons_own_jupyter_files_private() {
+    let Some(lab) = Lab::real() else { return };
+    let config = std::fs::read_to_string(&lab.test.config).unwrap();
+    let setup = config.lines().find(|l| l.starts_with("setup = ")).unwrap();
+    lab.test.write_config(&config.replace(setup, ""));
+    let files = |when: &str| {
+        let out = lab.run(&["doctor", "--json"]);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "box.jupyter_files")
+            .unwrap()
+            .clone();
+        assert_eq!(check["status"], "ok", "{when}: {check:#}");
+    };
+    lab.run(&["jupyter", "start", "--no-browser"]).ok();
+    let runtime = lab.test.on_box("ls \"$HOME\"/.local/share/jupyter/runtime");
+    assert!(runtime.stdout.contains("jpserver-"), "{runtime:#?}");
+    // Another umask or Jupyter version leaves them readable by all: still nobody else can
+    // reach them through their 0700 directories.
+    lab.test
+        .on_box(&format!(
+            "chmod 644 \"$HOME\"/.local/share/jupyter/runtime/* {}/jupyter/*",
+            lab.test.remote_dir.display()
+        ))
+        .ok();
+    files("running");
+    lab.lists_only(lab.pid().unwrap());
+    lab.run(&["jupyter", "stop"]).ok();
+    files("stopped");
 }

@@ -1,6 +1,6 @@
 //! `fenton status` against a real sshd, with real GPUs' recorded answers: the project's
-//! `../shared/tools/nvidia-smi-replay` stands on the box's PATH as `nvidia-smi` and answers
-//! from `../shared/fixtures/nvidia-smi/`. The JSON must carry exactly what the recordings say,
+//! `tests/bin/nvidia-smi` stands on the box's PATH and answers from the recordings in
+//! `tests/fixtures/nvidia-smi/`. The JSON must carry exactly what the recordings say,
 //! the other figures what the box itself says, `--watch` one channel, `--all` every box.
 
 use std::io::{BufRead, BufReader};
@@ -15,44 +15,33 @@ use crate::common::{self, wait_until, Terminal, TestBox};
 
 const T: Duration = Duration::from_secs(20);
 
-/// The project's shared test material, beside the repository.
-fn shared() -> Option<PathBuf> {
-    let dir = Path::new(common::ROOT).join("../shared");
-    let present =
-        dir.join("tools/nvidia-smi-replay").is_file() && dir.join("fixtures/nvidia-smi").is_dir();
-    common::available("../shared (nvidia-smi-replay and its recordings)", present).then_some(dir)
-}
-
-fn recordings(shared: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared.join("fixtures/nvidia-smi"))
+fn recordings() -> Vec<PathBuf> {
+    let dir = Path::new(common::ROOT).join("tests/fixtures/nvidia-smi");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no recordings in {}", shared.display());
+    assert!(!files.is_empty(), "no recordings in {}", dir.display());
     files
 }
 
-/// A box whose PATH has the replay as `nvidia-smi` (when `captures` is not empty), with
-/// nvidia-smi-replay's variables set.
+/// A box whose PATH has the stand-in `nvidia-smi` (when `captures` is not empty), with its
+/// variables set.
 struct GpuBox {
     test: TestBox,
     _bin: tempfile::TempDir,
 }
 
-fn gpu_box(shared: &Path, captures: &[&Path], vars: &[(&str, &str)]) -> Option<GpuBox> {
+fn gpu_box(captures: &[&Path], vars: &[(&str, &str)]) -> Option<GpuBox> {
     let bin = tempfile::Builder::new()
         .prefix("fenton-bin")
         .tempdir()
         .unwrap();
     let mut builder = TestBox::builder();
     if !captures.is_empty() {
-        std::os::unix::fs::symlink(
-            shared.join("tools/nvidia-smi-replay"),
-            bin.path().join("nvidia-smi"),
-        )
-        .unwrap();
+        std::os::unix::fs::symlink(common::nvidia_smi(), bin.path().join("nvidia-smi")).unwrap();
         let joined: Vec<String> = captures.iter().map(|p| p.display().to_string()).collect();
         builder = builder.env("NVIDIA_SMI_CAPTURE", &joined.join(":"));
     }
@@ -165,10 +154,9 @@ fn assert_matches(gpu: &Value, file: &Path, state: &str) {
 
 #[test]
 fn every_recording_idle_and_under_load_reaches_json_unchanged() {
-    let Some(shared) = shared() else { return };
-    for file in recordings(&shared) {
+    for file in recordings() {
         for state in ["idle", "load"] {
-            let Some(b) = gpu_box(&shared, &[&file], &[("NVIDIA_SMI_STATE", state)]) else {
+            let Some(b) = gpu_box(&[&file], &[("NVIDIA_SMI_STATE", state)]) else {
                 return;
             };
             let status = json(&b.test, &["status", "--json"]);
@@ -188,8 +176,7 @@ fn every_recording_idle_and_under_load_reaches_json_unchanged() {
 
 #[test]
 fn two_gpus_in_index_order_each_with_its_processes() {
-    let Some(shared) = shared() else { return };
-    let files = recordings(&shared);
+    let files = recordings();
     let consumer = files
         .iter()
         .find(|f| f.to_string_lossy().contains("2080"))
@@ -198,7 +185,7 @@ fn two_gpus_in_index_order_each_with_its_processes() {
         .iter()
         .find(|f| f.to_string_lossy().contains("hbm3"))
         .unwrap();
-    let Some(b) = gpu_box(&shared, &[consumer, h100], &[("NVIDIA_SMI_STATE", "load")]) else {
+    let Some(b) = gpu_box(&[consumer, h100], &[("NVIDIA_SMI_STATE", "load")]) else {
         return;
     };
     let status = json(&b.test, &["status", "--json"]);
@@ -220,9 +207,8 @@ fn two_gpus_in_index_order_each_with_its_processes() {
 
 #[test]
 fn a_failed_driver_or_no_nvidia_smi_leaves_the_rest_shown() {
-    let Some(shared) = shared() else { return };
-    let file = &recordings(&shared)[0];
-    let Some(b) = gpu_box(&shared, &[file], &[("NVIDIA_SMI_FAIL", "driver")]) else {
+    let file = &recordings()[0];
+    let Some(b) = gpu_box(&[file], &[("NVIDIA_SMI_FAIL", "driver")]) else {
         return;
     };
     let status = json(&b.test, &["status", "--json"]);
@@ -247,7 +233,7 @@ fn a_failed_driver_or_no_nvidia_smi_leaves_the_rest_shown() {
         eprintln!("SKIPPED the no-nvidia-smi half: this machine has a real one");
         return;
     }
-    let Some(b) = gpu_box(&shared, &[], &[]) else {
+    let Some(b) = gpu_box(&[], &[]) else {
         return;
     };
     let status = json(&b.test, &["status", "--json"]);
@@ -337,15 +323,19 @@ fn sessions_and_jobs_on_the_box_are_listed() {
             std::fs::write(jobs.join(id).join(file), format!("{text}\n")).unwrap();
         }
     }
-    // A process that looks like a Jupyter server (one process, ended with the test's box).
+    // A process whose command line mentions Jupyter (as `pip install jupyterlab` or a job's
+    // arguments do) is no Jupyter server (one process, ended with the test's box).
     test.on_box(&format!(
         "nohup python3 -c 'import time; time.sleep(60)' jupyter-lab --port=8899 {} >/dev/null 2>&1 &",
         test.root.display()
     ))
     .ok();
+    wait_until("the process mentioning jupyter", T, || {
+        !TestBox::pids_mentioning("--port=8899").is_empty()
+    });
     let status = json(&test, &["status", "--json"]);
     assert_eq!(status["tmux"][0]["name"], "train run", "{status:#}");
-    assert_eq!(status["jupyter"][0]["port"], 8899, "{status:#}");
+    assert_eq!(status["jupyter"], serde_json::json!([]), "{status:#}");
     assert_eq!(status["tmux"][0]["windows"], 1);
     assert_eq!(status["jobs"]["running"], 1);
     assert_eq!(status["jobs"]["finished"], 1);
@@ -353,7 +343,10 @@ fn sessions_and_jobs_on_the_box_are_listed() {
     let text = test.run(["status"]).ok().stdout;
     assert!(text.contains("train run (1 window)"), "{text}");
     assert!(text.contains("1 running, 1 finished · train"), "{text}");
-    assert!(text.contains("Jupyter port 8899 · pid "), "{text}");
+    assert!(
+        text.contains("Jupyter") && text.contains("not running"),
+        "{text}"
+    );
 }
 
 fn sessions_started(test: &TestBox) -> usize {
@@ -452,6 +445,12 @@ fn watch_in_a_terminal_redraws_and_gives_the_terminal_back() {
         "the cursor hides while drawing"
     );
     let first = term.screen();
+    // Lines take the terminal's 120 columns: the disks' roles are not cut at 80.
+    let disks: Vec<&str> = first.lines().filter(|l| l.starts_with("Disk")).collect();
+    assert!(!disks.is_empty(), "{first}");
+    for line in disks {
+        assert!(line.trim_end().ends_with(')'), "{line:?} in\n{first}");
+    }
     wait_until("a second frame", T, || term.screen() != first);
     term.keys(&["C-c"]);
     term.wait_for("exit=130", T);
@@ -557,5 +556,72 @@ fn watch_gives_up_on_a_box_that_stops_sending_frames() {
         out.elapsed < Duration::from_secs(30),
         "took {:?}",
         out.elapsed
+    );
+}
+
+/// The stand-in's own clock: a recorded state for so many seconds, then the next, so the
+/// monitor can be shown a GPU that goes idle, busy, idle.
+#[test]
+fn the_nvidia_smi_stand_in_plays_idle_then_load_then_idle() {
+    let file = &recordings()[0];
+    let utilization = |state: &str| {
+        let rows = recorded(file, state, "query-gpu");
+        value(&rows[0], "utilization.gpu")
+    };
+    assert_ne!(
+        utilization("idle"),
+        utilization("load"),
+        "{}",
+        file.display()
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for (seconds_ago, state) in [(0, "idle"), (15, "load"), (25, "load"), (40, "idle")] {
+        let out = Command::new(common::nvidia_smi())
+            .args([
+                "--query-gpu=utilization.gpu",
+                "--format=csv,noheader,nounits",
+            ])
+            .env("NVIDIA_SMI_CAPTURE", file)
+            .env("NVIDIA_SMI_STATE", "idle:10,load:20,idle")
+            .env("NVIDIA_SMI_START", (now - seconds_ago).to_string())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let shown: f64 = String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            serde_json::json!(shown),
+            utilization(state),
+            "{seconds_ago} s in"
+        );
+    }
+}
+
+/// A test can also switch the state while the box runs, by writing a file.
+#[test]
+fn a_gpu_turns_busy_when_the_state_file_says_so() {
+    let file = &recordings()[0];
+    let state = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(state.path(), "idle\n").unwrap();
+    let state_path = state.path().to_string_lossy().into_owned();
+    let Some(b) = gpu_box(&[file], &[("NVIDIA_SMI_STATE_FILE", &state_path)]) else {
+        return;
+    };
+    assert_matches(
+        &json(&b.test, &["status", "--json"])["gpu"]["devices"][0],
+        file,
+        "idle",
+    );
+    std::fs::write(state.path(), "load\n").unwrap();
+    assert_matches(
+        &json(&b.test, &["status", "--json"])["gpu"]["devices"][0],
+        file,
+        "load",
     );
 }

@@ -1,5 +1,6 @@
 //! `fenton tunnel`: a local port reaches a server on the box through the shared connection,
-//! is listed, survives the fenton process, closes on request, and a busy port is refused.
+//! is listed, survives the fenton process, closes on request, and a busy port is refused, as
+//! is a forward onto itself (the box here is this machine).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -111,4 +112,54 @@ fn a_busy_local_port_or_a_bad_spec_is_refused() {
         out.stderr.contains("is not LOCAL or LOCAL:HOST:PORT"),
         "{out:#?}"
     );
+}
+
+/// The box is this machine: `fenton tunnel PORT` would forward 127.0.0.1:PORT to the box's
+/// 127.0.0.1:PORT, its own listener, and every connection would open another.
+#[test]
+fn a_forward_onto_itself_is_refused_and_a_dead_target_fails_at_once() {
+    let Some(test) = TestBox::new() else { return };
+    let free = || {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let port = free();
+    let out = test.run(["tunnel", &port.to_string()]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("would forward onto itself")
+            && out
+                .stderr
+                .contains(&format!("fenton tunnel {}:localhost:{port}", port + 1)),
+        "{out:#?}"
+    );
+    assert!(
+        TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "left listening"
+    );
+    let list = test.run(["tunnel", "list"]).ok();
+    assert!(!list.stdout.contains(&port.to_string()), "{list:#?}");
+
+    // Nothing listens at the target: each connection is closed at once, none piles up.
+    let (local, target) = (free(), free());
+    test.run(["tunnel", &format!("{local}:localhost:{target}")])
+        .ok();
+    for _ in 0..20 {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 16];
+        let read = std::io::Read::read(&mut stream, &mut buf);
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }

@@ -19,6 +19,9 @@ const COMMAND_LIMIT: Duration = Duration::from_secs(20);
 
 /// Round trips above this make interactive work lag.
 const SLOW_RTT: Duration = Duration::from_millis(300);
+/// A fresh login is several round trips (key exchange, authentication, a channel) plus the
+/// box's own work: slow past what a 300 ms link would make it.
+const SLOW_LOGIN: Duration = Duration::from_secs(2);
 
 struct Endpoint {
     host: String,
@@ -215,14 +218,20 @@ fn port(
     }
     let error = last_error.expect("at least one address");
     let message = match error.kind() {
-        std::io::ErrorKind::ConnectionRefused => format!("{to} refused the connection"),
+        std::io::ErrorKind::ConnectionRefused => {
+            format!("{to} refused the connection: nothing listens there (is sshd down?)")
+        }
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
             format!("no answer from {to} within {} s", timeout.as_secs())
         }
         _ => format!("cannot reach {to}: {error}"),
     };
     let fix = if error.kind() == std::io::ErrorKind::ConnectionRefused {
-        port_fix
+        format!(
+            "nothing listens on port {} there: start sshd on the box (e.g. `sudo systemctl start ssh`), or if it listens on another port, set `port = N` {}",
+            end.port,
+            target.section("")
+        )
     } else {
         format!(
             "check that the box is up and the address right (`host` {}); a firewall may drop port {}",
@@ -494,7 +503,7 @@ fn rtt(
         ms(command)
     ));
     let message = parts.join(", ");
-    if network.unwrap_or(command) > SLOW_RTT {
+    if network.is_some_and(|n| n > SLOW_RTT) {
         Check::warning(
             id,
             format!("{message}: a slow link, interactive work will lag"),
@@ -503,7 +512,45 @@ fn rtt(
                     .into(),
             ),
         )
+    } else if command > SLOW_RTT {
+        Check::warning(
+            id,
+            format!("{message}: every command takes that long to start on the box"),
+            Some("the box's login shell runs its start-up files for each command: make ~/.bashrc (conda init, module loads) return early when not interactive, e.g. `[ -z \"$PS1\" ] && return` at its top".into()),
+        )
+    } else if login.is_some_and(|l| l > SLOW_LOGIN) {
+        Check::warning(
+            id,
+            format!("{message}: a slow login (the shared connection spares every later command)"),
+            Some("on the box: `UseDNS no` in sshd_config, and check that its DNS and PAM answer quickly".into()),
+        )
     } else {
         Check::ok(id, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtt_warns_on_a_slow_link_command_or_login() {
+        let ms = Duration::from_millis;
+        let status = |network, login, command| rtt(Some(network), Some(login), Ok(command)).status;
+        assert_eq!(status(ms(5), ms(200), ms(20)), super::super::Status::Ok);
+        assert_eq!(
+            status(ms(400), ms(900), ms(20)),
+            super::super::Status::Warning
+        );
+        assert_eq!(
+            status(ms(5), ms(900), ms(400)),
+            super::super::Status::Warning
+        );
+        assert_eq!(
+            status(ms(5), ms(2500), ms(20)),
+            super::super::Status::Warning
+        );
+        let check = rtt(Some(ms(5)), Some(ms(2500)), Ok(ms(20)));
+        assert!(check.message.contains("a slow login"), "{}", check.message);
     }
 }

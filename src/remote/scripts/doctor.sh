@@ -166,12 +166,30 @@ for file in "$runtime"/jpserver-*.json "$runtime"/nbserver-*.json; do
   echo "jupyter_open=$pid $file: no token and no password"
 done
 
-# Files holding Jupyter tokens or password hashes that others may read.
+# Files holding Jupyter tokens or password hashes that others may read. A file is exposed
+# only when others (or the group) may read it and pass through every directory above it.
+has_mode() { [ -n "$(find "$1" -prune -perm "-$2" 2>/dev/null)" ]; }
+reachable() {
+  case $1 in /*) path=$1 ;; *) path=$PWD/$1 ;; esac
+  up=${path%/*}
+  while [ -n "$up" ]; do
+    has_mode "$up" "$2" || return 1
+    up=${up%/*}
+  done
+  has_mode / "$2"
+}
+exposed() {
+  while IFS= read -r file; do
+    if { has_mode "$file" 004 && reachable "$file" 001; } ||
+      { has_mode "$file" 040 && reachable "$file" 010; }; then
+      printf 'exposed=%s\n' "$file"
+    fi
+  done
+}
 for dir in "$remote_dir/jupyter" "$runtime" "$HOME/.jupyter"; do
   [ -d "$dir" ] || continue
-  find "$dir" -maxdepth 2 -type f \( -perm -004 -o -perm -040 \) -print 2>/dev/null |
-    sed 's/^/exposed=/'
+  find "$dir" -maxdepth 2 -type f \( -perm -004 -o -perm -040 \) -print 2>/dev/null | exposed
 done
 [ -d "$remote_dir" ] && find "$remote_dir" -maxdepth 3 -type f -name '*token*' \
-  \( -perm -004 -o -perm -040 \) -print 2>/dev/null | sed 's/^/exposed=/'
+  \( -perm -004 -o -perm -040 \) -print 2>/dev/null | exposed
 echo "done=1"

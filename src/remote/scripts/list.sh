@@ -1,48 +1,84 @@
-# `fenton jobs`: the box's time, then for each job (oldest first) lines of `KEY VALUE` from
-# `job ID` to `end`: what its files say, whether it is alive, its notification results and
-# the last non-empty line of its log (after the last carriage return, as a terminal shows it),
-# and a `damaged WHAT` line for each file that is not as its wrapper leaves it.
+# `fenton jobs`: the box's time, then for each job lines of `KEY VALUE` from `job ID` to
+# `end`: what its files say, whether it is alive, its notification results, the last
+# non-empty line of its log (after the last carriage return, as a terminal shows it), and a
+# `damaged WHAT` line for each file that is not as its wrapper leaves it.
+# A job that is over (ended, its notifications sent) cannot change: its lines go once into
+# jobs/.listed (its id into jobs/.listed-ids), so a long history costs one file and two awks,
+# not a look into every job. Jobs come in no set order, and one may come twice (the later
+# lines are the newer); the lines of a job whose directory is gone are left out.
 echo "now $(date +%s)"
 [ -d "$fj_jobs" ] || exit 0
-for fj_d in "$fj_jobs"/*/; do
-  fj_d=${fj_d%/}
-  [ -f "$fj_d/started" ] || continue
-  echo "job ${fj_d##*/}"
+# The kept lines hold commands and log lines: as private as the jobs' own files.
+umask 077
+fj_index=$fj_jobs/.listed
+fj_ids=$fj_jobs/.listed-ids
+
+fj_list_one() {
+  echo "job ${1##*/}"
   for fj_f in name cmd started ended exit killed notify pid; do
-    if [ -f "$fj_d/$fj_f" ]; then
+    if [ -f "$1/$fj_f" ]; then
       fj_v=
-      read -r fj_v < "$fj_d/$fj_f" || :
+      read -r fj_v < "$1/$fj_f" || :
       printf '%s %s\n' "$fj_f" "$fj_v"
     fi
   done
-  if [ ! -f "$fj_d/exit" ] && fj_alive "$fj_d"; then
+  if [ ! -f "$1/exit" ] && fj_alive "$1"; then
     echo "alive 1"
-  elif [ ! -f "$fj_d/exit" ] && [ -d "$fj_d/notify.d" ]; then
+  elif [ ! -f "$1/exit" ] && [ -d "$1/notify.d" ]; then
     # Lost: its wrapper came and went without recording the end, so no message will ever
     # be sent, and the tokens it kept have no reason to stay.
-    fj_read "$fj_d/wrapper"
-    if fj_pid_ok "$fj_v" && ! fj_live "$fj_v"; then rm -rf "$fj_d/notify.d"; fi
+    fj_read "$1/wrapper"
+    if fj_pid_ok "$fj_v" && ! fj_live "$fj_v"; then rm -rf "$1/notify.d"; fi
   fi
   # What is wrong with the job's files, a line each.
-  if [ -f "$fj_d/exit" ]; then
-    fj_read "$fj_d/exit"
+  if [ -f "$1/exit" ]; then
+    fj_read "$1/exit"
     case $fj_v in
       [0-9] | [0-9][0-9] | [0-9][0-9][0-9]) ;;
       *) echo "damaged its exit file holds $(fj_shown "$fj_v"), not an exit status" ;;
     esac
-  elif [ -f "$fj_d/pid" ]; then
-    fj_read "$fj_d/pid"
+  elif [ -f "$1/pid" ]; then
+    fj_read "$1/pid"
     fj_pid_ok "$fj_v" || echo "damaged its pid file holds $(fj_shown "$fj_v"), not a process id"
   fi
-  [ -f "$fj_d/log" ] || echo "damaged its log is missing"
-  if [ -f "$fj_d/notify.result" ]; then
+  [ -f "$1/log" ] || echo "damaged its log is missing"
+  if [ -f "$1/notify.result" ]; then
     # (Blank lines are what is left of the blanks it was made with where truncate is missing.)
     while IFS= read -r fj_v; do
       case $fj_v in *[![:space:]]*) printf 'result %s\n' "$fj_v" ;; esac
-    done < "$fj_d/notify.result"
+    done < "$1/notify.result"
   fi
-  tail -c 4096 "$fj_d/log" 2>/dev/null | awk '
+  tail -c 4096 "$1/log" 2>/dev/null | awk '
     { n = split($0, parts, "\r"); for (i = 1; i <= n; i++) if (parts[i] ~ /[^[:space:]]/) last = parts[i] }
     END { print "last " last }'
   echo end
-done
+}
+
+# Every entry of the jobs directory, read without a look into each (ls -f does not sort).
+fj_names=$(ls -f "$fj_jobs" 2>/dev/null)
+# The kept lines of jobs still there; a block cut short (a full disk) is dropped whole.
+printf '%s\n' "$fj_names" | awk -v kept="$fj_index" '
+  { here[$0] = 1 }
+  END {
+    while ((getline line < kept) > 0) {
+      if (line ~ /^job /) { block = ""; keep = (substr(line, 5) in here) }
+      block = block line "\n"
+      if (line == "end") { if (keep) printf "%s", block; block = ""; keep = 0 }
+    }
+  }'
+# The others: new, running, or over since the last listing (then kept from now on).
+printf '%s\n' "$fj_names" | awk -v ids="$fj_ids" '
+  BEGIN { while ((getline id < ids) > 0) done[id] = 1 }
+  !($0 in done) && $0 !~ /^\./' |
+  while IFS= read -r fj_n; do
+    fj_d=$fj_jobs/$fj_n
+    [ -f "$fj_d/started" ] || continue
+    if [ -f "$fj_d/exit" ] && [ ! -d "$fj_d/notify.d" ]; then
+      fj_block=$(fj_list_one "$fj_d")
+      printf '%s\n' "$fj_block"
+      printf '%s\n' "$fj_block" >> "$fj_index" 2>/dev/null && printf '%s\n' "$fj_n" >> "$fj_ids" 2>/dev/null
+    else
+      fj_list_one "$fj_d"
+    fi
+  done
+:

@@ -104,6 +104,32 @@ fenton_jobs() {
   done
 }
 
+# The user's Jupyter servers that listen: fenton's own (its state in REMOTE_DIR/jupyter) and
+# those whose runtime files say so, one `PID<TAB>PORT<TAB>USER<TAB>COMMAND` line each. A
+# command line that merely mentions jupyter (pip, a job's arguments) is no server.
+jupyters() {
+  runtime=${JUPYTER_RUNTIME_DIR:-${JUPYTER_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/jupyter}/runtime}
+  listen=$(awk '$4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+  me=$(id -un 2>/dev/null)
+  seen=' '
+  {
+    [ -r "$dir/jupyter/pid" ] && [ -r "$dir/jupyter/port" ] &&
+      printf '%s %s\n' "$(cat "$dir/jupyter/pid")" "$(cat "$dir/jupyter/port")"
+    for f in "$runtime"/jpserver-*.json "$runtime"/nbserver-*.json; do
+      [ -f "$f" ] || continue
+      tr -d ' \n' <"$f" | sed -n 's/.*"pid":\([0-9]*\).*/\1/p' | tr '\n' ' '
+      tr -d ' \n' <"$f" | sed -n 's/.*"port":\([0-9]*\).*/\1/p'
+    done
+  } | while read -r pid port; do
+    case $pid$port in '' | *[!0-9]*) continue ;; esac
+    case $seen in *" $pid "*) continue ;; esac
+    [ -r "/proc/$pid/cmdline" ] || continue
+    printf '%s\n' "$listen" | grep -qx "$(printf '%04X' "$port")" || continue
+    seen="$seen$pid "
+    printf '%s\t%s\t%s\t%s\n' "$pid" "$port" "$me" "$(tr '\0' ' ' <"/proc/$pid/cmdline")"
+  done
+}
+
 frame() {
   sample
   echo '@@fenton:host'
@@ -124,8 +150,7 @@ frame() {
   gpus
   sessions
   echo '@@fenton:jupyter'
-  # shellcheck disable=SC2009 # pgrep cannot print the user and the whole command line
-  ps -eo pid=,user=,args= 2>/dev/null | grep -E '[j]upyter[- _]?(lab|notebook|server)|[j]upyter_server|[j]upyterlab'
+  jupyters
   fenton_jobs
   echo '@@fenton:end'
 }
