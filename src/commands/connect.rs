@@ -14,7 +14,7 @@ pub fn connect(ctx: &Ctx) -> Result<Exit> {
     if opened {
         ui::info(format_args!(
             "connected to {} ({host}); the connection stays open {} s after the last command",
-            remote.profile.control_persist, remote.name
+            remote.name, remote.profile.control_persist
         ));
     } else {
         ui::info(format_args!("already connected to {host}"));

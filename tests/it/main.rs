@@ -13,5 +13,6 @@ mod interactive;
 mod jobs;
 mod jupyter;
 mod login_shell;
+mod many;
 mod status;
 mod tunnel;

@@ -1,0 +1,204 @@
+//! Many commands at once, and parts that stop answering: sshd's default cap on sessions per
+//! connection, commands racing for one Jupyter or one mount, and a stopped master, box tmux
+//! or sshd session. Every command must end, within its deadline, saying what was stuck.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::{run, wait_until, Out, TestBox};
+
+/// A process stopped with SIGSTOP for a test, woken (SIGCONT) when the guard goes, even when
+/// the test fails: nothing stays stopped behind it.
+struct Stopped(Vec<i32>);
+
+impl Stopped {
+    fn new(pids: Vec<i32>) -> Stopped {
+        assert!(!pids.is_empty(), "nothing to stop");
+        for &pid in &pids {
+            signal("-STOP", pid);
+        }
+        Stopped(pids)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            signal("-CONT", pid);
+        }
+    }
+}
+
+fn signal(which: &str, pid: i32) {
+    let _ = Command::new("kill")
+        .args([which, &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Whether a process is there and not a zombie.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
+}
+
+/// The ssh masters of this test's shared connections.
+fn masters(test: &TestBox) -> Vec<i32> {
+    let dir = test.root.join("run/fenton");
+    TestBox::pids_mentioning(dir.to_str().unwrap())
+        .into_iter()
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|&b| b == 0).any(|w| w == b"-M"))
+        })
+        .filter(|&pid| alive(pid))
+        .collect()
+}
+
+/// Runs every command at once, each to its end (`limit` at most), in the order given.
+fn all_at_once(test: &TestBox, commands: Vec<Vec<String>>, limit: Duration) -> Vec<Out> {
+    let handles: Vec<_> = commands
+        .into_iter()
+        .map(|args| {
+            let cmd = test.fenton(&args);
+            std::thread::spawn(move || run(cmd, limit))
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn words(line: &str) -> Vec<String> {
+    line.split(' ').map(str::to_string).collect()
+}
+
+#[test]
+fn thirty_commands_at_once_all_succeed_under_sshds_default_max_sessions() {
+    let Some(test) = TestBox::builder().sshd_option("MaxSessions 10").start() else {
+        return;
+    };
+    let seed = test
+        .run(["run", "--name", "seed", "--", "echo", "seed-line"])
+        .ok();
+    let seed = seed.stdout.trim().to_string();
+    test.run(["logs", &seed, "-f"]).ok();
+    test.run(["disconnect"]).ok();
+    let before = test.sshd.accepted();
+
+    // Each command stays a while on the box, so that more than ten hold a session at once.
+    let commands: Vec<Vec<String>> = (0..30)
+        .map(|i| match i % 5 {
+            0 => ["exec", "--", "sh", "-c", &format!("sleep 1; echo exec-{i}")]
+                .map(String::from)
+                .to_vec(),
+            1 => words("status --json"),
+            2 => words("jobs --json"),
+            3 => words(&format!("logs {seed}")),
+            _ => words(&format!("run --name many-{i} -- sleep 1")),
+        })
+        .collect();
+    let outs = all_at_once(&test, commands.clone(), Duration::from_secs(90));
+    let mut ids = vec![];
+    for (i, (out, args)) in outs.iter().zip(&commands).enumerate() {
+        assert_eq!(out.code, Some(0), "{args:?}: {out:#?}");
+        assert!(
+            !out.stderr.contains("lost the connection"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        match i % 5 {
+            0 => assert_eq!(out.stdout, format!("exec-{i}\n"), "{args:?}"),
+            1 => {
+                let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+                assert_eq!(v["profile"], "box", "{args:?}: {v}");
+            }
+            2 => {
+                let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+                assert!(
+                    v.as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|j| j["id"] == seed.as_str()),
+                    "{v}"
+                );
+            }
+            3 => assert_eq!(out.stdout, "seed-line\n", "{args:?}"),
+            _ => ids.push(out.stdout.trim().to_string()),
+        }
+    }
+    let handshakes = test.sshd.accepted() - before;
+    assert!(
+        handshakes <= 4,
+        "{handshakes} handshakes for 30 commands: the box saw a connection per command"
+    );
+
+    // Every `run` made a job of its own.
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    let out = test.run(["jobs", "--json"]).ok();
+    let jobs: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    for id in &ids {
+        assert!(
+            jobs.as_array()
+                .unwrap()
+                .iter()
+                .any(|j| j["id"] == id.as_str()),
+            "job {id} missing from {jobs}"
+        );
+    }
+}
+
+#[test]
+fn ten_runs_at_once_make_ten_jobs() {
+    let Some(test) = TestBox::new() else { return };
+    let commands = (0..10)
+        .map(|i| words(&format!("run --name ten-{i} -- echo job-{i}")))
+        .collect();
+    let outs = all_at_once(&test, commands, Duration::from_secs(60));
+    let mut ids: Vec<String> = outs
+        .into_iter()
+        .map(|out| out.ok().stdout.trim().to_string())
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        let out = test.run(["logs", id, "-f"]).ok();
+        assert_eq!(out.stdout, format!("job-{i}\n"), "job {id}");
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 10, "{ids:?}");
+}
+
+#[test]
+fn a_stopped_master_is_replaced_and_ended() {
+    let Some(test) = TestBox::new() else { return };
+    test.run(["connect"]).ok();
+    let stopped = Stopped::new(masters(&test));
+    let start = Instant::now();
+    let out = test.run(["exec", "--", "echo", "back"]).ok();
+    assert_eq!(out.stdout, "back\n");
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(out.stderr.contains("did not answer"), "{}", out.stderr);
+    wait_until("the stopped master to end", Duration::from_secs(5), || {
+        stopped.0.iter().all(|&pid| !alive(pid))
+    });
+    assert_eq!(masters(&test).len(), 1, "one master replaces it");
+
+    // `disconnect` ends a stopped master too, and says it did.
+    let stopped = Stopped::new(masters(&test));
+    let out = test.run(["disconnect"]).ok();
+    assert!(out.stderr.contains("disconnected"), "{}", out.stderr);
+    assert!(out.elapsed < Duration::from_secs(15), "{out:?}");
+    wait_until("the stopped master to end", Duration::from_secs(5), || {
+        stopped.0.iter().all(|&pid| !alive(pid))
+    });
+    let out = test.run(["connect"]).ok();
+    assert!(out.stderr.contains("connected to box"), "{}", out.stderr);
+    assert!(!out.stderr.contains("already"), "{}", out.stderr);
+}
