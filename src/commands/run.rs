@@ -4,12 +4,14 @@
 //! window of the profile's tmux session (under setsid where tmux is missing) and answers
 //! with the id once the job has a pid.
 
+use std::time::Duration;
+
 use anyhow::{bail, Result};
 
 use super::{jobs, notify, Ctx};
 use crate::cli::RunArgs;
 use crate::exit::Exit;
-use crate::remote::{runtime, scripts, sh, Remote};
+use crate::remote::{runtime, scripts, sh, Remote, STEP_LIMIT};
 use crate::ui;
 
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
@@ -62,7 +64,13 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
             remote.profile.tmux.socket.as_str(),
         ])
     );
-    let out = runtime()?.block_on(remote.output(&line, scripts::job(&body).as_bytes()))?;
+    // The script waits up to 10 s for tmux and 10 s for the job's pid.
+    let out = runtime()?.block_on(remote.output_within(
+        &line,
+        scripts::job(&body).as_bytes(),
+        STEP_LIMIT + Duration::from_secs(10),
+        "starting the job",
+    ))?;
     let text = String::from_utf8_lossy(&out.stdout);
     // The script ends with the id and how it started the job; a chatty .bashrc may have
     // printed before them.

@@ -39,6 +39,8 @@ const CONNECTIONS: usize = 4;
 const SESSION_WAIT: Duration = Duration::from_secs(20);
 /// How long the first connections refuse before fenton opens another (a handshake).
 const OVERFLOW_AFTER: Duration = Duration::from_millis(250);
+/// How long a remote step that should take milliseconds may take before fenton gives up.
+pub const STEP_LIMIT: Duration = Duration::from_secs(20);
 /// How long a session may take to open before fenton asks whether its master still answers.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -313,6 +315,26 @@ impl Remote {
         };
         let out = self.run_fed(line, input, true, &mut sink).await?;
         Ok(Output { stdout, ..out })
+    }
+
+    /// [`Remote::output`] within `limit`: past it, an error that names what did not answer
+    /// (`what`, e.g. "listing the jobs"). The box's own scripts bound what can stick there
+    /// (tmux, df, nvidia-smi) more tightly, so this is the last word, not the usual one.
+    pub async fn output_within(
+        &self,
+        line: &str,
+        input: &[u8],
+        limit: Duration,
+        what: &str,
+    ) -> Result<Output> {
+        match tokio::time::timeout(limit, self.output(line, input)).await {
+            Ok(out) => out,
+            Err(_) => anyhow::bail!(
+                "the box {} did not finish {what} within {} s (a stopped tmux server, a hung disk or a machine out of memory?): look with `fenton ssh`, or `fenton doctor`",
+                self.profile.host,
+                limit.as_secs()
+            ),
+        }
     }
 
     /// Runs a remote command line fed `input`, handing each line of its stdout to `each` as it

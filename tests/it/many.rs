@@ -202,3 +202,49 @@ fn a_stopped_master_is_replaced_and_ended() {
     assert!(out.stderr.contains("connected to box"), "{}", out.stderr);
     assert!(!out.stderr.contains("already"), "{}", out.stderr);
 }
+
+#[test]
+fn a_stopped_tmux_on_the_box_is_named_within_its_deadline() {
+    let Some(test) = TestBox::new() else { return };
+    require!("tmux", crate::common::installed("tmux"));
+    let out = test
+        .on_box(&format!(
+            "tmux -L {} new-session -d -s keep sleep 600 && tmux -L {} display-message -p '#{{pid}}'",
+            test.tmux_socket, test.tmux_socket
+        ))
+        .ok();
+    let pid: i32 = out.stdout.trim().parse().unwrap();
+    let _stopped = Stopped::new(vec![pid]);
+
+    let out = run(
+        test.fenton(["run", "--name", "second", "--", "true"]),
+        Duration::from_secs(40),
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("tmux on the box did not answer within 10 s"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.elapsed < Duration::from_secs(25), "{out:?}");
+
+    let out = run(
+        test.fenton(["jupyter", "start", "--no-browser"]),
+        Duration::from_secs(40),
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("tmux on the box did not answer within 10 s"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.elapsed < Duration::from_secs(25), "{out:?}");
+
+    // status leaves the stuck part out and shows the rest.
+    let out = run(test.fenton(["status", "--json"]), Duration::from_secs(40)).ok();
+    assert!(out.elapsed < Duration::from_secs(20), "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["profile"], "box", "{v}");
+}

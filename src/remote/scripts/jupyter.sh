@@ -44,8 +44,19 @@ listener() {
   done
 }
 
+# tmux on the profile's socket, its output in $state/tmux.out; a stopped or wedged server
+# gets 10 s (where the box has timeout(1)), then an `error` line that names it, and the exit
+# status 124. A tmux client hands its stdin and stdout to the server: never this session's
+# or a pipe, which a stopped server would then hold open for ever.
 t() {
-  if [ -n "$socket" ]; then tmux -L "$socket" "$@"; else tmux "$@"; fi
+  if [ -n "$socket" ]; then set -- -L "$socket" "$@"; fi
+  if command -v timeout >/dev/null 2>&1; then set -- timeout 10 tmux "$@"; else set -- tmux "$@"; fi
+  "$@" </dev/null >"$state/tmux.out" 2>/dev/null
+  rc=$?
+  if [ "$rc" = 124 ]; then
+    printf 'error tmux on the box did not answer within 10 s (its server is stopped or wedged): look with "fenton ssh", or end it with tmux kill-server\n'
+  fi
+  return "$rc"
 }
 
 report() {
@@ -143,11 +154,14 @@ eval "exec $(cat "$state/command")" --ServerApp.ip=127.0.0.1 --ServerApp.port="$
   --ServerApp.port_retries=0 --ServerApp.open_browser=False --ServerApp.root_dir='"$PWD"' '$root'
 EOF
   date +%s >"$state/started"
-  if t has-session -t "=$session" 2>/dev/null; then
-    pid=$(t new-window -d -P -F '#{pane_pid}' -t "=$session:" -n jupyter -c "$state" 'exec sh ./run.sh')
-  else
-    pid=$(t new-session -d -P -F '#{pane_pid}' -s "$session" -n jupyter -c "$state" 'exec sh ./run.sh')
-  fi
+  t has-session -t "=$session"
+  case $? in
+  0) t new-window -d -P -F '#{pane_pid}' -t "=$session:" -n jupyter -c "$state" 'exec sh ./run.sh' ;;
+  124) exit 0 ;;
+  *) t new-session -d -P -F '#{pane_pid}' -s "$session" -n jupyter -c "$state" 'exec sh ./run.sh' ;;
+  esac
+  [ $? = 124 ] && exit 0
+  pid=$(cat "$state/tmux.out")
   if [ -z "$pid" ]; then
     printf 'error tmux could not open a window in session %s\n' "$session"
     exit 0

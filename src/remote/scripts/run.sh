@@ -37,16 +37,32 @@ fi
 # shellcheck disable=SC2034 # written to by the lines fenton appends
 fj_files=$fj_job
 
+# fj_tmux CMD...: a tmux call of fj_launch's; one that timed out ends the script, naming
+# tmux, rather than starting the job elsewhere. A tmux client hands its stdin and stdout to
+# the server: never this session's, which a stopped server would then hold open for ever.
+fj_tmux() {
+  "$@" </dev/null >/dev/null 2>&1
+  fj_rc=$?
+  if [ "$fj_rc" = 124 ]; then
+    printf 'fenton: tmux on the box did not answer within 10 s (its server is stopped or wedged): look with "fenton ssh", or end it with tmux kill-server\n' >&2
+    rm -rf "$fj_job"
+    exit 1
+  fi
+  return "$fj_rc"
+}
+
 fj_launch() {
   fj_how=
   if command -v tmux >/dev/null 2>&1; then
     if [ -n "$fj_socket" ]; then set -- tmux -L "$fj_socket"; else set -- tmux; fi
+    # A stopped or wedged tmux server never answers: 10 s, where the box has timeout(1).
+    if command -v timeout >/dev/null 2>&1; then set -- timeout 10 "$@"; fi
     # A new window where the session exists, else the session (with the job as its window).
     # The program and its arguments as separate words: tmux 3 runs them without a shell
     # (a login shell's start-up files can take longer than the rest of `fenton run`).
-    if "$@" new-window -d -t "=$fj_session:" -n "$fj_name" -c "$fj_job" sh ./job.sh run 2>/dev/null ||
-      "$@" new-session -d -s "$fj_session" -n "$fj_name" -c "$fj_job" sh ./job.sh run 2>/dev/null ||
-      "$@" new-window -d -t "=$fj_session:" -n "$fj_name" -c "$fj_job" sh ./job.sh run 2>/dev/null; then
+    if fj_tmux "$@" new-window -d -t "=$fj_session:" -n "$fj_name" -c "$fj_job" sh ./job.sh run ||
+      fj_tmux "$@" new-session -d -s "$fj_session" -n "$fj_name" -c "$fj_job" sh ./job.sh run ||
+      fj_tmux "$@" new-window -d -t "=$fj_session:" -n "$fj_name" -c "$fj_job" sh ./job.sh run; then
       fj_how=tmux
     fi
   fi
