@@ -330,6 +330,12 @@ async fn forward(
     preferred: u16,
     insist: bool,
 ) -> Result<u16> {
+    // Starts at once make one forward: the second finds the first's.
+    let _lock = crate::lock::exclusive(
+        &remote.state_file("jupyter.lock"),
+        Some(Duration::from_secs(30)),
+        "forwarding a port to Jupyter",
+    )?;
     if let Some((local, remote_port)) = recorded(remote) {
         let wanted = !insist || local == preferred;
         if wanted && remote_port == port && probe(local, Some(token)) == Some(200) {

@@ -73,6 +73,31 @@ stop_server() {
   kill -KILL "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
 }
 
+# One start or stop at a time: a second waits here (for the first's start, $1 s at most, and
+# its stop), then finds what the first left. The lock is a directory holding its holder's
+# pid; one whose holder died is broken.
+lock() {
+  umask 077
+  mkdir -p "$state" || exit 1
+  waited=0
+  until mkdir "$state/lock" 2>/dev/null; do
+    holder=$(cat "$state/lock/pid" 2>/dev/null)
+    if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
+      rm -rf "$state/lock"
+      continue
+    fi
+    waited=$((waited + 1))
+    if [ "$waited" -gt $((($1 + 20) * 10)) ]; then
+      printf 'error another fenton has been starting or stopping Jupyter on the box for %s s: wait for it, or remove %s\n' "$(($1 + 20))" "$state/lock"
+      exit 0
+    fi
+    sleep 0.1
+  done
+  echo $$ >"$state/lock/pid"
+  trap 'rm -rf "$state/lock"' EXIT
+  trap 'exit 1' HUP INT TERM
+}
+
 tail_log() {
   printf 'log-begin\n'
   tail -n 20 "$state/log" 2>/dev/null
@@ -90,6 +115,7 @@ status)
   ;;
 
 stop)
+  lock 60
   if running; then
     stop_server
     printf 'stopped %s\n' "$pid"
@@ -101,6 +127,7 @@ stop)
 
 start)
   socket=$3 session=$4 dir=$5 port=$6 timeout=$7 command=$8 setup=$9
+  lock "$timeout"
   if running; then
     printf 'running\n'
     report
