@@ -248,3 +248,51 @@ fn a_stopped_tmux_on_the_box_is_named_within_its_deadline() {
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(v["profile"], "box", "{v}");
 }
+
+#[test]
+fn status_watch_takes_sane_intervals_and_its_box_loop_ends_with_fenton() {
+    let Some(test) = TestBox::new() else { return };
+    for bad in ["1e20", "1e19", "0", "nan", "inf"] {
+        let out = test.run(["status", "--watch", bad]);
+        assert_eq!(out.code, Some(2), "--watch {bad}: {out:?}");
+        assert!(out.stderr.contains("3600"), "{}", out.stderr);
+    }
+
+    let mut child = test
+        .fenton(["status", "--json", "--watch", "600"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut first = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    let first = rx.recv_timeout(Duration::from_secs(30));
+    let remote_dir = test.remote_dir.to_str().unwrap().to_string();
+    let on_box = || {
+        TestBox::pids_mentioning(&remote_dir)
+            .into_iter()
+            .filter(|&pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains("watch"))
+            })
+            .filter(|&pid| alive(pid))
+            .collect::<Vec<_>>()
+    };
+    let looping = on_box();
+    let _ = child.kill();
+    let _ = child.wait();
+    let first = first.expect("a first frame within 30 s");
+    assert!(first.contains("\"profile\""), "{first}");
+    assert!(!looping.is_empty(), "the box's watch loop runs");
+    wait_until(
+        "the box's watch loop to end after fenton",
+        Duration::from_secs(5),
+        || on_box().is_empty(),
+    );
+}

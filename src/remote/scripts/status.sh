@@ -155,8 +155,22 @@ if [ "$mode" = once ]; then
   exit 0
 fi
 
+# `nap SECS`: the pause between frames, a second at a time, each second ending with an empty
+# line (fenton skips those). Writing is how a script without a terminal learns that fenton
+# has gone (SIGPIPE ends it): a long interval leaves nothing on the box past a second.
+nap() {
+  n=${1%%.*}
+  case $n in '' | *[!0-9]*) n=0 ;; esac
+  while [ "$n" -gt 0 ]; do
+    sleep 1
+    echo
+    n=$((n - 1))
+  done
+  case $1 in *.*) sleep "0.${1#*.}" 2>/dev/null ;; esac
+}
+
 sample
 sleep 0.25 2>/dev/null || sleep 1
 while frame; do
-  sleep "$interval" 2>/dev/null || sleep 1
+  nap "$interval"
 done
