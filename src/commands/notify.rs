@@ -41,7 +41,7 @@ pub fn files(notify: &Notify) -> Result<Vec<(String, String)>> {
                         ));
                     }
                 }
-                std::fs::read_to_string(&path)
+                crate::config::read_small(&path)
                     .with_context(|| {
                         format!(
                             "cannot read notify.telegram.bot_token_file {}: fix the path in your config",
