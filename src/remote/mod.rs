@@ -265,10 +265,21 @@ impl Remote {
         }
     }
 
-    /// Opens the shared connection unless it is up; true when it had to be opened.
+    /// Opens the shared connection unless it is up and the box answers through it; true
+    /// when it had to be opened. A master answers locally even when the link or the box has
+    /// died, so only a round trip tells; its keep-alives end it within the time that takes.
     pub async fn connect(&self) -> Result<bool> {
         if master::state(&self.control).await == master::State::Alive {
-            return Ok(false);
+            let round_trip = self
+                .output_within("exit 0", &[], STEP_LIMIT, "answering")
+                .await;
+            match round_trip {
+                Ok(_) => return Ok(false),
+                Err(e) if master::state(&self.control).await == master::State::Alive => {
+                    return Err(e)
+                }
+                Err(e) => ui::debug(format_args!("reconnecting: {e:#}")),
+            }
         }
         master::open(self, &self.control).await?;
         Ok(true)

@@ -296,3 +296,86 @@ fn status_watch_takes_sane_intervals_and_its_box_loop_ends_with_fenton() {
         || on_box().is_empty(),
     );
 }
+
+/// The box's sshd processes serving connections (the listener's descendants).
+fn sshd_sessions(test: &TestBox) -> Vec<i32> {
+    let listener: i32 = std::fs::read_to_string(test.sshd.dir.join("sshd.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid = stat[stat.rfind(')')? + 1..]
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![listener];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(parents.iter().filter(|p| p.1 == parent).map(|p| p.0));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+#[test]
+fn a_stopped_sshd_session_ends_every_command_within_its_deadline() {
+    let Some(test) = TestBox::new() else { return };
+    test.run(["connect"]).ok();
+    let _first = Stopped::new(sshd_sessions(&test));
+    let out = run(
+        test.fenton(["exec", "--", "echo", "hi"]),
+        Duration::from_secs(40),
+    );
+    assert_eq!(out.code, Some(255), "{out:?}");
+    assert!(out.stderr.contains("stopped answering"), "{}", out.stderr);
+    assert!(out.elapsed < Duration::from_secs(30), "{out:?}");
+    let out = run(test.fenton(["connect"]), Duration::from_secs(40)).ok();
+    assert!(
+        out.stderr.contains("connected to box") && !out.stderr.contains("already"),
+        "{}",
+        out.stderr
+    );
+
+    // A tunnel asked for through a master whose box has stopped answering is made through
+    // a new connection, and works.
+    let _second = Stopped::new(sshd_sessions(&test));
+    let local = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spec = format!("{local}:127.0.0.1:{}", test.sshd.port);
+    let out = run(test.fenton(["tunnel", &spec]), Duration::from_secs(60)).ok();
+    assert!(out.elapsed < Duration::from_secs(45), "{out:?}");
+    let mut banner = [0u8; 7];
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", local)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    std::io::Read::read_exact(&mut stream, &mut banner).unwrap();
+    assert_eq!(&banner, b"SSH-2.0", "the tunnel reaches the box");
+
+    // Following a job whose link dies before the log's first line reconnects and goes on.
+    let id = test
+        .run(["run", "--", "sh", "-c", "sleep 3; echo after"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let _third = Stopped::new(sshd_sessions(&test));
+    let out = run(test.fenton(["logs", &id, "-f"]), Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout, "after\n", "{out:?}");
+    assert!(out.stderr.contains("reconnect"), "{}", out.stderr);
+}
