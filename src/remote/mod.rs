@@ -245,6 +245,7 @@ impl Remote {
             }
             if waited > SESSION_WAIT {
                 let allows = match cap {
+                    Some(1) => "the box allows 1 session per connection".into(),
                     Some(n) => format!("the box allows {n} sessions per connection"),
                     None => "the box allows only so many sessions per connection".into(),
                 };

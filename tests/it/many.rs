@@ -379,3 +379,59 @@ fn a_stopped_sshd_session_ends_every_command_within_its_deadline() {
     assert_eq!(out.stdout, "after\n", "{out:?}");
     assert!(out.stderr.contains("reconnect"), "{}", out.stderr);
 }
+
+#[test]
+fn when_every_connection_is_full_the_box_limit_is_named_not_the_link() {
+    let Some(test) = TestBox::builder().sshd_option("MaxSessions 1").start() else {
+        return;
+    };
+    // Four commands that stay fill the four shared connections fenton may open.
+    let script = format!("sleep 60 # holder of {}", test.sshd.port);
+    let holders: Vec<_> = (0..4)
+        .map(|_| {
+            test.fenton(["exec", "--", "sh", "-c", &script])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    struct Reap(Vec<std::process::Child>);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            for child in &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let holders = Reap(holders);
+    wait_until("four sessions on the box", Duration::from_secs(30), || {
+        TestBox::pids_mentioning(&script)
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sh\0"))
+            })
+            .count()
+            >= 4
+    });
+    let out = run(
+        test.fenton(["exec", "--", "echo", "no room"]),
+        Duration::from_secs(60),
+    );
+    drop(holders);
+    assert_eq!(out.code, Some(255), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("the box allows 1 session per connection (sshd MaxSessions)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("lost the connection"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.elapsed < Duration::from_secs(30), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+}
