@@ -305,15 +305,39 @@ impl Remote {
     }
 
     /// Runs a remote command line with our stdin, stdout and stderr; its exit status is ours.
+    ///
+    /// The command's output comes through pipes that are copied here until the master closes
+    /// them: the mux master reports the exit status as soon as the box sends it, which can be
+    /// before it has written the last of the output to descriptors passed to it, and what it
+    /// has not written when the control connection closes is lost. A pipe's end of file is
+    /// the master saying it wrote everything.
     pub async fn exec(&self, line: &str) -> Result<Exit> {
-        ui::trace_remote(line);
-        let inherit = openssh::Stdio::inherit;
-        let child = self.spawn(line, [inherit; 3]).await?;
+        // Not the login shell's last command, so a command killed by a signal still leaves
+        // a status (128+N, as a shell reports it) instead of a session without one.
+        let line = format!("{line}; exit");
+        ui::trace_remote(&line);
+        let (inherit, piped) = (openssh::Stdio::inherit, openssh::Stdio::piped);
+        let mut child = self.spawn(&line, [inherit, piped, piped]).await?;
+        let stdout = child.stdout().take();
+        let stderr = child.stderr().take();
+        let finished = async {
+            tokio::join!(
+                copy_to_eof(stdout, tokio::io::stdout()),
+                copy_to_eof(stderr, tokio::io::stderr()),
+            );
+            child.wait().await
+        };
         let status = tokio::select! {
-            status = child.wait() => status,
+            status = finished => status,
             _ = tokio::signal::ctrl_c() => return Ok(Exit::Interrupted),
         };
-        Ok(Exit::from_code(self.code(status)?))
+        let code = self.code(status)?;
+        if let Some(signal) = signal_of(code) {
+            ui::info(format_args!(
+                "the command on the box ended with status {code}: killed by signal {signal}"
+            ));
+        }
+        Ok(Exit::from_code(code))
     }
 
     /// Runs a remote command line, feeding it `input`, and returns its exit code, stdout and
@@ -403,13 +427,8 @@ impl Remote {
     ) -> Result<Output> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         ui::trace_remote(line);
-        let piped = openssh::Stdio::piped;
-        let stderr = if capture_stderr {
-            piped
-        } else {
-            openssh::Stdio::inherit
-        };
-        let mut child = self.spawn(line, [piped, piped, stderr]).await?;
+        // stderr is a pipe even when it is passed through: see `exec`.
+        let mut child = self.spawn(line, [openssh::Stdio::piped; 3]).await?;
         let mut stdin = child.stdin().take();
         let mut stdout = child.stdout().take();
         let mut stderr = child.stderr().take();
@@ -439,8 +458,12 @@ impl Remote {
                 Ok(true)
             };
             let read_err = async {
-                if let Some(s) = stderr.as_mut() {
-                    let _ = s.read_to_end(&mut out.stderr).await;
+                if capture_stderr {
+                    if let Some(s) = stderr.as_mut() {
+                        let _ = s.read_to_end(&mut out.stderr).await;
+                    }
+                } else {
+                    copy_to_eof(stderr.as_mut(), tokio::io::stderr()).await;
                 }
             };
             tokio::pin!(feed, read_out, read_err);
@@ -490,6 +513,18 @@ impl Remote {
         match status {
             Ok(status) => Ok(status.code().unwrap_or(255)),
             Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(127),
+            // The master is still there: the box ended the session without a status, which
+            // sshd does when the session's own process is killed by a signal.
+            Err(openssh::Error::RemoteProcessTerminated)
+                if std::os::unix::net::UnixStream::connect(&self.control).is_ok() =>
+            {
+                Err(SshFailed(format!(
+                    "the command on {} ended without an exit status: it or its shell was \
+                     killed by a signal on the box",
+                    self.profile.host
+                ))
+                .into())
+            }
             Err(e) => Err(self.lost(e)),
         }
     }
@@ -504,6 +539,42 @@ impl Remote {
         ))
         .into()
     }
+}
+
+/// Copies a remote command's output stream to ours until the master closes it. When ours is
+/// closed (a reader such as `head` went away) the copy ends and drops the pipe, so the
+/// command on the box gets SIGPIPE, as it would under plain ssh.
+async fn copy_to_eof(
+    from: Option<impl tokio::io::AsyncRead + Unpin>,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(mut from) = from else { return };
+    let mut buf = vec![0u8; 64 * 1024];
+    // A read error is the connection going away: the exit status says so.
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        if to.write_all(&buf[..n]).await.is_err() || to.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The signal a shell's status of 128+N reports, as `9 (KILL)`; none for the two a shell
+/// keeps quiet about (INT: the user pressed Ctrl-C; PIPE: the reader went away, as `| head`).
+fn signal_of(code: i32) -> Option<String> {
+    use nix::sys::signal::Signal;
+    let signal = Signal::try_from(code.checked_sub(128)?).ok()?;
+    if matches!(signal, Signal::SIGINT | Signal::SIGPIPE) {
+        return None;
+    }
+    Some(format!(
+        "{} ({})",
+        signal as i32,
+        signal.as_str().trim_start_matches("SIG")
+    ))
 }
 
 /// What a remote command left.

@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod connection;
 mod doctor;
+mod exec;
 mod fs;
 mod interactive;
 mod jobs;
