@@ -266,10 +266,20 @@ impl Remote {
         }
     }
 
-    /// Opens the shared connection unless it is up and the box answers through it; true
-    /// when it had to be opened. A master answers locally even when the link or the box has
-    /// died, so only a round trip tells; its keep-alives end it within the time that takes.
+    /// Opens the shared connection unless its master answers; true when it had to be opened.
     pub async fn connect(&self) -> Result<bool> {
+        if master::state(&self.control).await == master::State::Alive {
+            return Ok(false);
+        }
+        master::open(self, &self.control).await?;
+        Ok(true)
+    }
+
+    /// [`Remote::connect`], sure that the box answers: a master answers locally even when
+    /// the link or the box has died, so only a round trip tells, and its keep-alives end it
+    /// within the time that takes; then a new one is opened. For `fenton connect` and
+    /// forwards, which the master takes without asking the box.
+    pub async fn connect_verified(&self) -> Result<bool> {
         if master::state(&self.control).await == master::State::Alive {
             let round_trip = self
                 .output_within("exit 0", &[], STEP_LIMIT, "answering")
