@@ -181,13 +181,24 @@ impl Remote {
         let mut may_open = 1;
         // The fewest sessions a refusing connection held: sshd's cap, where that is known.
         let mut cap = None;
+        let mut gave_up_opening = false;
         loop {
             let mut refused = 0;
             for i in 0..CONNECTIONS {
                 let control = self.connection(i);
                 let session = if i < may_open {
-                    master::open(self, &control).await?;
-                    Self::mux(&control)
+                    match master::open(self, &control).await {
+                        Ok(()) => Self::mux(&control),
+                        Err(e) if i == 0 => return Err(e),
+                        Err(e) => {
+                            // The box may refuse more connections too (MaxStartups): wait
+                            // for room on those that are up.
+                            ui::debug(format_args!("no further shared connection: {e:#}"));
+                            may_open = i;
+                            gave_up_opening = true;
+                            break;
+                        }
+                    }
                 } else if let Some(session) = self.live_at(&control).await {
                     session
                 } else {
@@ -256,7 +267,7 @@ impl Remote {
                 ))
                 .into());
             }
-            if may_open < CONNECTIONS && waited >= OVERFLOW_AFTER {
+            if may_open < CONNECTIONS && waited >= OVERFLOW_AFTER && !gave_up_opening {
                 may_open += 1;
                 continue;
             }
