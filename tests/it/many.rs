@@ -190,6 +190,15 @@ fn a_stopped_master_is_replaced_and_ended() {
     });
     assert_eq!(masters(&test).len(), 1, "one master replaces it");
 
+    // status, which asks the master several times, pays the check once.
+    let stopped = Stopped::new(masters(&test));
+    let out = run(test.fenton(["status", "--json"]), Duration::from_secs(40)).ok();
+    assert!(out.elapsed < Duration::from_secs(15), "{out:?}");
+    assert!(out.stderr.contains("did not answer"), "{}", out.stderr);
+    wait_until("the stopped master to end", Duration::from_secs(5), || {
+        stopped.0.iter().all(|&pid| !alive(pid))
+    });
+
     // `disconnect` ends a stopped master too, and says it did.
     let stopped = Stopped::new(masters(&test));
     let out = test.run(["disconnect"]).ok();
