@@ -146,8 +146,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SshArgs {
     /// Command to run with a tty (after `--`); none: a login shell
-    #[arg(last = true, value_name = "CMD")]
-    pub command: Vec<String>,
+    #[arg(last = true, value_name = "CMD", value_parser = clap::value_parser!(OsString))]
+    pub command: Vec<OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -157,9 +157,10 @@ pub struct ExecArgs {
         required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        value_name = "CMD"
+        value_name = "CMD",
+        value_parser = clap::value_parser!(OsString)
     )]
-    pub command: Vec<String>,
+    pub command: Vec<OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -177,8 +178,13 @@ pub struct RunArgs {
     pub dir: Option<String>,
 
     /// The command and its arguments (after `--`)
-    #[arg(last = true, required = true, value_name = "CMD")]
-    pub command: Vec<String>,
+    #[arg(
+        last = true,
+        required = true,
+        value_name = "CMD",
+        value_parser = clap::value_parser!(OsString)
+    )]
+    pub command: Vec<OsString>,
 }
 
 #[derive(Debug, Args)]

@@ -188,19 +188,38 @@ impl ConfigFile {
     /// URL counts: Slack's and Discord's carry their token in the path.
     pub fn holds_secret(&self) -> bool {
         let telegram = self.notify.telegram.as_ref();
-        telegram.is_some_and(|t| t.bot_token.is_some())
-            || self.notify.ntfy.as_ref().is_some_and(|n| n.token.is_some())
+        // An ntfy topic is its only lock: whoever knows it reads and writes it. A URL with a
+        // password in it (a proxy in `api_url`) is a secret too.
+        telegram.is_some_and(|t| t.bot_token.is_some() || mask_url(&t.api_url) != t.api_url)
+            || self.notify.ntfy.is_some()
             || self.notify.webhook.is_some()
     }
 }
 
-/// A URL fit to show: scheme and host kept, a path (where webhooks keep their token) masked.
+/// The mask that stands for a secret wherever fenton shows one.
+pub const MASK: &str = "********";
+
+/// A URL fit to show: scheme and host kept; user-info, and a path or query
+/// (where webhooks keep their token and ntfy its topic) masked. Every printer of a URL from
+/// the config uses this.
 pub fn mask_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    match rest.split_once('/') {
-        Some((host, path)) if !path.is_empty() => format!("{scheme}://{host}/********"),
-        _ => url.to_string(),
-    }
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    // User-info is a password, or a token given as the user name.
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{MASK}@{host}"),
+        None => authority.to_string(),
+    };
+    let path = if path.len() > 1 {
+        format!("/{MASK}")
+    } else {
+        path.to_string()
+    };
+    format!("{scheme}{authority}{path}")
 }
 
 /// Parses config text. Errors read `PATH:LINE:COL: what is wrong`.
@@ -213,25 +232,10 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
         anyhow!("{}:{line}:{col}: {}", path.display(), e.message().trim())
     })?;
     for (name, profile) in &file.profile {
-        let problem = if profile.host.trim().is_empty() {
-            Some("`host` is empty")
-        } else if profile.host.starts_with('-') {
-            Some("`host` may not start with '-'")
-        } else if profile.port == Some(0) {
-            Some("`port` may not be 0")
-        } else if profile.tmux.session.is_empty() {
-            Some("`tmux.session` is empty")
-        } else if profile.connect_timeout == 0 {
-            Some("`connect_timeout` must be at least 1 second")
-        } else if profile.jupyter.remote_port == 0 || profile.jupyter.local_port == 0 {
-            Some("`jupyter.remote_port` and `jupyter.local_port` may not be 0")
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            let at = locate(text, &format!("[profile.{name}]")).unwrap_or((1, 1));
+        if let Some((key, problem)) = problem(profile) {
+            let at = locate_key(text, name, key);
             bail!(
-                "{}:{}:{}: profile {name:?}: {problem}",
+                "{}:{}:{}: profile {name:?}: `{key}` {problem}",
                 path.display(),
                 at.0,
                 at.1
@@ -251,6 +255,104 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
         }
     }
     Ok(file)
+}
+
+/// The first value of a profile that cannot work, as (key, what is wrong with it).
+fn problem(p: &Profile) -> Option<(&'static str, String)> {
+    use crate::remote::sh;
+    let control = |value: &str| value.chars().any(char::is_control);
+    let checks: [(&'static str, Option<String>); 13] = [
+        ("host", p.host.trim().is_empty().then(|| "is empty".into())),
+        (
+            "host",
+            p.host
+                .starts_with('-')
+                .then(|| "may not start with '-'".into()),
+        ),
+        (
+            "host",
+            control(&p.host).then(|| "holds a control character".into()),
+        ),
+        ("port", (p.port == Some(0)).then(|| "may not be 0".into())),
+        (
+            "connect_timeout",
+            (p.connect_timeout == 0).then(|| "must be at least 1 second".into()),
+        ),
+        (
+            "remote_dir",
+            (p.remote_dir.is_empty() || p.remote_dir.starts_with('-'))
+                .then(|| "must name a directory (and not start with '-')".into()),
+        ),
+        (
+            "remote_dir",
+            control(&p.remote_dir).then(|| "holds a control character (a newline?)".into()),
+        ),
+        (
+            "mount.remote_path",
+            p.mount
+                .remote_path
+                .as_deref()
+                .is_some_and(control)
+                .then(|| "holds a control character (a newline?)".into()),
+        ),
+        (
+            "tmux.session",
+            sh::tmux_session_problem(&p.tmux.session)
+                .map(|why| format!("{:?} cannot be a tmux session name: {why}", p.tmux.session)),
+        ),
+        (
+            "tmux.socket",
+            sh::tmux_socket_problem(&p.tmux.socket)
+                .map(|why| format!("{:?} cannot be a tmux socket name: {why}", p.tmux.socket)),
+        ),
+        (
+            "jupyter.dir",
+            control(&p.jupyter.dir).then(|| "holds a control character (a newline?)".into()),
+        ),
+        (
+            "jupyter.command",
+            control(&p.jupyter.command)
+                .then(|| "must be one line: put what comes first in `jupyter.setup`".into()),
+        ),
+        (
+            "jupyter.remote_port",
+            (p.jupyter.remote_port == 0 || p.jupyter.local_port == 0)
+                .then(|| "and `jupyter.local_port` may not be 0".into()),
+        ),
+    ];
+    checks
+        .into_iter()
+        .find_map(|(key, problem)| problem.map(|p| (key, p)))
+}
+
+/// Where a profile's key is written: `key` under `[profile.NAME.TABLE]`, or `TABLE.key` under
+/// `[profile.NAME]`; else the profile's header; else the top of the file.
+fn locate_key(text: &str, profile: &str, key: &str) -> (usize, usize) {
+    let (table, leaf) = match key.split_once('.') {
+        Some((table, leaf)) => (format!("[profile.{profile}.{table}]"), leaf),
+        None => (format!("[profile.{profile}]"), key),
+    };
+    let header = format!("[profile.{profile}]");
+    let in_section = |section: &str, key: &str| {
+        let start = text.find(section)?;
+        let mut offset = start;
+        for (i, line) in text[start..].split_inclusive('\n').enumerate() {
+            let trimmed = line.trim_start();
+            if i > 0 && trimmed.starts_with('[') {
+                break;
+            }
+            let value = trimmed.strip_prefix(key).map(str::trim_start);
+            if i > 0 && value.is_some_and(|rest| rest.starts_with('=')) {
+                return Some(line_col(text, offset + line.len() - trimmed.len()));
+            }
+            offset += line.len();
+        }
+        None
+    };
+    in_section(&table, leaf)
+        .or_else(|| in_section(&header, key))
+        .or_else(|| locate(text, &header))
+        .unwrap_or((1, 1))
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -444,7 +546,43 @@ mod tests {
     fn host_with_leading_dash_is_refused() {
         let err = parse_err("[profile.box]\nhost = \"-oProxyCommand=x\"\n");
         assert!(err.contains("may not start with '-'"), "{err}");
-        assert!(err.starts_with("c.toml:1:1:"), "{err}");
+        assert!(err.starts_with("c.toml:2:1:"), "{err}");
+    }
+
+    #[test]
+    fn values_that_cannot_work_are_refused_where_they_are() {
+        let cases = [
+            (
+                "[profile.box]\nhost = \"h\"\n[profile.box.tmux]\nsocket = \"a/b\"\n",
+                "c.toml:4:1: profile \"box\": `tmux.socket` \"a/b\" cannot be a tmux socket name",
+            ),
+            (
+                "[profile.box]\nhost = \"h\"\ntmux.session = \"s#(touch x)\"\n",
+                "c.toml:3:1: profile \"box\": `tmux.session` \"s#(touch x)\" cannot be a tmux session name: tmux reads '#'",
+            ),
+            (
+                "[profile.box]\nhost = \"h\"\n  remote_dir = \"~/x\\n/y\"\n",
+                "c.toml:3:3: profile \"box\": `remote_dir` holds a control character",
+            ),
+            (
+                "[profile.box]\nhost = \"h\"\n[profile.box.mount]\nremote_path = \"/a\\nb\"\n",
+                "c.toml:4:1: profile \"box\": `mount.remote_path` holds a control character",
+            ),
+            (
+                "[profile.box]\nhost = \"h\"\n[profile.box.jupyter]\ncommand = \"a\\nb\"\n",
+                "c.toml:4:1: profile \"box\": `jupyter.command` must be one line",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = parse_err(text);
+            assert!(err.starts_with(want), "{err}\nwanted: {want}");
+        }
+        // `#` in a directory is harmless now: fenton never gives tmux a directory.
+        parse(
+            "[profile.box]\nhost = \"h\"\nremote_dir = \"~/x#S ##\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -482,6 +620,19 @@ mod tests {
         );
         assert_eq!(mask_url("https://example.com"), "https://example.com");
         assert_eq!(mask_url("https://example.com/"), "https://example.com/");
+        assert_eq!(
+            mask_url("https://ntfy.sh/my-topic"),
+            "https://ntfy.sh/********"
+        );
+        assert_eq!(
+            mask_url("https://user:PASS@proxy.example:8080"),
+            "https://********@proxy.example:8080"
+        );
+        assert_eq!(
+            mask_url("http://u:p@w@h/x?token=T"),
+            "http://********@h/********"
+        );
+        assert_eq!(mask_url("https://h?token=T"), "https://h/********");
     }
 
     #[test]
@@ -498,6 +649,12 @@ mod tests {
         )
         .unwrap();
         assert!(!file.holds_secret());
+        let file = parse(
+            "[notify.ntfy]\nurl = \"https://ntfy.sh/my-topic\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert!(file.holds_secret(), "an ntfy topic is a secret");
     }
 
     #[test]

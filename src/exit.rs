@@ -56,7 +56,8 @@ pub fn report(error: &anyhow::Error) -> ExitCode {
         }
     }
     let text = format!("{error:#}");
-    eprintln!("fenton: {}", text.replace('\n', " "));
+    // Errors quote the box (what a script said): shown as text, on one line.
+    eprintln!("fenton: {}", crate::ui::clean(&text.replace('\n', " ")));
     if error.downcast_ref::<SshFailed>().is_some() {
         ExitCode::from(255)
     } else {

@@ -45,16 +45,18 @@ pub fn color() -> bool {
     settings().color
 }
 
+// Every message goes through `clean`: many quote the box (a job's name, what a script said).
+
 /// A line for the user about what fenton did, on stderr; silent under `-q`.
 pub fn info(args: Arguments) {
     if !settings().quiet {
-        eprintln!("fenton: {args}");
+        eprintln!("fenton: {}", clean(&args.to_string()));
     }
 }
 
 /// Something the user should fix but that does not stop the command.
 pub fn warn(args: Arguments) {
-    eprintln!("fenton: warning: {args}");
+    eprintln!("fenton: warning: {}", clean(&args.to_string()));
 }
 
 /// A spinner on stderr that says what fenton waits for; only on a terminal, never under `-q`.
@@ -89,7 +91,7 @@ impl Drop for Spinner {
 /// Detail shown from `-v` on.
 pub fn debug(args: Arguments) {
     if settings().verbose >= 1 {
-        eprintln!("fenton: {args}");
+        eprintln!("fenton: {}", clean(&args.to_string()));
     }
 }
 
@@ -120,6 +122,37 @@ pub fn trace_remote(line: &str) {
     }
 }
 
+/// Text from the box (a process name, a GPU name, a log line) made safe to draw: it can hold
+/// anything, escape sequences included, and an OSC 52 in a co-tenant's process name would
+/// otherwise write to this terminal's clipboard. Every control character (C0, DEL, C1, so
+/// every escape sequence's introducer) is shown visibly, in caret notation (`^[`, `^?`) or as
+/// `<U+009B>`, and so are the Unicode controls that reorder or hide text (bidi overrides);
+/// a tab becomes a space. What is printed is then only ever text. `--json` keeps the true
+/// value (JSON escapes it).
+pub fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => out.push(' '),
+            '\0'..='\x1f' => {
+                out.push('^');
+                out.push(char::from(c as u8 + 0x40));
+            }
+            '\x7f' => out.push_str("^?"),
+            c if unsafe_char(c) => out.push_str(&format!("<U+{:04X}>", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
 /// A duration as people read it, to two units: `45s`, `4m 10s`, `2h 5m`, `3d 4h`.
 pub fn duration(seconds: u64) -> String {
     let (d, h, m, s) = (
@@ -139,6 +172,26 @@ pub fn duration(seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn box_text_cannot_reach_the_terminal_as_control() {
+        let table = [
+            ("plain GPU name", "plain GPU name"),
+            ("\x1b]52;c;cHduZWQ=\x07", "^[]52;c;cHduZWQ=^G"),
+            ("\x1b]0;title\x1b\\", "^[]0;title^[\\"),
+            ("\x1b[2J", "^[[2J"),
+            ("\u{9b}2J", "<U+009B>2J"),
+            ("a\tb", "a b"),
+            ("line\nnext\r", "line^Jnext^M"),
+            ("del\x7f", "del^?"),
+            ("\u{202e}evil", "<U+202E>evil"),
+            ("ünïcödé ✓", "ünïcödé ✓"),
+        ];
+        for (text, shown) in table {
+            assert_eq!(clean(text), shown, "cleaning {text:?}");
+            assert!(!clean(text).chars().any(|c| c.is_control()));
+        }
+    }
 
     #[test]
     fn durations_read_well() {

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 
 use super::Ctx;
 use crate::cli::{ConfigCommand, InitArgs};
+use crate::config::{mask_url, Notify, Profile, MASK};
 use crate::exit::Exit;
 
 pub fn run(ctx: &Ctx, command: ConfigCommand) -> Result<Exit> {
@@ -185,6 +186,31 @@ fn profile_text(args: &InitArgs) -> String {
     out
 }
 
+/// The config as `show` prints it: every secret masked (tokens, URLs with their topic or
+/// password, and `jupyter.setup`, which may export one: it says that it is set).
+fn masked(notify: &Notify, mut profile: Profile) -> (Notify, Profile) {
+    let mut notify = notify.clone();
+    if let Some(t) = notify.telegram.as_mut() {
+        if t.bot_token.is_some() {
+            t.bot_token = Some(MASK.into());
+        }
+        t.api_url = mask_url(&t.api_url);
+    }
+    if let Some(n) = notify.ntfy.as_mut() {
+        if n.token.is_some() {
+            n.token = Some(MASK.into());
+        }
+        n.url = mask_url(&n.url);
+    }
+    if let Some(w) = notify.webhook.as_mut() {
+        w.url = mask_url(&w.url);
+    }
+    if !profile.jupyter.setup.is_empty() {
+        profile.jupyter.setup = MASK.into();
+    }
+    (notify, profile)
+}
+
 fn ask(question: &str) -> Result<String> {
     if !std::io::stdin().is_terminal() {
         bail!("no terminal to ask on: give --host HOST");
@@ -199,21 +225,7 @@ fn ask(question: &str) -> Result<String> {
 fn show(ctx: &Ctx) -> Result<Exit> {
     let loaded = ctx.config()?;
     let (name, profile) = loaded.profile(ctx.global.profile.as_deref())?;
-    let mut notify = loaded.file.notify.clone();
-    const MASK: &str = "********";
-    if let Some(t) = notify.telegram.as_mut() {
-        if t.bot_token.is_some() {
-            t.bot_token = Some(MASK.into());
-        }
-    }
-    if let Some(n) = notify.ntfy.as_mut() {
-        if n.token.is_some() {
-            n.token = Some(MASK.into());
-        }
-    }
-    if let Some(w) = notify.webhook.as_mut() {
-        w.url = crate::config::mask_url(&w.url);
-    }
+    let (notify, profile) = masked(&loaded.file.notify, profile);
     println!("# profile {name:?} from {}", loaded.path.display());
     let mut out = toml::Table::new();
     let mut profiles = toml::Table::new();

@@ -164,7 +164,7 @@ fn profile_checks(
                     let why = if key_refused {
                         "fenton will not connect until laptop.identity is fixed"
                     } else {
-                        "cannot log in to the box"
+                        "no command runs on the box (see link.auth and link.rtt)"
                     };
                     checks.extend(on_box::IDS.iter().map(|id| Check::skipped(id, why)));
                     sent = send.then(|| Err(why.to_string()));
@@ -226,10 +226,10 @@ fn print_text(checks: &[Check]) {
             "{}  {:<width$}  {}",
             paint(check.status),
             check.id,
-            check.message
+            ui::clean(&check.message)
         );
         if let Some(fix) = &check.fix {
-            println!("{:7}  {:<width$}  fix: {fix}", "", "");
+            println!("{:7}  {:<width$}  fix: {}", "", "", ui::clean(fix));
         }
     }
     let count = |status| checks.iter().filter(|c| c.status == status).count();

@@ -9,5 +9,5 @@ use crate::remote::{runtime, sh};
 
 pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<Exit> {
     let remote = ctx.remote()?;
-    runtime()?.block_on(remote.exec(&sh::words(&args.command)))
+    runtime()?.block_on(remote.exec(&sh::words_os(&args.command)))
 }

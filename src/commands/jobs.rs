@@ -61,12 +61,12 @@ pub async fn output_within<S: AsRef<str>>(
     limit: Duration,
     what: &str,
 ) -> Result<Output> {
+    let script = scripts::job(body);
     let out = remote
-        .output_within(
-            &line(remote, args),
-            scripts::job(body).as_bytes(),
+        .within(
             limit,
             what,
+            scripts::output(remote, &line(remote, args), &script),
         )
         .await?;
     if out.code != 0 {
@@ -93,8 +93,11 @@ pub fn check_name(name: &str) -> Result<()> {
 }
 
 /// The name a job gets without `--name`: its program's file name, made safe.
-pub fn default_name(command: &[String]) -> String {
-    let program = command.first().map(String::as_str).unwrap_or("");
+pub fn default_name(command: &[std::ffi::OsString]) -> String {
+    let program = command
+        .first()
+        .map(|p| p.to_string_lossy())
+        .unwrap_or_default();
     let base = program.rsplit('/').next().unwrap_or("");
     let safe: String = base
         .chars()
@@ -121,7 +124,7 @@ pub struct Job {
     pub name: String,
     /// The command line the job runs (its words quoted for sh); its first line.
     pub command: String,
-    /// running, succeeded, failed, killed or lost.
+    /// running, succeeded, failed, killed, lost, or damaged (its exit file holds no status).
     pub state: &'static str,
     pub exit: Option<i32>,
     /// Seconds since the epoch, by the box's clock.
@@ -129,6 +132,8 @@ pub struct Job {
     pub ended: Option<u64>,
     pub duration_s: u64,
     pub last_line: String,
+    /// What is wrong with the job's files on the box, a line each (none when all is well).
+    pub damaged: Vec<String>,
     pub notify: Notify,
     #[serde(skip)]
     age_s: u64,
@@ -203,9 +208,15 @@ fn job(now: u64, fields: &[(&str, &str)]) -> Job {
     let exit = get("exit").and_then(|v| v.trim().parse::<i32>().ok());
     let alive = get("alive").is_some();
     let age_s = now.saturating_sub(started);
+    let damaged: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| *k == "damaged")
+        .map(|(_, v)| v.to_string())
+        .collect();
     let state = match exit {
-        Some(0) => "succeeded",
+        None if get("exit").is_some() => "damaged",
         Some(_) if get("killed").is_some() => "killed",
+        Some(0) => "succeeded",
         Some(_) => "failed",
         None if alive => "running",
         // Between the start and the wrapper writing its pid.
@@ -223,6 +234,7 @@ fn job(now: u64, fields: &[(&str, &str)]) -> Job {
         ended: ended.filter(|_| exit.is_some()),
         duration_s: end.saturating_sub(started),
         last_line: printable(get("last").unwrap_or("")),
+        damaged,
         notify: Notify {
             requested: get("notify").is_some(),
             results: fields
@@ -290,6 +302,12 @@ pub fn run(ctx: &Ctx, args: JobsArgs) -> Result<Exit> {
     }
     print!("{}", table(&jobs));
     for job in &jobs {
+        for what in &job.damaged {
+            ui::warn(format_args!(
+                "job {} ({}) is damaged: {what}",
+                job.id, job.name
+            ));
+        }
         for failure in job.notify.failed() {
             ui::warn(format_args!(
                 "job {} ({}): notification {failure}",
@@ -312,8 +330,8 @@ fn table(jobs: &[Job]) -> String {
     rows[0].push("LAST LINE".into());
     for job in jobs {
         let mut row = vec![
-            job.id.clone(),
-            job.name.clone(),
+            ui::clean(&job.id).into_owned(),
+            ui::clean(&job.name).into_owned(),
             job.state_text(),
             format!("{} ago", ui::duration(job.age_s)),
             ui::duration(job.duration_s),
@@ -321,7 +339,7 @@ fn table(jobs: &[Job]) -> String {
         if notify {
             row.push(job.notify.summary(job.exit.is_some()));
         }
-        row.push(job.last_line.chars().take(60).collect());
+        row.push(ui::clean(&job.last_line).chars().take(60).collect());
         rows.push(row);
     }
     let columns = rows[0].len();
@@ -387,7 +405,7 @@ mod tests {
     #[test]
     fn default_names_are_safe() {
         let name =
-            |words: &[&str]| default_name(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+            |words: &[&str]| default_name(&words.iter().map(|w| w.into()).collect::<Vec<_>>());
         assert_eq!(name(&["python", "x.py"]), "python");
         assert_eq!(name(&["/usr/bin/env"]), "env");
         assert_eq!(name(&["./train.sh"]), "train.sh");
@@ -406,7 +424,9 @@ mod tests {
             job c\nname k\nstarted 900\nended 910\nexit 143\nkilled 905\nend\n\
             job d\nname r\nstarted 990\npid 5\nalive 1\nend\n\
             job e\nname l\nstarted 100\npid 5\nend\n\
-            job f\nname s\nstarted 995\nend\n";
+            job f\nname s\nstarted 995\nend\n\
+            job g\nname x\nstarted 900\nended 910\nexit abc\ndamaged its exit file holds \"abc\", not an exit status\nend\n\
+            job h\nname saved\nstarted 900\nended 910\nexit 0\nkilled 905\nend\n";
         let jobs = parse(text);
         let states: Vec<String> = jobs.iter().map(Job::state_text).collect();
         assert_eq!(
@@ -417,9 +437,16 @@ mod tests {
                 "killed",
                 "running",
                 "lost",
-                "running"
+                "running",
+                "damaged",
+                "killed"
             ]
         );
+        assert_eq!(
+            jobs[6].damaged,
+            ["its exit file holds \"abc\", not an exit status"]
+        );
+        assert!(jobs[0].damaged.is_empty());
         assert_eq!(jobs[0].duration_s, 50);
         assert_eq!(jobs[0].last_line, "done");
         assert_eq!(jobs[0].notify.summary(true), "FAILED: ntfy");

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use super::Ctx;
 use crate::cli::{JupyterCommand, JupyterStartArgs};
 use crate::exit::Exit;
-use crate::remote::scripts::JUPYTER as SCRIPT;
+use crate::remote::scripts::{self, JUPYTER as SCRIPT};
 use crate::remote::{free_local_port, runtime, sh, Remote, STEP_LIMIT};
 use crate::ui;
 
@@ -46,9 +46,6 @@ struct Reply {
 
 impl Reply {
     fn parse(text: &str) -> Reply {
-        let text = text
-            .split_once("@@fenton:jupyter\n")
-            .map_or(text, |(_, reply)| reply);
         let mut lines = text.lines();
         let first = lines.next().unwrap_or("");
         let (kind, rest) = first.split_once(' ').unwrap_or((first, ""));
@@ -128,7 +125,7 @@ async fn script(remote: &Remote, args: &[String], prefix: &str) -> Result<Reply>
     };
     let what = format!("fenton's Jupyter script ({})", args[0]);
     let out = remote
-        .output_within("sh -s", input.as_bytes(), limit, &what)
+        .within(limit, &what, scripts::output(remote, "sh -s", &input))
         .await?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if out.code != 0 || stdout.is_empty() {
@@ -165,11 +162,7 @@ async fn query(remote: &Remote, token: bool) -> Result<Option<Server>> {
 
 /// 192 random bits from the system's generator, as hex.
 fn new_token() -> Result<String> {
-    let mut bytes = [0u8; 24];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("cannot read /dev/urandom to make Jupyter's token")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    scripts::random_hex(24).context("cannot make Jupyter's token")
 }
 
 async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
@@ -195,7 +188,7 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
     let mask = |lines: &[String]| -> String {
         let said: Vec<String> = lines
             .iter()
-            .map(|l| l.trim().replace(&token, "********"))
+            .map(|l| l.trim().replace(&token, crate::config::MASK))
             .filter(|l| !l.is_empty())
             .collect();
         let tail = &said[said.len().saturating_sub(4)..];
@@ -222,9 +215,13 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
             )
         }
         "died" => bail!(
-            "Jupyter exited right away (jupyter.command = {:?}, jupyter.setup = {:?}); {}",
+            "Jupyter exited right away (jupyter.command = {:?}{}); {}",
             config.command,
-            config.setup,
+            if config.setup.is_empty() {
+                ""
+            } else {
+                ", after jupyter.setup"
+            },
             mask(&reply.log)
         ),
         "timeout" => bail!(
@@ -434,7 +431,7 @@ async fn open(remote: &Remote, browser: bool) -> Result<Exit> {
     if browser {
         show(remote, local, &token, true)
     } else {
-        println!("http://127.0.0.1:{local}/?token={token}");
+        println!("http://127.0.0.1:{local}/?token={}", ui::clean(&token));
         Ok(Exit::Success)
     }
 }
@@ -448,7 +445,7 @@ async fn status(remote: &Remote) -> Result<Exit> {
     println!("pid:     {}", server.pid);
     println!("port:    {} (on the box)", server.port);
     println!("uptime:  {}", ui::duration(server.uptime));
-    println!("dir:     {}", server.dir);
+    println!("dir:     {}", ui::clean(&server.dir));
     // Without the token Jupyter answers 403: that is enough to know the forward reaches it.
     match recorded(remote) {
         Some((local, port)) if port == server.port && probe(local, None).is_some() => {
@@ -492,9 +489,6 @@ mod tests {
         assert_eq!(reply.log, ["sh: 1: nope: not found"]);
         let reply = Reply::parse("busy 77 python3 -m http.server 8888 \n");
         assert_eq!(reply.rest, "77 python3 -m http.server 8888 ");
-        // What a chatty .bashrc prints comes before the marker and is not the reply.
-        let reply = Reply::parse("Welcome to the box!\n@@fenton:jupyter\nstopped\n");
-        assert_eq!(reply.kind, "stopped");
     }
 
     #[test]

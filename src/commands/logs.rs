@@ -47,10 +47,14 @@ async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
         let mut header = Vec::new();
         // Where this call's output is in the log, once its header has said.
         let mut at: Option<u64> = None;
+        // What the login shell says before the script's mark is not the log; the line
+        // after the mark is the header (`fenton-offset N ID`: where in the log the output
+        // starts), and the log follows.
+        let framed = scripts::Framed::stdout_only(&script)?;
+        let mut unframe = framed.reader();
         let mut stdout = std::io::stdout().lock();
-        let mut sink = |mut bytes: &[u8]| -> std::io::Result<()> {
-            // Until the header (`fenton-offset N ID`, where in the log the output starts)
-            // has come, lines are the login shell's start-up chatter: skip them.
+        let mut sink = |bytes: &[u8]| -> std::io::Result<()> {
+            let mut bytes = unframe.feed(bytes);
             while at.is_none() {
                 let Some(i) = bytes.iter().position(|&b| b == b'\n') else {
                     header.extend_from_slice(bytes);
@@ -60,19 +64,24 @@ async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
                 bytes = &bytes[i + 1..];
                 let text = String::from_utf8_lossy(&header).into_owned();
                 header.clear();
-                if let Some(rest) = text.strip_prefix("fenton-offset ") {
-                    let mut words = rest.split_whitespace();
-                    at = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0));
-                    id = words.next().map(str::to_string);
-                }
+                let mut words = text.strip_prefix("fenton-offset ").unwrap_or("").split(' ');
+                at = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0));
+                id = words.next().filter(|id| !id.is_empty()).map(str::to_string);
             }
             stdout.write_all(bytes)?;
             stdout.flush()?;
             at = at.map(|o| o + bytes.len() as u64);
             Ok(())
         };
-        let result = remote.stream(&line, script.as_bytes(), &mut sink).await;
+        let result = remote.stream(&line, framed.input(), &mut sink).await;
         drop(stdout);
+        if let (Ok(code), false) = (&result, unframe.seen()) {
+            let out = crate::remote::Output {
+                code: *code,
+                ..Default::default()
+            };
+            return Err(framed.unread(&remote.profile.host, &out));
+        }
         offset = at.or(offset);
         job = id.unwrap_or(job);
         match result {

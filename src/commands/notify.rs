@@ -112,13 +112,33 @@ fn curl_escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// The script lines that write job.sh and the channel files into `$fj_files`.
+/// The script lines that write job.sh and the channel files into `$fj_files`, then check
+/// that each one is whole (a full disk cuts a file short, and says so only on stderr).
 pub fn write_files(files: &[(String, String)]) -> String {
-    let mut out = sh::write_file("fj_files", "job.sh", scripts::JOB_WRAPPER);
-    for (name, content) in files {
-        out += &sh::write_file("fj_files", &format!("notify.d/{name}"), content);
+    let all = std::iter::once(("job.sh".to_string(), scripts::JOB_WRAPPER))
+        .chain(
+            files
+                .iter()
+                .map(|(name, content)| (format!("notify.d/{name}"), content.as_str())),
+        )
+        .collect::<Vec<_>>();
+    let mut out = String::new();
+    let mut check = vec![];
+    for (name, content) in &all {
+        out += &sh::write_file("fj_files", name, content);
+        check.push(name.clone());
+        check.push(written_len(content).to_string());
     }
-    out
+    out + "fj_written \"$fj_files\" " + &sh::words(&check) + "\n"
+}
+
+/// The size of a file `sh::write_file` writes: the content, ending with a newline.
+fn written_len(content: &str) -> usize {
+    if content.is_empty() || content.ends_with('\n') {
+        content.len()
+    } else {
+        content.len() + 1
+    }
 }
 
 pub fn run(ctx: &Ctx, command: NotifyCommand) -> Result<Exit> {
@@ -139,7 +159,7 @@ fn test(ctx: &Ctx) -> Result<Exit> {
     })?;
     let mut failed = false;
     for line in &results {
-        println!("{line}");
+        println!("{}", ui::clean(line));
         failed |= !jobs::sent(line);
     }
     if failed {
@@ -174,16 +194,22 @@ pub async fn send_test(remote: &Remote, notify: &Notify) -> Result<Option<Vec<St
     // One line per channel, `CHANNEL ok: …` or `CHANNEL failed: …`; anything else is the
     // login shell's start-up chatter.
     let channels = ["telegram", "ntfy", "webhook"];
-    Ok(Some(
-        text.lines()
-            .filter(|l| {
-                l.split_whitespace()
-                    .next()
-                    .is_some_and(|w| channels.contains(&w))
-            })
-            .map(str::to_string)
-            .collect(),
-    ))
+    let results: Vec<String> = text
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| channels.contains(&w))
+        })
+        .map(str::to_string)
+        .collect();
+    if results.is_empty() {
+        return Err(jobs::failure(
+            &out,
+            "the box sent no result for the test message: run `fenton doctor`",
+        ));
+    }
+    Ok(Some(results))
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! running when the laptop goes away. One round trip: `run.sh` makes the job's directory,
 //! writes the wrapper (`job.sh`) and the notification files into it, starts the wrapper in a
 //! window of the profile's tmux session (under setsid where tmux is missing) and answers
-//! with the id once the job has a pid.
+//! with the id once the job has a pid. A start that fails or is cut short leaves no job
+//! directory (and no secret) behind.
 
 use std::time::Duration;
 
@@ -58,32 +59,34 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
         jobs::line(&remote, &[name.as_str()]),
         sh::path(&dir),
         sh::words(&[
-            sh::words(&args.command).as_str(),
+            sh::words_os(&args.command).as_str(),
             if notify { "1" } else { "0" },
             remote.profile.tmux.session.as_str(),
             remote.profile.tmux.socket.as_str(),
         ])
     );
-    // The script waits up to 10 s for tmux and 10 s for the job's pid.
-    let out = runtime()?.block_on(remote.output_within(
-        &line,
-        scripts::job(&body).as_bytes(),
-        STEP_LIMIT + Duration::from_secs(10),
+    // The script gives tmux 5 s a try (three at most) and the wrapper 20 s to record its pid.
+    let script = scripts::job(&body);
+    let out = runtime()?.block_on(remote.within(
+        STEP_LIMIT + Duration::from_secs(20),
         "starting the job",
+        scripts::output(&remote, &line, &script),
     ))?;
     let text = String::from_utf8_lossy(&out.stdout);
-    // The script ends with the id and how it started the job; a chatty .bashrc may have
-    // printed before them.
+    // The script answers with the id and how it started the job.
     let lines: Vec<&str> = text.lines().collect();
-    let (Some(&id), how) = (
-        lines.iter().rev().nth(1).filter(|_| out.code == 0),
-        lines.last().copied(),
-    ) else {
+    let (&[id, how], 0) = (&lines[..], out.code) else {
         return Err(jobs::failure(&out, "the job did not start on the box"));
     };
-    println!("{id}");
+    println!("{}", ui::clean(id));
+    if how == "setsid-tmux-hung" {
+        ui::warn(format_args!(
+            "tmux on {} did not answer within 5 s (a stopped or hung server?): the job runs under setsid, without a tmux window",
+            remote.profile.host
+        ));
+    }
     let place = match how {
-        Some("tmux") => format!(
+        "tmux" => format!(
             " in tmux window {:?} of session {:?}",
             name, remote.profile.tmux.session
         ),

@@ -9,6 +9,6 @@ use crate::remote::sh;
 
 pub fn run(ctx: &Ctx, args: SshArgs) -> Result<Exit> {
     let remote = ctx.remote()?;
-    let line = (!args.command.is_empty()).then(|| sh::words(&args.command));
+    let line = (!args.command.is_empty()).then(|| sh::words_os(&args.command));
     match remote.exec_interactive(line.as_deref())? {}
 }

@@ -72,8 +72,14 @@ async fn fetch(remote: &Remote) -> Result<Status> {
     let mut reader = Reader::default();
     let mut frame = None;
     let line = script_line(remote, "once", 0.0);
-    let answer = remote.stream_lines(&line, scripts::STATUS.as_bytes(), |line| {
+    let framed = scripts::Framed::new(scripts::STATUS)?;
+    let mut ran = false;
+    let answer = remote.stream_lines(&line, framed.input(), |line| {
         first.get_or_insert_with(|| start.elapsed());
+        if !ran {
+            ran = framed.is_mark(line);
+            return true;
+        }
         frame = reader.line(line);
         frame.is_none()
     });
@@ -85,8 +91,12 @@ async fn fetch(remote: &Remote) -> Result<Status> {
             ANSWER_TIMEOUT.as_secs()
         ),
     };
+    if !ran {
+        return Err(framed.unread(&remote.profile.host, &out));
+    }
     let Some(frame) = frame else {
-        bail!("{}", no_answer(remote, &reader, &out.stderr, out.code));
+        let stderr = framed.after(&out.stderr).unwrap_or(&out.stderr);
+        bail!("{}", no_answer(remote, &reader, stderr, out.code));
     };
     let mut status = frame?;
     local_facts(remote, &mut status);
@@ -153,8 +163,14 @@ async fn watch(ctx: &Ctx, remote: &Remote, secs: f64, json: bool) -> Result<Exit
     // old frame for ever.
     let last = std::cell::Cell::new(Instant::now());
     let line = script_line(remote, "watch", secs);
-    let frames = remote.stream_lines(&line, scripts::STATUS.as_bytes(), |line| {
+    let framed = scripts::Framed::new(scripts::STATUS)?;
+    let mut ran = false;
+    let frames = remote.stream_lines(&line, framed.input(), |line| {
         first.get_or_insert_with(|| start.elapsed());
+        if !ran {
+            ran = framed.is_mark(line);
+            return true;
+        }
         let Some(frame) = reader.line(line) else {
             return true;
         };
@@ -206,9 +222,13 @@ async fn watch(ctx: &Ctx, remote: &Remote, secs: f64, json: bool) -> Result<Exit
     if let Some(e) = failure {
         return Err(e);
     }
+    if !ran {
+        return Err(framed.unread(&remote.profile.host, &out));
+    }
+    let stderr = framed.after(&out.stderr).unwrap_or(&out.stderr);
     bail!(
         "the box stopped sending status frames ({})",
-        no_answer(remote, &reader, &out.stderr, out.code)
+        no_answer(remote, &reader, stderr, out.code)
     );
 }
 

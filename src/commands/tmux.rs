@@ -1,7 +1,7 @@
 //! `fenton tmux [SESSION] [--cc]` (and the original `fenton -jn`): attach to the persistent
 //! session on the box, creating it if missing.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use super::Ctx;
 use crate::cli::TmuxArgs;
@@ -12,6 +12,9 @@ pub fn run(ctx: &Ctx, args: TmuxArgs) -> Result<Exit> {
     let remote = ctx.remote()?;
     let tmux = &remote.profile.tmux;
     let session = args.session.as_deref().unwrap_or(&tmux.session);
+    if let Some(problem) = sh::tmux_session_problem(session) {
+        bail!("tmux session name {session:?} is not allowed: {problem}; pick another name");
+    }
     let control = if args.cc || tmux.control_mode {
         " -CC"
     } else {

@@ -293,7 +293,7 @@ impl Remote {
     pub async fn connect_verified(&self) -> Result<bool> {
         if master::state(&self.control).await == master::State::Alive {
             let round_trip = self
-                .output_within("exit 0", &[], STEP_LIMIT, "answering")
+                .within(STEP_LIMIT, "answering", self.output("exit 0", &[]))
                 .await;
             match round_trip {
                 Ok(_) => return Ok(false),
@@ -374,17 +374,17 @@ impl Remote {
         Ok(Output { stdout, ..out })
     }
 
-    /// [`Remote::output`] within `limit`: past it, an error that names what did not answer
-    /// (`what`, e.g. "listing the jobs"). The box's own scripts bound what can stick there
-    /// (tmux, df, nvidia-smi) more tightly, so this is the last word, not the usual one.
-    pub async fn output_within(
+    /// `work` (a script's round trip) within `limit`: past it, an error that names what did
+    /// not finish (`what`, e.g. "listing the jobs"). The box's own scripts bound what can
+    /// stick there (tmux, df, nvidia-smi) more tightly, so this is the last word, not the
+    /// usual one.
+    pub async fn within<T>(
         &self,
-        line: &str,
-        input: &[u8],
         limit: Duration,
         what: &str,
-    ) -> Result<Output> {
-        match tokio::time::timeout(limit, self.output(line, input)).await {
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(limit, work).await {
             Ok(out) => out,
             Err(_) => anyhow::bail!(
                 "the box {} did not finish {what} within {} s (a stopped tmux server, a hung disk or a machine out of memory?): look with `fenton ssh`, or `fenton doctor`",

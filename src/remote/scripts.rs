@@ -2,6 +2,12 @@
 //! test holds every one of them to `sh -n` and shellcheck. Nothing on the box needs
 //! installing: they use sh, coreutils, /proc and, where present, tmux, nvidia-smi and curl.
 
+use std::io::Read;
+
+use anyhow::{Context, Result};
+
+use super::{Output, Remote};
+
 /// `fenton status`: one frame, or a frame per interval for `--watch`.
 pub const STATUS: &str = include_str!("scripts/status.sh");
 /// `fenton doctor`: facts about the box, one `key=value` a line; it changes nothing.
@@ -24,11 +30,220 @@ pub fn job(body: &str) -> String {
     format!("{JOB_LIB}\n{body}")
 }
 
+/// `bytes` random bytes from the system's generator, as hex.
+pub fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .context("cannot read /dev/urandom")?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A script framed so that what the box answers can be told from what the login shell said.
+/// Its first line prints a mark made for this one run, on stdout and on stderr: whatever
+/// comes before it (a `.bashrc` banner, even one shaped like fenton's own output) is the
+/// login shell's, and no mark at all means the script never ran (a start-up file that exits
+/// or eats stdin), which is not the same as an empty answer.
+pub struct Framed {
+    input: String,
+    mark: String,
+}
+
+impl Framed {
+    pub fn new(script: &str) -> Result<Framed> {
+        let mark = format!("@@fenton-{}", random_hex(12)?);
+        let input = format!("printf '%s\\n' {mark}; printf '%s\\n' {mark} >&2\n{script}");
+        Ok(Framed { input, mark })
+    }
+
+    /// A frame for a script whose stderr goes straight to the user's terminal: marked on
+    /// stdout only.
+    pub fn stdout_only(script: &str) -> Result<Framed> {
+        let mark = format!("@@fenton-{}", random_hex(12)?);
+        let input = format!("printf '%s\\n' {mark}\n{script}");
+        Ok(Framed { input, mark })
+    }
+
+    /// Whether a line of output (without its newline) is the mark's: one that ends with it,
+    /// as a start-up file may have printed without a newline before it.
+    pub fn is_mark(&self, line: &str) -> bool {
+        line.ends_with(&self.mark)
+    }
+
+    /// What goes on the script's stdin.
+    pub fn input(&self) -> &[u8] {
+        self.input.as_bytes()
+    }
+
+    /// What follows the mark's line in a whole output; None without a mark.
+    pub fn after<'a>(&self, out: &'a [u8]) -> Option<&'a [u8]> {
+        let mark = self.mark.as_bytes();
+        let mut at = 0;
+        for line in out.split_inclusive(|&b| b == b'\n') {
+            at += line.len();
+            if line.strip_suffix(b"\n").is_some_and(|l| l.ends_with(mark)) {
+                return Some(&out[at..]);
+            }
+        }
+        None
+    }
+
+    /// A reader for output that arrives in pieces (a followed log, status frames).
+    pub fn reader(&self) -> Unframe {
+        Unframe {
+            mark: self.mark.clone(),
+            pending: Vec::new(),
+            seen: false,
+        }
+    }
+
+    /// The one-line error for an output that has no mark: the script did not run.
+    pub fn unread(&self, host: &str, out: &Output) -> anyhow::Error {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let said = stderr
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .map(|l| format!(", after it said: {l}"))
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "the login shell on {host} did not run fenton's script (exit {}{said}): a start-up file (~/.bashrc?) that exits, or reads stdin, breaks every command sent over ssh; make it return at once when the shell is not interactive",
+            out.code
+        )
+    }
+}
+
+/// Hands on what follows the mark's line of output that arrives in pieces.
+pub struct Unframe {
+    mark: String,
+    pending: Vec<u8>,
+    seen: bool,
+}
+
+impl Unframe {
+    /// The part of `chunk` (with what came before it, held back) that is the script's own.
+    pub fn feed<'a>(&'a mut self, chunk: &'a [u8]) -> &'a [u8] {
+        if self.seen {
+            return chunk;
+        }
+        self.pending.extend_from_slice(chunk);
+        let mut at = 0;
+        while let Some(end) = self.pending[at..].iter().position(|&b| b == b'\n') {
+            let line = &self.pending[at..at + end];
+            at += end + 1;
+            if line.ends_with(self.mark.as_bytes()) {
+                self.seen = true;
+                self.pending.drain(..at);
+                return &self.pending;
+            }
+        }
+        self.pending.drain(..at);
+        &[]
+    }
+
+    /// Whether the mark has come: the script runs.
+    pub fn seen(&self) -> bool {
+        self.seen
+    }
+}
+
+/// Runs a script (`line` is the remote command, `sh -s …`) and answers with its own
+/// output: stdout and stderr after their marks, the exit code as it was. A script that never
+/// ran is an error that says why.
+pub async fn output(remote: &Remote, line: &str, script: &str) -> Result<Output> {
+    let framed = Framed::new(script)?;
+    let out = remote.output(line, framed.input()).await?;
+    let Some(stdout) = framed.after(&out.stdout) else {
+        return Err(framed.unread(&remote.profile.host, &out));
+    };
+    let stderr = framed.after(&out.stderr).unwrap_or(&out.stderr);
+    Ok(Output {
+        code: out.code,
+        stdout: stdout.to_vec(),
+        stderr: stderr.to_vec(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
     use std::process::{Command, Stdio};
+
+    /// A login shell's chatter, even a line shaped like the mark, is not the answer; a
+    /// script that never printed its mark is told from one that answered nothing.
+    #[test]
+    fn frames_tell_the_answer_from_the_chatter() {
+        let framed = Framed::new("echo answer; echo oops >&2").unwrap();
+        let run = |prefix: &str| {
+            let mut child = Command::new("sh")
+                .args(["-c", &format!("{prefix}\nexec sh -s")])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let _ = child.stdin.take().unwrap().write_all(framed.input());
+            let out = child.wait_with_output().unwrap();
+            Output {
+                code: out.status.code().unwrap_or(-1),
+                stdout: out.stdout,
+                stderr: out.stderr,
+            }
+        };
+        // Start-up files print lines, lines like fenton's, and text without a newline.
+        let chatty = run(
+            "echo '@@fenton-0000'; echo now 5; echo fenton-offset 99 x; echo warn >&2; printf 'no newline'; printf 'title' >&2",
+        );
+        assert_eq!(framed.after(&chatty.stdout), Some(&b"answer\n"[..]));
+        assert_eq!(framed.after(&chatty.stderr), Some(&b"oops\n"[..]));
+        let mut reader = framed.reader();
+        let mut got = Vec::new();
+        for chunk in chatty.stdout.chunks(3) {
+            got.extend_from_slice(reader.feed(chunk));
+        }
+        assert!(reader.seen());
+        assert_eq!(got, b"answer\n");
+        for broken in ["cat >/dev/null", "read -r line", "exit 1"] {
+            let out = run(broken);
+            assert_eq!(framed.after(&out.stdout), None, "{broken}");
+            let err = framed.unread("box", &out).to_string();
+            assert!(err.contains("did not run fenton's script"), "{err}");
+        }
+    }
+
+    #[test]
+    fn only_real_process_ids_may_be_signalled() {
+        // `kill -TERM -1` reaches every process: 1 is never a job's process group.
+        let ok = |text: &str| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(job("fj_pid_ok \"$1\""))
+                .args(["sh", "/nonexistent", text])
+                .status()
+                .unwrap()
+                .success()
+        };
+        for good in ["2", "4242", "4194304"] {
+            assert!(ok(good), "{good:?} was refused");
+        }
+        for bad in [
+            "",
+            "0",
+            "1",
+            "-1",
+            "01",
+            "abc",
+            "12a",
+            " 12",
+            "1 2",
+            "-5",
+            "99999999999",
+            "$(id)",
+        ] {
+            assert!(!ok(bad), "{bad:?} was taken for a process id");
+        }
+    }
 
     #[test]
     fn every_script_is_valid_posix_sh() {

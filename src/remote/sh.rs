@@ -30,6 +30,36 @@ pub fn words<S: AsRef<str>>(words: &[S]) -> String {
         .join(" ")
 }
 
+/// Quotes a word that may not be UTF-8 (an argument as the laptop's shell passed it): UTF-8
+/// runs single-quoted, every other byte written as `"$(printf '\NNN')"`, so the remote shell
+/// rebuilds the word byte for byte (a byte of 0x80 or more is never a newline, which `$(…)`
+/// would strip). POSIX has no other way to write a byte in a word.
+pub fn quote_os(word: &std::ffi::OsStr) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in word.as_bytes().utf8_chunks() {
+        if !chunk.valid().is_empty() {
+            out.push_str(&quote(chunk.valid()));
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\"$(printf '\\{byte:03o}')\""));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("''");
+    }
+    out
+}
+
+/// Quotes each word, UTF-8 or not, and joins them (see [`quote_os`]).
+pub fn words_os<S: AsRef<std::ffi::OsStr>>(words: &[S]) -> String {
+    words
+        .iter()
+        .map(|w| quote_os(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A remote path: `~` and `~/…` refer to the remote home (which quoting alone would hide),
 /// everything else is quoted as is.
 pub fn path(path: &str) -> String {
@@ -44,6 +74,42 @@ pub fn path(path: &str) -> String {
             }
         }
         _ => quote(path),
+    }
+}
+
+/// Why tmux cannot take `name` as a session name as it is, if it cannot. tmux reads a
+/// session name (like a window name and a start directory) as a format, where `#(…)` runs a
+/// shell command and `#S`, `#{…}` are replaced; it turns `:` and `.`, its target separators,
+/// into `_`, and keeps `$`, `\` and control characters escaped (`\$`), so that the session
+/// could not be named again. So quoting for sh is not enough: every session name fenton hands tmux (from the
+/// config or the command line) is checked here. Job names are stricter (`jobs::check_name`)
+/// and fenton gives tmux no directory at all: a window starts in one through `sh -c`.
+pub fn tmux_session_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.contains('#') {
+        Some("tmux reads '#' in a name as a format (`#(…)` would run a command)")
+    } else if name.contains([':', '.']) {
+        Some("tmux uses ':' and '.' to name windows and panes")
+    } else if name.contains(['$', '\\']) {
+        Some("tmux keeps '$' and '\\' in a name escaped, so it could not find the session again")
+    } else if name.chars().any(char::is_control) {
+        Some("it holds a control character")
+    } else {
+        None
+    }
+}
+
+/// Why tmux cannot use `name` as a `-L` socket name (a file in tmux's own directory), if not.
+pub fn tmux_socket_problem(name: &str) -> Option<&'static str> {
+    if name.contains('/') {
+        Some("it is a file name in tmux's socket directory, so it may not hold '/'")
+    } else if name == "." || name == ".." {
+        Some("it is a file name in tmux's socket directory")
+    } else if name.chars().any(char::is_control) {
+        Some("it holds a control character")
+    } else {
+        None
     }
 }
 
@@ -152,6 +218,31 @@ mod tests {
     }
 
     #[test]
+    fn words_that_are_not_utf8_arrive_byte_for_byte() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let args: [&OsStr; 5] = [
+            OsStr::from_bytes(b"caf\xe9"),
+            OsStr::from_bytes(b"\xff"),
+            OsStr::from_bytes(b"a'\xfe\xfd b\n"),
+            OsStr::new("plain $(id)"),
+            OsStr::new(""),
+        ];
+        let line = format!("printf '%s\\0' {}", words_os(&args));
+        assert!(std::str::from_utf8(line.as_bytes()).is_ok());
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .output()
+            .unwrap();
+        let want: Vec<u8> = args
+            .iter()
+            .flat_map(|a| a.as_bytes().iter().copied().chain([0]))
+            .collect();
+        assert_eq!(out.stdout, want, "{line}");
+    }
+
+    #[test]
     fn paths_keep_the_remote_home() {
         assert_eq!(path("~"), "\"$HOME\"");
         assert_eq!(path("~/"), "\"$HOME\"");
@@ -200,6 +291,32 @@ mod tests {
     fn fix_lines_quote_local_paths() {
         let path = std::path::Path::new("/home/o'neil/my key");
         assert_eq!(quote_path(path), "'/home/o'\\''neil/my key'");
+    }
+
+    #[test]
+    fn tmux_names_that_would_run_or_change_are_refused() {
+        for bad in [
+            "",
+            "s#(touch x)",
+            "#S",
+            "a##b",
+            "a:b",
+            "a.b",
+            "a\nb",
+            "$(id)",
+            "x$y",
+            "a\\b",
+        ] {
+            assert!(tmux_session_problem(bad).is_some(), "{bad:?} was accepted");
+        }
+        for good in ["fenton", "my session", "it's", "`id`", "a;b|c", "-x", "ünï"] {
+            assert_eq!(tmux_session_problem(good), None, "{good:?}");
+        }
+        for bad in ["a/b", "/tmp/x", "..", "x\n"] {
+            assert!(tmux_socket_problem(bad).is_some(), "{bad:?} was accepted");
+        }
+        assert_eq!(tmux_socket_problem(""), None);
+        assert_eq!(tmux_socket_problem("my sock#1"), None);
     }
 
     #[test]

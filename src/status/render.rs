@@ -22,6 +22,7 @@ pub struct Style {
 
 /// The whole dashboard, each line ending in a newline.
 pub fn render(s: &Status, style: Style) -> String {
+    let s = &for_terminal(s);
     let mut out = Lines {
         style,
         text: String::new(),
@@ -228,6 +229,57 @@ pub fn render(s: &Status, style: Style) -> String {
     out.text
 }
 
+/// The status with every text that came from the box made safe to draw (`ui::clean`): a GPU
+/// or process name may carry escape sequences. A new text field belongs here too.
+fn for_terminal(s: &Status) -> Status {
+    let clean = |text: &mut String| *text = crate::ui::clean(text).into_owned();
+    let mut s = s.clone();
+    for text in [&mut s.profile, &mut s.host, &mut s.kernel, &mut s.gpu.state] {
+        clean(text);
+    }
+    for text in [&mut s.cpu.model, &mut s.gpu.message].into_iter().flatten() {
+        clean(text);
+    }
+    for d in &mut s.disks {
+        clean(&mut d.role);
+        clean(&mut d.path);
+        for text in [&mut d.filesystem, &mut d.mount_point]
+            .into_iter()
+            .flatten()
+        {
+            clean(text);
+        }
+    }
+    for n in &mut s.network {
+        clean(&mut n.name);
+    }
+    for g in &mut s.gpu.devices {
+        clean(&mut g.name);
+        if let Some(bus) = &mut g.bus_id {
+            clean(bus);
+        }
+        for p in &mut g.processes {
+            clean(&mut p.name);
+            if let Some(user) = &mut p.user {
+                clean(user);
+            }
+        }
+    }
+    for t in &mut s.tmux {
+        clean(&mut t.name);
+    }
+    for j in &mut s.jupyter {
+        clean(&mut j.user);
+        clean(&mut j.command);
+    }
+    for j in &mut s.jobs.list {
+        clean(&mut j.id);
+        clean(&mut j.name);
+    }
+    clean(&mut s.mount.local_path);
+    s
+}
+
 /// A box that did not answer, in the same layout.
 pub fn unreachable(profile: &str, error: &str, style: Style) -> String {
     let mut out = Lines {
@@ -235,7 +287,11 @@ pub fn unreachable(profile: &str, error: &str, style: Style) -> String {
         text: String::new(),
     };
     let word = out.paint("unreachable", "31");
-    out.plain(&format!("[{profile}] {word}: {error}"));
+    out.plain(&format!(
+        "[{}] {word}: {}",
+        crate::ui::clean(profile),
+        crate::ui::clean(error)
+    ));
     out.text
 }
 
@@ -483,5 +539,44 @@ mod tests {
             text,
             "[lab] unreachable: no answer from x port 22 within 5 s\n"
         );
+    }
+
+    #[test]
+    fn box_text_draws_as_text() {
+        let evil = "x\x1b]52;c;aGk=\x07\x1b[2J\u{9b}31m";
+        let mut s = sample();
+        s.host = evil.into();
+        s.cpu.model = Some(evil.into());
+        s.gpu.devices[0].name = evil.into();
+        s.gpu.devices[0].processes[0].name = evil.into();
+        s.tmux[0].name = evil.into();
+        s.jupyter[0].command = evil.into();
+        s.disks[0].mount_point = Some(evil.into());
+        s.network[0].name = evil.into();
+        for color in [false, true] {
+            let text = render(
+                &s,
+                Style {
+                    color,
+                    ..Style::default()
+                },
+            );
+            // fenton's own colours are the only escapes: ESC followed by `[` digits `m`.
+            let stripped = text.split('\x1b').skip(1).all(|rest| {
+                rest.starts_with('[')
+                    && rest[1..].find('m').is_some_and(|m| {
+                        rest[1..m + 1]
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || c == ';')
+                    })
+            });
+            assert!(stripped, "{text:?}");
+            assert_eq!(text.contains('\x1b'), color);
+            assert!(
+                !text.contains('\u{9b}') && !text.contains('\x07'),
+                "{text:?}"
+            );
+            assert!(text.contains("x^[]52;c;aGk=^G^[[2J<U+009B>31m"), "{text}");
+        }
     }
 }

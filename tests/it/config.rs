@@ -264,3 +264,69 @@ fn a_config_that_is_a_fifo_or_a_device_or_huge_is_refused_at_once() {
         }
     }
 }
+
+#[test]
+fn show_masks_every_secret_and_an_ntfy_topic_counts_as_one() {
+    let laptop = Laptop::new();
+    let config = "[profile.box]\nhost = \"h\"\n[profile.box.jupyter]\nsetup = \"export HF_TOKEN=hf-SECRET-1\"\n\
+        [notify.telegram]\nbot_token = \"1:SECRET-2\"\nchat_id = \"5\"\napi_url = \"https://me:SECRET-3@proxy.example\"\n\
+        [notify.ntfy]\nurl = \"https://ntfy.sh/SECRET-4\"\n\
+        [notify.webhook]\nurl = \"https://hooks.example/SECRET-5\"\n";
+    laptop.write(config, 0o600);
+    let out = laptop.fenton(&["config", "show"]);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(!out.stdout.contains("SECRET"), "{}", out.stdout);
+    for shown in [
+        "setup = \"********\"",
+        "https://********@proxy.example",
+        "https://ntfy.sh/********",
+        "https://hooks.example/********",
+    ] {
+        assert!(out.stdout.contains(shown), "{shown}: {}", out.stdout);
+    }
+    let out = laptop.fenton(&["doctor"]);
+    assert!(!out.stdout.contains("SECRET"), "{}", out.stdout);
+    assert!(!out.stderr.contains("SECRET"), "{}", out.stderr);
+
+    // A config whose only secret is an ntfy topic, readable by others: a warning.
+    laptop.write(
+        "[profile.box]\nhost = \"h\"\n[notify.ntfy]\nurl = \"https://ntfy.sh/topic\"\n",
+        0o644,
+    );
+    let out = laptop.fenton(&["config", "show"]);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert!(
+        out.stderr.contains("holds a secret and others can read it"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn values_that_cannot_work_are_refused_at_load_with_line_and_column() {
+    let laptop = Laptop::new();
+    let cases = [
+        (
+            "[profile.box.tmux]\nsocket = \"a/b\"\n",
+            ":4:1:",
+            "tmux.socket",
+        ),
+        (
+            "[profile.box.tmux]\nsession = \"s#(touch x)\"\n",
+            ":4:1:",
+            "'#'",
+        ),
+        ("remote_dir = \"~/x\\ny\"\n", ":3:1:", "remote_dir"),
+    ];
+    for (extra, at, what) in cases {
+        laptop.write(&format!("[profile.box]\nhost = \"h\"\n{extra}"), 0o600);
+        let out = laptop.fenton(&["exec", "--", "true"]);
+        assert_eq!(out.code, Some(1), "{out:#?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("config.toml{at}")) && out.stderr.contains(what),
+            "{extra:?}: {}",
+            out.stderr
+        );
+    }
+}

@@ -13,8 +13,8 @@ use std::time::Duration;
 use crate::common::http::{HttpServer, Request};
 use crate::common::{installed, run, wait_until, Out, TestBox};
 
-const TOKEN: &str = "123456:SECRET-bot-token-xyzzy";
-const NTFY_TOKEN: &str = "tk_ntfy-secret-plugh";
+pub(crate) const TOKEN: &str = "123456:SECRET-bot-token-xyzzy";
+pub(crate) const NTFY_TOKEN: &str = "tk_ntfy-secret-plugh";
 
 /// The config's notification channels, all pointing at `server`.
 fn channels(server: &HttpServer) -> String {
@@ -28,13 +28,13 @@ fn channels(server: &HttpServer) -> String {
     )
 }
 
-fn with_channels(test: &TestBox, server: &HttpServer) {
+pub(crate) fn with_channels(test: &TestBox, server: &HttpServer) {
     test.write_config(&(test.default_config("") + &channels(server)));
 }
 
 /// Ends every job a test left running, even when it fails: jobs live in sessions of their
 /// own whose command lines need not mention the test, so TestBox's clean-up misses them.
-struct Reaper(std::path::PathBuf);
+pub(crate) struct Reaper(std::path::PathBuf);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
@@ -46,24 +46,41 @@ impl Drop for Reaper {
             if entry.path().join("exit").exists() {
                 continue;
             }
-            for (file, group) in [("pid", "-"), ("wrapper", "")] {
+            for (file, group) in [("pid", true), ("wrapper", false)] {
                 if let Ok(pid) = std::fs::read_to_string(entry.path().join(file)) {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-KILL", &format!("{group}{}", pid.trim())])
-                        .stderr(Stdio::null())
-                        .status();
+                    sigkill(&pid, group);
                 }
             }
         }
     }
 }
 
-fn reaper(test: &TestBox) -> Reaper {
+/// SIGKILL to the process (or, with `group`, the process group) that `text`, read from a
+/// job's file, names; nothing unless it is a pid above 1. Through nix, never the `kill`
+/// program: procps's reads `kill -KILL -17950` as the options -1 -7 -9 -5 -0, and as root
+/// `-1` is every process on the machine.
+pub(crate) fn sigkill(text: &str, group: bool) {
+    use nix::sys::signal::{kill, killpg, Signal};
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        return;
+    };
+    if pid <= 1 {
+        return;
+    }
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let _ = if group {
+        killpg(pid, Signal::SIGKILL)
+    } else {
+        kill(pid, Signal::SIGKILL)
+    };
+}
+
+pub(crate) fn reaper(test: &TestBox) -> Reaper {
     Reaper(test.remote_dir.clone())
 }
 
 /// Starts a job and returns its id.
-fn start(test: &TestBox, args: &[&str]) -> String {
+pub(crate) fn start(test: &TestBox, args: &[&str]) -> String {
     let mut all = vec!["run"];
     all.extend_from_slice(args);
     let out = test.run(&all).ok();
@@ -73,11 +90,11 @@ fn start(test: &TestBox, args: &[&str]) -> String {
 }
 
 /// `fenton logs JOB -f`: waits for the job's end and says how it ended.
-fn follow(test: &TestBox, job: &str) -> Out {
+pub(crate) fn follow(test: &TestBox, job: &str) -> Out {
     run(test.fenton(["logs", job, "-f"]), Duration::from_secs(60))
 }
 
-fn jobs_json(test: &TestBox) -> Vec<serde_json::Value> {
+pub(crate) fn jobs_json(test: &TestBox) -> Vec<serde_json::Value> {
     let out = test.run(["jobs", "--json"]).ok();
     serde_json::from_str::<serde_json::Value>(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {out:?}"))
@@ -86,13 +103,13 @@ fn jobs_json(test: &TestBox) -> Vec<serde_json::Value> {
         .clone()
 }
 
-fn find<'a>(jobs: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
+pub(crate) fn find<'a>(jobs: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
     jobs.iter()
         .find(|j| j["id"] == id)
         .unwrap_or_else(|| panic!("no job {id} in {jobs:#?}"))
 }
 
-fn text_of(request: &Request) -> String {
+pub(crate) fn text_of(request: &Request) -> String {
     request.json()["text"].as_str().unwrap().to_string()
 }
 
@@ -432,7 +449,7 @@ fn secrets_stay_off_command_lines_and_out_of_logs() {
     tmux.args(["-L", &test.tmux_socket, "list-windows", "-a", "-F"])
         .arg("#{pane_start_command} #{window_name}");
     let windows = run(tmux, Duration::from_secs(10)).ok();
-    assert!(windows.stdout.contains("./job.sh run"), "{windows:?}");
+    assert!(windows.stdout.contains("/job.sh run"), "{windows:?}");
 
     let tested = test.run(["-vv", "notify", "test"]).ok();
     server.wait_for("/bot", 2, Duration::from_secs(30));
@@ -567,7 +584,7 @@ fn following_survives_the_link_dropping() {
 }
 
 /// Links to every program on this machine except `left_out`, in `dir`.
-fn path_without(dir: &std::path::Path, left_out: &[&str]) -> String {
+pub(crate) fn path_without(dir: &std::path::Path, left_out: &[&str]) -> String {
     for source in ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
         let Ok(entries) = std::fs::read_dir(source) else {
             continue;

@@ -429,3 +429,104 @@ fn three_starts_at_once_make_one_server_that_all_three_share() {
     lab.run(&["jupyter", "stop"]).ok();
     assert!(!alive(pid));
 }
+
+/// The `Umask:` of a process, from /proc.
+fn umask_of(pid: i32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn setup_is_a_secret_and_jupyter_keeps_the_login_umask() {
+    let Some(lab) = Lab::real() else { return };
+    let mark = format!("HF-SECRET-{}-{}", std::process::id(), lab.remote_port);
+    let config = std::fs::read_to_string(&lab.test.config).unwrap();
+    lab.test.write_config(
+        &config.replace("setup = \"", &format!("setup = \"export HF_TOKEN={mark}; ")),
+    );
+
+    // Every command line on the box, sampled all along doctor and the start.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (stop, mark) = (stop.clone(), mark.clone());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                seen.extend(command_lines_holding(&mark));
+            }
+            seen
+        })
+    };
+    let doctor = lab.run(&["-vv", "doctor"]);
+    let start = lab.run(&["-vv", "jupyter", "start", "--no-browser"]).ok();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = watcher.join().unwrap();
+    assert!(seen.is_empty(), "setup on a command line: {seen:?}");
+    for out in [&doctor, &start] {
+        assert!(
+            !out.stdout.contains(&mark) && !out.stderr.contains(&mark),
+            "{out:#?}"
+        );
+    }
+    let show = lab.run(&["config", "show"]).ok();
+    assert!(!show.stdout.contains(&mark), "{}", show.stdout);
+    assert!(
+        show.stdout.contains("setup = \"********\""),
+        "{}",
+        show.stdout
+    );
+
+    // Jupyter and the tmux server it started in keep the login umask, not fenton's 077.
+    let login = lab.run(&["exec", "--", "sh", "-c", "umask"]).ok();
+    let login = format!("{:0>4}", login.stdout.trim());
+    let pid = lab.pid().expect("Jupyter's pid");
+    assert_eq!(umask_of(pid), login);
+    let server = lab
+        .run(&[
+            "exec",
+            "--",
+            "tmux",
+            "-L",
+            &lab.test.tmux_socket,
+            "display-message",
+            "-p",
+            "#{pid}",
+        ])
+        .ok();
+    assert_eq!(umask_of(server.stdout.trim().parse().unwrap()), login);
+    // Its token and log stay private all the same.
+    for file in ["token", "log"] {
+        let mode = std::fs::metadata(lab.state(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{file} is {mode:o}");
+    }
+    lab.run(&["jupyter", "stop"]).ok();
+
+    // A setup that fails is reported without its text.
+    let failing: String = config
+        .lines()
+        .map(|l| {
+            if l.starts_with("setup = ") {
+                format!("setup = \"export HF_TOKEN={mark}; false\"\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    lab.test.write_config(&failing);
+    let out = lab.run(&["jupyter", "start", "--no-browser"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("jupyter.setup failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(&mark), "{}", out.stderr);
+}

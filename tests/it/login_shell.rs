@@ -85,3 +85,145 @@ fn a_chatty_bashrc_does_not_confuse_fenton() {
         out.stderr
     );
 }
+
+/// A box whose login shell runs `bashrc` first, for every command (its HOME lives as long as
+/// the box).
+fn box_with_bashrc(bashrc: &str) -> Option<(TestBox, tempfile::TempDir)> {
+    let home = tempfile::Builder::new()
+        .prefix("fenton-home")
+        .tempdir()
+        .unwrap();
+    std::fs::write(home.path().join(".bashrc"), bashrc).unwrap();
+    let test = TestBox::builder()
+        .env("HOME", &home.path().to_string_lossy())
+        .start()?;
+    Some((test, home))
+}
+
+#[test]
+fn banners_shaped_like_fentons_own_answers_are_not_taken_for_them() {
+    // A line of each of fenton's formats: jobs, logs, status, doctor, jupyter, run, marks.
+    let banner = [
+        "job queue: empty (slurm)",
+        "now 99",
+        "job fake",
+        "name fake",
+        "started 1",
+        "end",
+        "fenton-offset 99 fake",
+        "@@fenton:hello 1",
+        "@@fenton:tmux",
+        "1|1|1|fake",
+        "@@fenton:end",
+        "@@fenton-0123456789abcdef01234567",
+        "tmux=fake 9.9",
+        "done=1",
+        "running",
+        "pid 1",
+        "port 1",
+        "log-begin",
+        "20991231-000000-01",
+        "tmux",
+    ];
+    let mut bashrc: String = banner.iter().map(|l| format!("echo '{l}'\n")).collect();
+    // And one without a newline, as a window-title escape or `echo -n` leaves.
+    bashrc.push_str("printf 'no newline'\n");
+    let Some((test, _home)) = box_with_bashrc(&bashrc) else {
+        return;
+    };
+    let out = test.run(["jobs", "--json"]).ok();
+    assert_eq!(out.stdout.trim(), "[]", "a phantom job: {out:#?}");
+    let out = test.run(["jobs"]).ok();
+    assert!(out.stderr.contains("no jobs"), "{out:#?}");
+
+    let out = test.run(["run", "--", "echo", "hi"]).ok();
+    let id = out.stdout.trim().to_string();
+    assert!(test.remote_dir.join("jobs").join(&id).is_dir(), "{out:#?}");
+    let out = test.run(["logs", &id, "-f"]).ok();
+    assert_eq!(out.stdout, "hi\n");
+    let out = test.run(["jobs", "--json"]).ok();
+    let jobs: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(jobs.as_array().unwrap().len(), 1, "{jobs}");
+    assert_eq!(jobs[0]["id"], id.as_str(), "{jobs}");
+
+    let out = test.run(["status", "--json"]).ok();
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(status["memory"]["total_mib"].as_u64().unwrap() > 0);
+    assert!(
+        !status["tmux"].to_string().contains("fake"),
+        "{}",
+        status["tmux"]
+    );
+
+    let out = test.run(["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let tmux = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "box.tmux")
+        .unwrap();
+    assert_eq!(tmux["status"], "ok", "{tmux}");
+    assert!(!tmux["message"].to_string().contains("fake"), "{tmux}");
+
+    let out = test.run(["jupyter", "status"]);
+    assert!(out.stdout.contains("not running"), "{out:#?}");
+}
+
+#[test]
+fn a_bashrc_that_reads_stdin_is_told_from_an_empty_answer() {
+    for bashrc in ["read -r line\n", "cat >/dev/null\n"] {
+        let Some((test, _home)) = box_with_bashrc(bashrc) else {
+            return;
+        };
+        test.run(["exec", "--", "true"]).ok();
+        for args in [
+            &["jobs"][..],
+            &["logs", "x"],
+            &["status"],
+            &["run", "--", "true"],
+        ] {
+            let out = test.run(args);
+            assert_eq!(out.code, Some(1), "{bashrc:?} {args:?}: {out:#?}");
+            // logs passes the box's stderr through: what the rest of a script cut short
+            // said may come first; fenton's own word is the last line.
+            let last = out.stderr.lines().last().unwrap_or("");
+            assert!(
+                last.contains("did not run fenton's script") && last.contains("reads stdin"),
+                "{bashrc:?} {args:?}: {}",
+                out.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn a_bashrc_that_exits_is_named_by_doctor_not_taken_for_a_refused_login() {
+    let Some((test, _home)) = box_with_bashrc("exit 1\n") else {
+        return;
+    };
+    let out = test.run(["doctor", "--json"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let check = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(check("link.auth")["status"], "ok", "{}", check("link.auth"));
+    let rtt = check("link.rtt");
+    assert_eq!(rtt["status"], "problem", "{rtt}");
+    assert!(rtt["message"].to_string().contains("login shell"), "{rtt}");
+    assert!(rtt["fix"].to_string().contains(".bashrc"), "{rtt}");
+    let out = test.run(["jobs"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("did not run fenton's script (exit 1"),
+        "{}",
+        out.stderr
+    );
+}

@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+mod box_text;
 mod cli;
 mod config;
 mod connection;
@@ -11,6 +12,7 @@ mod doctor;
 mod exec;
 mod fs;
 mod interactive;
+mod job_faults;
 mod jobs;
 mod jupyter;
 mod login_shell;

@@ -225,18 +225,20 @@ fn a_stopped_tmux_on_the_box_is_named_within_its_deadline() {
     let pid: i32 = out.stdout.trim().parse().unwrap();
     let _stopped = Stopped::new(vec![pid]);
 
+    // run says so and starts the job without tmux.
     let out = run(
-        test.fenton(["run", "--name", "second", "--", "true"]),
+        test.fenton(["run", "--name", "second", "--", "echo", "ran"]),
         Duration::from_secs(40),
-    );
-    assert_eq!(out.code, Some(1), "{out:?}");
+    )
+    .ok();
     assert!(
-        out.stderr
-            .contains("tmux on the box did not answer within 10 s"),
+        out.stderr.contains("tmux on fenton-sandbox did not answer"),
         "{}",
         out.stderr
     );
     assert!(out.elapsed < Duration::from_secs(25), "{out:?}");
+    let logs = test.run(["logs", out.stdout.trim(), "-f"]).ok();
+    assert_eq!(logs.stdout, "ran\n");
 
     let out = run(
         test.fenton(["jupyter", "start", "--no-browser"]),

@@ -290,7 +290,9 @@ impl Pending {
         let left = limit.saturating_sub(self.start.elapsed());
         match self.done.recv_timeout(left) {
             Ok(Ok(out)) => Login {
-                success: out.status.success(),
+                // ssh's own failures are 255; any other status is the box's login shell
+                // running `true` (a start-up file that exits 1 is link.rtt's to report).
+                success: out.status.code().is_some_and(|code| code != 255),
                 stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
                 elapsed: self.start.elapsed(),
                 timed_out: false,
@@ -445,11 +447,17 @@ fn time_command(remote: &Remote) -> Result<Duration, String> {
             // ~/.bashrc for ssh commands), so more would only make doctor slower. Whatever
             // they print is captured, not mixed into doctor's report.
             let start = Instant::now();
-            tokio::time::timeout(COMMAND_LIMIT, remote.output("true", &[]))
+            let out = tokio::time::timeout(COMMAND_LIMIT, remote.output("true", &[]))
                 .await
                 .map_err(|_| {
                     anyhow::anyhow!("`true` got no answer within {} s", COMMAND_LIMIT.as_secs())
                 })??;
+            if out.code != 0 {
+                anyhow::bail!(
+                    "the box's login shell ends every command with exit {} before running it (`true` failed): a start-up file (~/.bashrc?) exits",
+                    out.code
+                );
+            }
             anyhow::Ok(start.elapsed())
         })
     });
@@ -465,11 +473,12 @@ fn rtt(
     let command = match command {
         Ok(command) => command,
         Err(e) => {
-            return Check::problem(
-                id,
-                format!("the shared connection does not work: {e}"),
-                "run `fenton connect -vv` to see why",
-            )
+            let fix = if e.contains("login shell") {
+                "on the box, end ~/.bashrc's work for shells that are not interactive: `case $- in *i*) ;; *) return ;; esac` at its top"
+            } else {
+                "run `fenton connect -vv` to see why"
+            };
+            return Check::problem(id, format!("the shared connection does not work: {e}"), fix);
         }
     };
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);

@@ -94,7 +94,10 @@ fn url_check(id: &'static str, table: &str, url: &str, needs_topic: bool) -> Che
     if !is_http(url) {
         return Check::problem(
             id,
-            format!("url {url:?} is not an http(s) address"),
+            format!(
+                "url {:?} is not an http(s) address",
+                crate::config::mask_url(url)
+            ),
             format!("write `url = \"https://…\"` under {table}"),
         );
     }
@@ -102,7 +105,7 @@ fn url_check(id: &'static str, table: &str, url: &str, needs_topic: bool) -> Che
     if needs_topic && path.is_none_or(|(_, topic)| topic.is_empty()) {
         return Check::problem(
             id,
-            format!("url {url:?} names no topic"),
+            format!("url {:?} names no topic", crate::config::mask_url(url)),
             format!("write `url = \"https://ntfy.sh/YOUR-TOPIC\"` under {table}"),
         );
     }
@@ -121,7 +124,10 @@ fn telegram(t: &crate::config::Telegram) -> Check {
     if !is_http(&t.api_url) {
         return Check::problem(
             id,
-            format!("api_url {:?} is not an http(s) address", t.api_url),
+            format!(
+                "api_url {:?} is not an http(s) address",
+                crate::config::mask_url(&t.api_url)
+            ),
             "remove `api_url` from [notify.telegram] (it defaults to https://api.telegram.org)",
         );
     }
@@ -141,7 +147,7 @@ fn telegram(t: &crate::config::Telegram) -> Check {
             "bot_token is empty",
             "write the token from @BotFather as `bot_token = \"…\"` under [notify.telegram]",
         ),
-        (Some(_), None) => Check::ok(id, format!("chat {} via {}", t.chat_id, t.api_url)),
+        (Some(_), None) => Check::ok(id, format!("chat {} via {}", t.chat_id, crate::config::mask_url(&t.api_url))),
         (None, Some(file)) => {
             let path = expand_home(file);
             let shown = path.display();
@@ -165,7 +171,7 @@ fn telegram(t: &crate::config::Telegram) -> Check {
                             format!("chmod 600 {}", crate::remote::sh::quote_path(&path)),
                         )
                     } else {
-                        Check::ok(id, format!("chat {} via {}, token in {shown}", t.chat_id, t.api_url))
+                        Check::ok(id, format!("chat {} via {}, token in {shown}", t.chat_id, crate::config::mask_url(&t.api_url)))
                     }
                 }
             }

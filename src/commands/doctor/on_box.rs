@@ -56,20 +56,20 @@ impl Facts {
 
 pub fn checks(target: &Target, remote: &Remote, notify: Option<&Notify>) -> Vec<Check> {
     let p = &target.profile;
-    let line = format!(
-        "sh -s -- {} {} {}",
+    // The arguments travel inside the script, not on the box's command line, where `ps`
+    // would show `setup` (which may export a secret).
+    let script = format!(
+        "set -- {} {} {}\n{}",
         sh::path(&p.remote_dir),
         sh::quote(&p.jupyter.command),
-        sh::quote(&p.jupyter.setup)
+        sh::quote(&p.jupyter.setup),
+        scripts::DOCTOR
     );
     let out = runtime().and_then(|rt| {
         rt.block_on(async {
-            tokio::time::timeout(
-                SCRIPT_LIMIT,
-                remote.output(&line, scripts::DOCTOR.as_bytes()),
-            )
-            .await
-            .map_err(|_| anyhow::anyhow!("no answer within {} s", SCRIPT_LIMIT.as_secs()))?
+            tokio::time::timeout(SCRIPT_LIMIT, scripts::output(remote, "sh -s", &script))
+                .await
+                .map_err(|_| anyhow::anyhow!("no answer within {} s", SCRIPT_LIMIT.as_secs()))?
         })
     });
     let facts = match out {

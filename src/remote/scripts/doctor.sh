@@ -1,5 +1,6 @@
-# fenton doctor's look at the box: POSIX sh read on stdin by `sh -s -- REMOTE_DIR JUPYTER_COMMAND
-# JUPYTER_SETUP`. It changes nothing; it prints `key=value` lines that fenton turns into checks.
+# fenton doctor's look at the box: POSIX sh read on stdin by `sh -s` after
+# `set -- REMOTE_DIR JUPYTER_COMMAND JUPYTER_SETUP`. It changes nothing; it prints `key=value`
+# lines that fenton turns into checks.
 # Keys may repeat (one line per listening Jupyter server, per exposed file).
 
 remote_dir=$1
@@ -21,9 +22,11 @@ else
 fi
 
 # Jupyter: the profile's own command, after its setup line, as `fenton jupyter start` runs it.
-# shellcheck disable=SC2016 # expanded by the inner sh, from its arguments
-out=$(limited sh -c 'eval "$1" >/dev/null 2>&1 && eval "$2 --version"' sh \
-  "$jupyter_setup" "$jupyter_command" 2>&1)
+# Both reach the inner sh in its environment: setup may export a secret, and `ps` shows
+# every process's arguments to everyone on the box.
+# shellcheck disable=SC2016 # expanded by the inner sh
+out=$(FJ_SETUP=$jupyter_setup FJ_COMMAND=$jupyter_command \
+  limited sh -c 'eval "$FJ_SETUP" >/dev/null 2>&1 && eval "$FJ_COMMAND --version"' 2>&1)
 echo "jupyter_code=$?"
 echo "jupyter_out=$(printf '%s\n' "$out" | first_line)"
 

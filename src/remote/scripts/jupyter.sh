@@ -4,13 +4,14 @@
 #   status STATE [token]
 #   stop STATE
 #
-# STATE holds: token (0600, no newline), pid, port, started (epoch), dir, command, setup,
+# STATE holds: token (0600, no newline), pid, port, started (epoch), dir, command, setup (until
+# the window reads it),
 # run.sh (what the tmux window runs) and log (what Jupyter printed). Output: `key value` lines.
 set -u
 action=$1
 state=$2
-# Whatever the login shell's start-up files printed comes before this line.
-echo '@@fenton:jupyter'
+# Absolute: the window starts wherever tmux likes and enters it.
+case $state in /*) ;; *) state=$PWD/$state ;; esac
 
 # The server recorded in STATE, if that process is still alive and still ours.
 running() {
@@ -77,8 +78,7 @@ stop_server() {
 # its stop), then finds what the first left. The lock is a directory holding its holder's
 # pid; one whose holder died is broken.
 lock() {
-  umask 077
-  mkdir -p "$state" || exit 1
+  (umask 077 && mkdir -p "$state") || exit 1
   waited=0
   until mkdir "$state/lock" 2>/dev/null; do
     holder=$(cat "$state/lock/pid" 2>/dev/null)
@@ -142,6 +142,7 @@ start)
     printf 'busy %s\n' "$(listener "$port")"
     exit 0
   fi
+  login_umask=$(umask)
   umask 077
   mkdir -p "$state" || exit 1
   rm -f "$state/token"
@@ -171,9 +172,11 @@ exec >fifo 2>&1
 rm -f fifo
 dir=$(cat dir)
 cd "$dir" || { printf 'fenton: cannot enter jupyter.dir %s\n' "$dir"; exit 1; }
+# setup may export a secret: it is said nowhere, and kept on disk only until it is read.
 setup=$(cat "$state/setup")
+rm -f "$state/setup"
 if [ -n "$setup" ]; then
-  eval "$setup" || { printf 'fenton: jupyter.setup failed (status %s): %s\n' "$?" "$setup"; exit 1; }
+  eval "$setup" || { printf 'fenton: jupyter.setup failed (status %s)\n' "$?"; exit 1; }
 fi
 root=
 [ "$(id -u)" = 0 ] && root=--ServerApp.allow_root=True
@@ -181,11 +184,19 @@ eval "exec $(cat "$state/command")" --ServerApp.ip=127.0.0.1 --ServerApp.port="$
   --ServerApp.port_retries=0 --ServerApp.open_browser=False --ServerApp.root_dir='"$PWD"' '$root'
 EOF
   date +%s >"$state/started"
+  # Jupyter's output may show its token: the log is private before tee appends to it.
+  : >"$state/log"
+  # fenton's own files are made: tmux (and so every window the user opens in it later) and
+  # Jupyter (and so every notebook it writes) keep the login umask.
+  umask "$login_umask"
+  # The window enters $state through sh: tmux would read `-c DIR` as a format, where a
+  # `#(…)` runs. fenton checked the session name.
   t has-session -t "=$session"
+  # shellcheck disable=SC2016 # expanded by the window's sh
   case $? in
-  0) t new-window -d -P -F '#{pane_pid}' -t "=$session:" -n jupyter -c "$state" 'exec sh ./run.sh' ;;
+  0) t new-window -d -P -F '#{pane_pid}' -t "=$session:" -n jupyter sh -c 'cd "$1" && exec sh ./run.sh' fenton "$state" ;;
   124) exit 0 ;;
-  *) t new-session -d -P -F '#{pane_pid}' -s "$session" -n jupyter -c "$state" 'exec sh ./run.sh' ;;
+  *) t new-session -d -P -F '#{pane_pid}' -s "$session" -n jupyter sh -c 'cd "$1" && exec sh ./run.sh' fenton "$state" ;;
   esac
   [ $? = 124 ] && exit 0
   pid=$(cat "$state/tmux.out")

@@ -33,13 +33,98 @@ fj_read() {
   if [ -f "$1" ]; then read -r fj_v < "$1" || :; fi
 }
 
+# fj_pid_ok TEXT: whether TEXT, read back from a job's file, is a process id fenton may
+# signal: digits only, and never 1 (init; `kill -TERM -1` would reach every process).
+fj_pid_ok() {
+  case $1 in
+    '' | 0* | *[!0-9]*) return 1 ;;
+  esac
+  [ "${#1}" -le 9 ] && [ "$1" -gt 1 ]
+}
+
+# fj_shown TEXT: TEXT read from a damaged file, safe to quote in a message.
+fj_shown() {
+  printf '"%s"' "$(printf '%s' "$1" | LC_ALL=C tr -cd 'A-Za-z0-9 ._:/-' | cut -c1-40)"
+}
+
+# fj_damaged WHAT: ends the script saying what is wrong with the job's files.
+fj_damaged() {
+  printf 'fenton: job %s is damaged: %s\n' "${fj_job##*/}" "$1" >&2
+  exit 1
+}
+
+# fj_stat PID: fj_state, fj_ppid and fj_pgrp of that process; fails when there is none.
+fj_stat() {
+  fj_l=
+  { read -r fj_l < "/proc/$1/stat"; } 2>/dev/null
+  [ -n "$fj_l" ] || return 1
+  # shellcheck disable=SC2086 # the fields after the command name, split into words
+  set -- ${fj_l##*) }
+  # shellcheck disable=SC2034 # not every script reads every field
+  fj_state=$1 fj_ppid=$2 fj_pgrp=$3
+}
+
+# fj_group PGID: whether a process of that group is still alive. A zombie, which kill -0
+# finds until its parent reaps it (never, under a container's init that reaps nothing), is
+# not. (dash's kill takes no `--` before a negative pid: `kill -SIG -PGID`.)
+fj_group() {
+  kill -0 "-$1" 2>/dev/null || return 1
+  [ -d /proc/self ] || return 0
+  for fj_p in /proc/[0-9]*; do
+    if fj_stat "${fj_p#/proc/}" && [ "$fj_pgrp" = "$1" ]; then
+      case $fj_state in
+        Z | X) ;;
+        *) return 0 ;;
+      esac
+    fi
+  done
+  return 1
+}
+
+# fj_live PID: whether that process is alive (not a zombie).
+fj_live() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [ -d /proc/self ] || return 0
+  fj_stat "$1" && [ "$fj_state" != Z ] && [ "$fj_state" != X ]
+}
+
 # fj_alive DIR: whether the job's process group or its wrapper is still there.
-# (dash's kill takes no `--` before a negative pid: `kill -SIG -PGID`.)
 fj_alive() {
   fj_read "$1/pid"
-  if [ -n "$fj_v" ] && kill -0 "-$fj_v" 2>/dev/null; then return 0; fi
+  if fj_pid_ok "$fj_v" && fj_group "$fj_v"; then return 0; fi
   fj_read "$1/wrapper"
-  [ -n "$fj_v" ] && kill -0 "$fj_v" 2>/dev/null
+  fj_pid_ok "$fj_v" && fj_live "$fj_v"
+}
+
+# fj_nospace PATH: ends the script with the line for a write in PATH that failed: no space
+# left (what a full disk looks like from here: under 1 MB free), or not writable.
+fj_nospace() {
+  fj_p=$1
+  while [ ! -e "$fj_p" ] && [ "$fj_p" != / ] && [ "$fj_p" != . ]; do fj_p=$(dirname "$fj_p"); done
+  fj_free=$(df -Pk "$fj_p" 2>/dev/null | awk 'NR == 2 { print $4 }')
+  case $fj_free in
+    '' | *[!0-9]*) fj_free= ;;
+  esac
+  if [ -n "$fj_free" ] && [ "$fj_free" -lt 1024 ]; then
+    printf 'fenton: no space left on the box at %s (%s KB free): free some space there, or set remote_dir to a path on another disk\n' \
+      "$1" "$fj_free" >&2
+  else
+    printf 'fenton: cannot write in %s on the box: check that it is a directory you may write to, or set remote_dir to one\n' \
+      "$1" >&2
+  fi
+  exit 1
+}
+
+# fj_written DIR NAME BYTES...: the files fenton's appended lines wrote into DIR are whole;
+# else the script ends as fj_nospace says.
+fj_written() {
+  fj_wd=$1
+  shift
+  while [ "$#" -ge 2 ]; do
+    fj_s=$({ wc -c < "$fj_wd/$1"; } 2>/dev/null) || fj_s=-1
+    [ "$((fj_s + 0))" = "$2" ] || fj_nospace "${fj_wd%/*}"
+    shift 2
+  done
 }
 
 # fj_nap SECONDS: a short pause (a whole second where sleep takes no fractions).

@@ -7,22 +7,26 @@
 fj_find "$1"
 fj_lines=$2 fj_follow=$3 fj_off=$4
 fj_log=$fj_job/log
+fj_nolog() {
+  fj_damaged "its log $fj_log is missing (deleted?): nothing to show (fenton jobs shows how the job stands)"
+}
+[ -f "$fj_log" ] || fj_nolog
 fj_size() {
-  fj_s=$(wc -c < "$fj_log" 2>/dev/null) || fj_s=0
+  fj_s=$({ wc -c < "$fj_log"; } 2>/dev/null) || fj_nolog
   echo $((fj_s + 0))
 }
 if [ -z "$fj_off" ]; then
   if [ "$fj_lines" = all ]; then
     fj_off=0
   else
-    fj_s=$(fj_size)
+    fj_s=$(fj_size) || exit 1
     fj_t=$(head -c "$fj_s" "$fj_log" | tail -n "$fj_lines" | wc -c)
     fj_off=$((fj_s - fj_t))
   fi
 fi
 echo "fenton-offset $fj_off ${fj_job##*/}"
 fj_emit() {
-  fj_s=$(fj_size)
+  fj_s=$(fj_size) || exit 1
   if [ "$fj_s" -gt "$fj_off" ]; then
     # Nobody reading any more (Ctrl-C, a dropped link): stop rather than poll on.
     tail -c +$((fj_off + 1)) "$fj_log" | head -c $((fj_s - fj_off)) || exit 0
@@ -40,7 +44,10 @@ while :; do
   fj_emit
   if [ -n "$fj_done" ]; then
     fj_read "$fj_job/exit"
-    exit "$fj_v"
+    case $fj_v in
+      [0-9] | [0-9][0-9] | [0-9][0-9][0-9]) [ "$fj_v" -le 255 ] && exit "$fj_v" ;;
+    esac
+    fj_damaged "its exit file holds $(fj_shown "$fj_v"), not an exit status: the job has ended, how is not known"
   fi
   fj_i=$((fj_i + 1))
   if [ $((fj_i % 25)) = 0 ] && ! fj_alive "$fj_job" && [ ! -f "$fj_job/exit" ]; then
