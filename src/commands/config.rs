@@ -46,7 +46,7 @@ fn init(ctx: &Ctx, mut args: InitArgs) -> Result<Exit> {
             args.name
         );
     }
-    let existing = match fs::read_to_string(&path) {
+    let existing = match crate::config::read_small(&path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),

@@ -207,6 +207,17 @@ impl<'a> Fs<'a> {
     fn mount(&self) -> Result<Exit> {
         preflight()?;
         let local = self.shown_local();
+        let limit = Duration::from_secs(self.remote.profile.connect_timeout + 20);
+        // Where a person may be typing a passphrase for sshfs's ssh, no deadline cuts them off
+        // (ConnectTimeout still bounds an unreachable box); elsewhere BatchMode fails fast.
+        let interactive = File::open("/dev/tty").is_ok();
+        let bound = (!interactive).then_some(limit);
+        // Mounts started at once would stack on the point: one mounts, the others find it.
+        let _lock = crate::lock::exclusive(
+            &self.remote.state_file("mount.lock"),
+            bound.map(|b| b + Duration::from_secs(10)),
+            &format!("mounting {local}"),
+        )?;
         match self.state(true)? {
             State::NotMounted => {}
             State::Other(entry) => bail!(
@@ -252,11 +263,6 @@ impl<'a> Fs<'a> {
         // sshfs daemonizes once mounted; its ssh child keeps stderr, so never a pipe of ours.
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
         ui::trace_command("sshfs", cmd.get_args());
-        let limit = Duration::from_secs(self.remote.profile.connect_timeout + 20);
-        // Where a person may be typing a passphrase for sshfs's ssh, no deadline cuts them off
-        // (ConnectTimeout still bounds an unreachable box); elsewhere BatchMode fails fast.
-        let interactive = File::open("/dev/tty").is_ok();
-        let bound = (!interactive).then_some(limit);
         let status = match run_bounded(cmd, bound).context("cannot run sshfs")? {
             Some(out) => out.status,
             None => bail!(

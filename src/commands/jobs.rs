@@ -7,6 +7,7 @@
 //! wrapper script on the box writes them, so they tell the truth while the laptop is away.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -14,7 +15,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::cli::JobsArgs;
 use crate::exit::Exit;
-use crate::remote::{runtime, scripts, sh, Output, Remote};
+use crate::remote::{runtime, scripts, sh, Output, Remote, STEP_LIMIT};
 use crate::ui;
 
 /// The remote command line that runs a job script fed on stdin: `sh -s -- REMOTE_DIR ARGS...`
@@ -46,9 +47,28 @@ pub fn failure(out: &Output, what: &str) -> anyhow::Error {
     }
 }
 
-/// Runs a job script; a failure the script explained (on stderr) ends the command.
+/// Runs a job script that should take a moment; a failure the script explained (on stderr)
+/// ends the command.
 pub async fn output<S: AsRef<str>>(remote: &Remote, body: &str, args: &[S]) -> Result<Output> {
-    let out = scripts::output(remote, &line(remote, args), &scripts::job(body)).await?;
+    output_within(remote, body, args, STEP_LIMIT, "the job script").await
+}
+
+/// [`output`] for a script that may take up to `limit` (`what` it does names it when late).
+pub async fn output_within<S: AsRef<str>>(
+    remote: &Remote,
+    body: &str,
+    args: &[S],
+    limit: Duration,
+    what: &str,
+) -> Result<Output> {
+    let script = scripts::job(body);
+    let out = remote
+        .within(
+            limit,
+            what,
+            scripts::output(remote, &line(remote, args), &script),
+        )
+        .await?;
     if out.code != 0 {
         return Err(failure(&out, "the job script failed on the box"));
     }

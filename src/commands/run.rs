@@ -5,12 +5,14 @@
 //! with the id once the job has a pid. A start that fails or is cut short leaves no job
 //! directory (and no secret) behind.
 
+use std::time::Duration;
+
 use anyhow::{bail, Result};
 
 use super::{jobs, notify, Ctx};
 use crate::cli::RunArgs;
 use crate::exit::Exit;
-use crate::remote::{runtime, scripts, sh, Remote};
+use crate::remote::{runtime, scripts, sh, Remote, STEP_LIMIT};
 use crate::ui;
 
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
@@ -63,7 +65,13 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
             remote.profile.tmux.socket.as_str(),
         ])
     );
-    let out = runtime()?.block_on(scripts::output(&remote, &line, &scripts::job(&body)))?;
+    // The script gives tmux 5 s a try (three at most) and the wrapper 20 s to record its pid.
+    let script = scripts::job(&body);
+    let out = runtime()?.block_on(remote.within(
+        STEP_LIMIT + Duration::from_secs(20),
+        "starting the job",
+        scripts::output(&remote, &line, &script),
+    ))?;
     let text = String::from_utf8_lossy(&out.stdout);
     // The script answers with the id and how it started the job.
     let lines: Vec<&str> = text.lines().collect();

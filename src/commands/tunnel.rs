@@ -100,6 +100,9 @@ fn save(remote: &Remote, tunnels: &[Tunnel]) -> Result<()> {
 }
 
 async fn open(remote: &Remote, tunnel: Tunnel) -> Result<Exit> {
+    // The master takes a forward without asking the box: ask it first, reconnecting if the
+    // link has died under the master.
+    remote.connect_verified().await?;
     let mut tunnels = load(remote);
     if let Some(known) = tunnels.iter().find(|t| t.local == tunnel.local) {
         if known == &tunnel && tunnel.up() && remote.live_session().await.is_some() {

@@ -243,6 +243,29 @@ fn the_example_config_documents_every_key() {
 }
 
 #[test]
+fn a_config_that_is_a_fifo_or_a_device_or_huge_is_refused_at_once() {
+    let laptop = Laptop::new();
+    let fifo = laptop.dir.path().join("fifo.toml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let big = laptop.dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(2 << 20)).unwrap();
+    for (path, why) in [
+        (fifo.to_str().unwrap(), "not a regular file"),
+        ("/dev/zero", "not a regular file"),
+        (big.to_str().unwrap(), "larger than 1 MiB"),
+    ] {
+        for command in [&["-c", path, "status"][..], &["-c", path, "config", "show"]] {
+            let out = laptop.fenton(command);
+            assert_eq!(out.code, Some(1), "{command:?}: {out:?}");
+            assert!(out.elapsed < Duration::from_secs(5), "{out:?}");
+            assert!(out.stderr.contains(why), "{}", out.stderr);
+            assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        }
+    }
+}
+
+#[test]
 fn show_masks_every_secret_and_an_ntfy_topic_counts_as_one() {
     let laptop = Laptop::new();
     let config = "[profile.box]\nhost = \"h\"\n[profile.box.jupyter]\nsetup = \"export HF_TOKEN=hf-SECRET-1\"\n\
