@@ -227,3 +227,27 @@ fn a_bashrc_that_exits_is_named_by_doctor_not_taken_for_a_refused_login() {
         out.stderr
     );
 }
+
+/// A box whose login shell is fish, which reads `\\` and `\'` inside single quotes as escapes:
+/// what fenton puts on the command line (a `--dir`, a command's words) arrives as it is and
+/// never runs. sshd hands every command to fish as a fish login shell would get it.
+#[test]
+fn a_fish_login_shell_gets_values_not_code() {
+    require!("fish", crate::common::installed("fish"));
+    let Some(test) = TestBox::builder()
+        .sshd_option("ForceCommand exec fish -c \"$SSH_ORIGINAL_COMMAND\"")
+        .start()
+    else {
+        return;
+    };
+    let pwned = test.root.join("pwned");
+    let word = format!("\\'; touch {}; echo \\'", pwned.display());
+    let out = test
+        .run(["exec", "--", "printf", "%s|", &word, "a\\\\b", "\\"])
+        .ok();
+    assert_eq!(out.stdout, format!("{word}|a\\\\b|\\|"));
+    let out = test.run(["run", "--dir", &word, "--", "true"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains("cannot enter"), "{out:#?}");
+    assert!(!pwned.exists(), "a --dir value ran as code");
+}
