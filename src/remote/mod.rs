@@ -342,17 +342,25 @@ impl Remote {
         let stdout = child.stdout().take();
         let stderr = child.stderr().take();
         let finished = async {
-            tokio::join!(
+            let copied = tokio::join!(
                 copy_to_eof(stdout, tokio::io::stdout()),
                 copy_to_eof(stderr, tokio::io::stderr()),
             );
-            child.wait().await
+            (child.wait().await, copied)
         };
-        let status = tokio::select! {
-            status = finished => status,
+        let (status, copied) = tokio::select! {
+            finished = finished => finished,
             _ = tokio::signal::ctrl_c() => return Ok(Exit::Interrupted),
         };
         let code = self.code(status)?;
+        for (stream, copied) in [("stdout", copied.0), ("stderr", copied.1)] {
+            if let Err(e) = copied {
+                anyhow::bail!(
+                    "cannot write the command's {stream} here ({e}): the rest of it was lost; \
+                     make room where it goes (or send it elsewhere) and run the command again"
+                );
+            }
+        }
         if let Some(signal) = signal_of(code) {
             ui::info(format_args!(
                 "the command on the box ended with status {code}: killed by signal {signal}"
@@ -484,7 +492,8 @@ impl Remote {
                         let _ = s.read_to_end(&mut out.stderr).await;
                     }
                 } else {
-                    copy_to_eof(stderr.as_mut(), tokio::io::stderr()).await;
+                    // Where our stderr cannot take it, no message could say so either.
+                    let _ = copy_to_eof(stderr.as_mut(), tokio::io::stderr()).await;
                 }
             };
             tokio::pin!(feed, read_out, read_err);
@@ -562,25 +571,33 @@ impl Remote {
     }
 }
 
-/// Copies a remote command's output stream to ours until the master closes it. When ours is
-/// closed (a reader such as `head` went away) the copy ends and drops the pipe, so the
-/// command on the box gets SIGPIPE, as it would under plain ssh.
+/// Copies a remote command's output stream to ours until the master closes it. When ours
+/// cannot be written the copy ends and drops the pipe, so the command on the box gets
+/// SIGPIPE, as it would under plain ssh; that is no error when a reader (such as `head`) went
+/// away, and the error otherwise (a full disk): output must not be lost without a word.
 async fn copy_to_eof(
     from: Option<impl tokio::io::AsyncRead + Unpin>,
     mut to: impl tokio::io::AsyncWrite + Unpin,
-) {
+) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Some(mut from) = from else { return };
+    let Some(mut from) = from else { return Ok(()) };
     let mut buf = vec![0u8; 64 * 1024];
     // A read error is the connection going away: the exit status says so.
     while let Ok(n) = from.read(&mut buf).await {
         if n == 0 {
             break;
         }
-        if to.write_all(&buf[..n]).await.is_err() || to.flush().await.is_err() {
-            return;
+        let written = match to.write_all(&buf[..n]).await {
+            Ok(()) => to.flush().await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(e),
         }
     }
+    Ok(())
 }
 
 /// The signal a shell's status of 128+N reports, as `9 (KILL)`; none for the two a shell

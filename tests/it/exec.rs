@@ -232,3 +232,34 @@ fn a_command_killed_by_a_signal_is_not_a_link_fault() {
     assert_eq!(out.stdout, "y\ny\ny\n");
     assert_eq!(out.stderr, "", "a closed pipe is no news");
 }
+
+/// Output that cannot be written here (a full disk: /dev/full) is an error that says so, not
+/// a quiet success with the output gone; on stderr, where nothing can be said, the exit says it.
+#[test]
+fn output_that_cannot_be_written_is_not_a_success() {
+    let Some(test) = TestBox::new() else { return };
+    for (args, redirect) in [
+        (&["echo", "hi"][..], ">/dev/full"),
+        (&["head", "-c", "1000000", "/dev/zero"][..], ">/dev/full"),
+        (&["sh", "-c", "echo hi >&2"][..], "2>/dev/full"),
+    ] {
+        let fenton = test.fenton(["exec", "--"].iter().chain(args));
+        let mut sh = Command::new("sh");
+        sh.args(["-c", &format!("\"$0\" \"$@\" {redirect}")])
+            .arg(fenton.get_program())
+            .args(fenton.get_args())
+            .env_clear()
+            .envs(fenton.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdin(Stdio::null());
+        let out = run(sh, Duration::from_secs(20));
+        assert_eq!(out.code, Some(1), "{args:?}: {out:?}");
+        if redirect.starts_with('>') {
+            assert!(
+                out.stderr
+                    .contains("cannot write the command's stdout here (No space left"),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+}
