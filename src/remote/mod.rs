@@ -343,8 +343,8 @@ impl Remote {
         let stderr = child.stderr().take();
         let finished = async {
             let copied = tokio::join!(
-                copy_to_eof(stdout, tokio::io::stdout()),
-                copy_to_eof(stderr, tokio::io::stderr()),
+                copy_to_eof(stdout, Ours::Stdout),
+                copy_to_eof(stderr, Ours::Stderr),
             );
             (child.wait().await, copied)
         };
@@ -493,7 +493,7 @@ impl Remote {
                     }
                 } else {
                     // Where our stderr cannot take it, no message could say so either.
-                    let _ = copy_to_eof(stderr.as_mut(), tokio::io::stderr()).await;
+                    let _ = copy_to_eof(stderr.as_mut(), Ours::Stderr).await;
                 }
             };
             tokio::pin!(feed, read_out, read_err);
@@ -571,15 +571,22 @@ impl Remote {
     }
 }
 
+/// One of fenton's own output streams, where a remote command's output goes.
+#[derive(Clone, Copy)]
+enum Ours {
+    Stdout,
+    Stderr,
+}
+
 /// Copies a remote command's output stream to ours until the master closes it. When ours
 /// cannot be written the copy ends and drops the pipe, so the command on the box gets
 /// SIGPIPE, as it would under plain ssh; that is no error when a reader (such as `head`) went
 /// away, and the error otherwise (a full disk): output must not be lost without a word.
 async fn copy_to_eof(
     from: Option<impl tokio::io::AsyncRead + Unpin>,
-    mut to: impl tokio::io::AsyncWrite + Unpin,
+    to: Ours,
 ) -> std::io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let Some(mut from) = from else { return Ok(()) };
     let mut buf = vec![0u8; 64 * 1024];
     // A read error is the connection going away: the exit status says so.
@@ -587,14 +594,49 @@ async fn copy_to_eof(
         if n == 0 {
             break;
         }
-        let written = match to.write_all(&buf[..n]).await {
-            Ok(()) => to.flush().await,
-            Err(e) => Err(e),
-        };
+        let (back, written) = tokio::task::spawn_blocking(move || {
+            let written = write_all_waiting(to, &buf[..n]);
+            (buf, written)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        buf = back;
         match written {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
             Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `buf` to ours (a blocking call). A descriptor that another program sharing
+/// it (a terminal, a parent's pipe) made non-blocking answers "would block" when full: this
+/// waits until it takes more, as ssh does, where a plain write would fail and the rest of
+/// the output would be lost.
+fn write_all_waiting(to: Ours, buf: &[u8]) -> std::io::Result<()> {
+    use nix::errno::Errno;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    let fd = match to {
+        Ours::Stdout => stdout.as_fd(),
+        Ours::Stderr => stderr.as_fd(),
+    };
+    let mut at = 0;
+    while at < buf.len() {
+        match nix::unistd::write(fd, &buf[at..]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => at += n,
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => match poll(
+                &mut [PollFd::new(fd, PollFlags::POLLOUT)],
+                PollTimeout::NONE,
+            ) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())

@@ -263,3 +263,39 @@ fn output_that_cannot_be_written_is_not_a_success() {
         }
     }
 }
+
+/// A stdout left non-blocking by another program that shares it (a terminal, a pipe from a
+/// parent that set O_NONBLOCK) fills up when its reader is slow: fenton waits for the reader,
+/// as ssh does, instead of taking "would block" for a closed pipe and losing the rest.
+#[test]
+fn a_non_blocking_stdout_with_a_slow_reader_gets_every_byte() {
+    require!("python3", crate::common::installed("python3"));
+    let Some(test) = TestBox::new() else { return };
+    // The reader: a pipe made non-blocking on fenton's side, read slowly; prints the count.
+    let reader = r#"
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+child = subprocess.Popen(sys.argv[1:], stdout=w)
+os.close(w)
+n = 0
+while True:
+    time.sleep(0.002)
+    chunk = os.read(r, 65536)
+    if not chunk:
+        break
+    n += len(chunk)
+print(n, child.wait())
+"#;
+    let fenton = test.fenton(["exec", "--", "head", "-c", "3000000", "/dev/zero"]);
+    let mut python = Command::new("python3");
+    python
+        .args(["-c", reader])
+        .arg(fenton.get_program())
+        .args(fenton.get_args())
+        .env_clear()
+        .envs(fenton.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::null());
+    let out = run(python, Duration::from_secs(60));
+    assert_eq!(out.stdout, "3000000 0\n", "{out:?}");
+}
