@@ -209,9 +209,12 @@ pub fn mask_url(url: &str) -> String {
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
-    // User-info is a password, or a token given as the user name.
+    // User-info is a password, or a token given as the user name. An `@` further on may end
+    // one that holds a `/`, `?` or `#` it should have percent-encoded: then all of it is
+    // masked, host included, rather than show what came before that character.
     let authority = match authority.rsplit_once('@') {
         Some((_, host)) => format!("{MASK}@{host}"),
+        None if path.contains('@') => MASK.to_string(),
         None => authority.to_string(),
     };
     let path = if path.len() > 1 {
@@ -633,6 +636,8 @@ mod tests {
             "http://********@h/********"
         );
         assert_eq!(mask_url("https://h?token=T"), "https://h/********");
+        assert_eq!(mask_url("http://u:p#w@h:1"), "http://********/********");
+        assert_eq!(mask_url("http://u:p/w@h/x"), "http://********/********");
     }
 
     #[test]

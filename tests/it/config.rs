@@ -302,6 +302,30 @@ fn show_masks_every_secret_and_an_ntfy_topic_counts_as_one() {
     );
 }
 
+/// A password written with a `#`, `?` or `/` it should have percent-encoded ends the
+/// authority early where a URL parser reads it; shown, not a letter of it (nor the user name
+/// before it) may appear.
+#[test]
+fn show_masks_a_password_that_holds_a_url_delimiter() {
+    let laptop = Laptop::new();
+    laptop.write(
+        "[profile.box]\nhost = \"h\"\n\
+         [notify.telegram]\nbot_token = \"1:x\"\nchat_id = \"5\"\napi_url = \"http://USER-1:SECRET#2@proxy.example:8080\"\n\
+         [notify.webhook]\nurl = \"https://USER-3:SEC?RET/4@hooks.example/x\"\n",
+        0o600,
+    );
+    let out = laptop.fenton(&["config", "show"]);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    for secret in ["USER", "SEC"] {
+        assert!(!out.stdout.contains(secret), "{}", out.stdout);
+    }
+    let out = laptop.fenton(&["doctor"]);
+    for secret in ["USER", "SEC"] {
+        assert!(!out.stdout.contains(secret), "{}", out.stdout);
+        assert!(!out.stderr.contains(secret), "{}", out.stderr);
+    }
+}
+
 #[test]
 fn values_that_cannot_work_are_refused_at_load_with_line_and_column() {
     let laptop = Laptop::new();
