@@ -197,6 +197,29 @@ fn a_bashrc_that_reads_stdin_is_told_from_an_empty_answer() {
     }
 }
 
+/// A `.bashrc` that reads a line of stdin takes the first line of the script: fenton then
+/// says the script did not run, and no part of it may have run, or a job starts on the box
+/// while fenton reports a failure (and the user's second try starts another).
+#[test]
+fn a_bashrc_that_reads_a_line_runs_no_part_of_the_script() {
+    let Some((test, _home)) = box_with_bashrc("read -r line\n") else {
+        return;
+    };
+    let ran = test.root.join("ran");
+    let out = test.run(["run", "--", "touch", ran.to_str().unwrap()]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("did not run fenton's script"),
+        "{}",
+        out.stderr
+    );
+    let jobs = std::fs::read_dir(test.remote_dir.join("jobs"))
+        .map(|dir| dir.count())
+        .unwrap_or(0);
+    assert_eq!(jobs, 0, "a job directory was made");
+    assert!(!ran.exists(), "the job ran");
+}
+
 #[test]
 fn a_bashrc_that_exits_is_named_by_doctor_not_taken_for_a_refused_login() {
     let Some((test, _home)) = box_with_bashrc("exit 1\n") else {
