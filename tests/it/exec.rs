@@ -299,3 +299,53 @@ print(n, child.wait())
     let out = run(python, Duration::from_secs(60));
     assert_eq!(out.stdout, "3000000 0\n", "{out:?}");
 }
+
+/// Ctrl-C ends exec at once (130) even while its output waits for a reader that stopped
+/// reading (a pager, which ignores Ctrl-C): the write still waiting is left behind.
+#[test]
+fn ctrl_c_ends_exec_while_its_output_waits_for_a_reader() {
+    let Some(test) = TestBox::new() else { return };
+    let marker = format!("fenton-unread-{}", std::process::id());
+    // `yes` on the box says `MARKER!`, which is on no command line here.
+    let mut child = test
+        .fenton(["exec", "--", "sh", "-c", "exec yes \"$0!\"", &marker])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The pipe is never read: fenton's write blocks once it is full, then the master's, the
+    // link's and the box's, until `yes` itself waits to write.
+    let _reader = child.stdout.take();
+    let needle = format!("{marker}!");
+    crate::common::wait_until(
+        "the command on the box to wait for its output to be read",
+        Duration::from_secs(20),
+        || {
+            TestBox::pids_mentioning(&needle).iter().any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|s| s.starts_with('S')))
+            })
+        },
+    );
+    let asked = std::time::Instant::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut status = None;
+    while status.is_none() && asked.elapsed() < Duration::from_secs(10) {
+        status = child.try_wait().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("exec did not end within 10 s of Ctrl-C");
+    };
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+}
