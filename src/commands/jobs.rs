@@ -7,6 +7,7 @@
 //! wrapper script on the box writes them, so they tell the truth while the laptop is away.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -314,8 +315,12 @@ pub fn run(ctx: &Ctx, args: JobsArgs) -> Result<Exit> {
         return prune(&remote, &args.older_than);
     }
     let jobs = list(&remote)?;
+    // Written, not printed: a reader that went away (`| head`) or a full disk is an error
+    // that `exit::report` says (or, for the reader, keeps quiet about), not a panic.
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&jobs)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&jobs)?)
+            .context("cannot write the list of jobs")?;
         return Ok(Exit::Success);
     }
     if jobs.is_empty() {
@@ -325,7 +330,9 @@ pub fn run(ctx: &Ctx, args: JobsArgs) -> Result<Exit> {
         ));
         return Ok(Exit::Success);
     }
-    print!("{}", table(&jobs));
+    out.write_all(table(&jobs).as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write the list of jobs")?;
     for job in &jobs {
         for what in &job.damaged {
             ui::warn(format_args!(
