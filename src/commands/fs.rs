@@ -157,13 +157,14 @@ impl<'a> Fs<'a> {
         let local = self.shown_local();
         match self.state(true)? {
             State::NotMounted => {
-                println!("not mounted: {local} (`fenton fs mount` mounts it)");
+                crate::outln!("not mounted: {local} (`fenton fs mount` mounts it)");
                 Ok(Exit::Failure)
             }
             State::Other(entry) => {
-                println!(
+                crate::outln!(
                     "mounted by something else: {} ({}) on {local}",
-                    entry.source, entry.fstype
+                    entry.source,
+                    entry.fstype
                 );
                 Ok(Exit::Failure)
             }
@@ -175,7 +176,7 @@ impl<'a> Fs<'a> {
                 let since = started(pid)
                     .map(|s| format!(", since {s}"))
                     .unwrap_or_default();
-                println!(
+                crate::outln!(
                     "mounted: {} on {local} (sshfs pid {pid}{since})",
                     self.shown_source()
                 );
@@ -185,7 +186,7 @@ impl<'a> Fs<'a> {
                 health: Health::Stale(why),
                 ..
             } => {
-                println!(
+                crate::outln!(
                     "stale: {local} ({why}); `fenton fs mount` cleans it up and mounts again, `fenton fs unmount` frees it"
                 );
                 Ok(Exit::Failure)
@@ -194,7 +195,7 @@ impl<'a> Fs<'a> {
                 pid,
                 health: Health::Unresponsive(why),
             } => {
-                println!(
+                crate::outln!(
                     "unresponsive: {} on {local} (sshfs pid {}): {why}; is the link down? sshfs reconnects when it is back, `fenton fs unmount --force` frees it now",
                     self.shown_source(),
                     pid.unwrap_or_default()

@@ -326,7 +326,7 @@ fn show(remote: &Remote, local: u16, token: &str, browser: bool) -> Result<Exit>
             },
         }
     }
-    println!("{plain}");
+    crate::outln!("{plain}");
     ui::info(format_args!(
         "`fenton jupyter url` prints it with its token, for pasting"
     ));
@@ -469,27 +469,31 @@ async fn open(remote: &Remote, browser: bool) -> Result<Exit> {
     if browser {
         show(remote, local, &token, true)
     } else {
-        println!("http://127.0.0.1:{local}/?token={}", ui::clean(&token));
+        crate::outln!("http://127.0.0.1:{local}/?token={}", ui::clean(&token));
         Ok(Exit::Success)
     }
 }
 
 async fn status(remote: &Remote) -> Result<Exit> {
     let Some(server) = query(remote, false).await? else {
-        println!("jupyter: not running (start it with `fenton jupyter start`)");
+        crate::outln!("jupyter: not running (start it with `fenton jupyter start`)");
         return Ok(Exit::Failure);
     };
-    println!("jupyter: running");
-    println!("pid:     {}", server.pid);
-    println!("port:    {} (on the box)", server.port);
-    println!("uptime:  {}", ui::duration(server.uptime));
-    println!("dir:     {}", ui::clean(&server.dir));
+    crate::outln!("jupyter: running");
+    crate::outln!("pid:     {}", server.pid);
+    crate::outln!("port:    {} (on the box)", server.port);
+    crate::outln!("uptime:  {}", ui::duration(server.uptime));
+    crate::outln!("dir:     {}", ui::clean(&server.dir));
     // Without the token Jupyter answers 403: that is enough to know the forward reaches it.
     match recorded(remote) {
         Some((local, port)) if port == server.port && probe(local, None).is_some() => {
-            println!("url:     http://127.0.0.1:{local}/  (with its token: `fenton jupyter url`)")
+            crate::outln!(
+                "url:     http://127.0.0.1:{local}/  (with its token: `fenton jupyter url`)"
+            )
         }
-        _ => println!("url:     none: the forward is down (`fenton jupyter open` restores it)"),
+        _ => {
+            crate::outln!("url:     none: the forward is down (`fenton jupyter open` restores it)")
+        }
     }
     Ok(Exit::Success)
 }

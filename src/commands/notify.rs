@@ -159,7 +159,7 @@ fn test(ctx: &Ctx) -> Result<Exit> {
     })?;
     let mut failed = false;
     for line in &results {
-        println!("{}", ui::clean(line));
+        crate::outln!("{}", ui::clean(line));
         failed |= !jobs::sent(line);
     }
     if failed {

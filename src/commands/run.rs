@@ -78,7 +78,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
     let (&[id, how], 0) = (&lines[..], out.code) else {
         return Err(jobs::failure(&out, "the job did not start on the box"));
     };
-    println!("{}", ui::clean(id));
+    crate::outln!("{}", ui::clean(id));
     if how == "setsid-tmux-hung" {
         ui::warn(format_args!(
             "tmux on {} did not answer within 5 s (a stopped or hung server?): the job runs under setsid, without a tmux window",

@@ -243,7 +243,7 @@ struct Screen {
 impl Screen {
     fn enter(tty: bool) -> Screen {
         if tty {
-            print!("\x1b[?1049h\x1b[?25l");
+            crate::out!("\x1b[?1049h\x1b[?25l");
             let _ = std::io::stdout().flush();
         }
         Screen { tty }
@@ -265,7 +265,7 @@ impl Screen {
 impl Drop for Screen {
     fn drop(&mut self) {
         if self.tty {
-            print!("\x1b[?25h\x1b[?1049l");
+            crate::out!("\x1b[?25h\x1b[?1049l");
             let _ = std::io::stdout().flush();
         }
     }

@@ -141,7 +141,7 @@ async fn open(remote: &Remote, tunnel: Tunnel) -> Result<Exit> {
         "forwarding {tunnel} on the box, held by the shared connection: it closes with it ({} s after the last use; run this again to restore it)",
         remote.profile.control_persist
     ));
-    println!("http://127.0.0.1:{}/", tunnel.local);
+    crate::outln!("http://127.0.0.1:{}/", tunnel.local);
     tunnels.push(tunnel);
     save(remote, &tunnels)?;
     Ok(Exit::Success)
@@ -206,7 +206,7 @@ fn list(remote: &Remote) -> Result<Exit> {
         } else {
             "down (`fenton tunnel` it again)"
         };
-        println!("{tunnel}\t{state}");
+        crate::outln!("{tunnel}\t{state}");
     }
     Ok(Exit::Success)
 }
