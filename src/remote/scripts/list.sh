@@ -56,6 +56,10 @@ fj_list_one() {
 
 # Every entry of the jobs directory, read without a look into each (ls -f does not sort).
 fj_names=$(ls -f "$fj_jobs" 2>/dev/null)
+# The ids kept so far, read before the kept lines: a listing beside this one appends a job's
+# lines first and its id after, so an id read here always has its lines below (the other
+# order could see the id without the lines, and leave the job out).
+fj_done=$(cat "$fj_ids" 2>/dev/null)
 # The kept lines of jobs still there; a block cut short (a full disk) is dropped whole.
 printf '%s\n' "$fj_names" | awk -v kept="$fj_index" '
   { here[$0] = 1 }
@@ -67,8 +71,10 @@ printf '%s\n' "$fj_names" | awk -v kept="$fj_index" '
     }
   }'
 # The others: new, running, or over since the last listing (then kept from now on).
-printf '%s\n' "$fj_names" | awk -v ids="$fj_ids" '
-  BEGIN { while ((getline id < ids) > 0) done[id] = 1 }
+# (The kept ids, an empty line, then the entries: no entry is an empty line.)
+{ printf '%s\n' "$fj_done"; echo; printf '%s\n' "$fj_names"; } | awk '
+  !listing && $0 == "" { listing = 1; next }
+  !listing { done[$0] = 1; next }
   !($0 in done) && $0 !~ /^\./' |
   while IFS= read -r fj_n; do
     fj_d=$fj_jobs/$fj_n
