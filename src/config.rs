@@ -46,6 +46,8 @@ pub struct Profile {
     pub tmux: Tmux,
     #[serde(default)]
     pub jupyter: Jupyter,
+    #[serde(default)]
+    pub monitor: Monitor,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -87,6 +89,21 @@ pub struct Jupyter {
     /// Seconds to wait for the server to answer.
     #[serde(default = "default_jupyter_timeout")]
     pub start_timeout: u64,
+}
+
+/// The recorder on the box (`fenton monitor`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitor {
+    /// Start the recorder on first use (status, run, connect) when it does not run.
+    #[serde(default)]
+    pub auto: bool,
+    /// Seconds between samples.
+    #[serde(default = "default_monitor_every")]
+    pub every: u64,
+    /// How long samples are kept: `7d`, `24h`…
+    #[serde(default = "default_monitor_retention")]
+    pub retention: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -144,6 +161,12 @@ fn default_jupyter_port() -> u16 {
 fn default_jupyter_timeout() -> u64 {
     60
 }
+fn default_monitor_every() -> u64 {
+    10
+}
+fn default_monitor_retention() -> String {
+    "7d".into()
+}
 fn default_telegram_api() -> String {
     "https://api.telegram.org".into()
 }
@@ -179,6 +202,16 @@ impl Default for Jupyter {
             remote_port: default_jupyter_port(),
             local_port: default_jupyter_port(),
             start_timeout: default_jupyter_timeout(),
+        }
+    }
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Monitor {
+            auto: false,
+            every: default_monitor_every(),
+            retention: default_monitor_retention(),
         }
     }
 }
@@ -261,7 +294,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
 fn problem(p: &Profile) -> Option<(&'static str, String)> {
     use crate::remote::sh;
     let control = |value: &str| value.chars().any(char::is_control);
-    let checks: [(&'static str, Option<String>); 13] = [
+    let checks: [(&'static str, Option<String>); 15] = [
         ("host", p.host.trim().is_empty().then(|| "is empty".into())),
         (
             "host",
@@ -318,6 +351,17 @@ fn problem(p: &Profile) -> Option<(&'static str, String)> {
             "jupyter.remote_port",
             (p.jupyter.remote_port == 0 || p.jupyter.local_port == 0)
                 .then(|| "and `jupyter.local_port` may not be 0".into()),
+        ),
+        (
+            "monitor.every",
+            (p.monitor.every == 0 || p.monitor.every > 3600)
+                .then(|| "must be 1 to 3600 seconds".into()),
+        ),
+        (
+            "monitor.retention",
+            crate::monitor::parse_duration(&p.monitor.retention)
+                .err()
+                .map(|e| e.to_string()),
         ),
     ];
     checks

@@ -9,7 +9,9 @@ use crate::ui;
 
 pub fn connect(ctx: &Ctx) -> Result<Exit> {
     let remote = ctx.remote()?;
-    let opened = runtime()?.block_on(remote.connect())?;
+    let rt = runtime()?;
+    let opened = rt.block_on(remote.connect())?;
+    rt.block_on(super::monitor::auto_start(&remote));
     let host = &remote.profile.host;
     if opened {
         ui::info(format_args!(

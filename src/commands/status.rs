@@ -28,13 +28,18 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<Exit> {
         return all(ctx, args.json);
     }
     let remote = ctx.remote()?;
+    if let Some(window) = &args.history {
+        return super::monitor::show_history(&remote, window, args.json, style(ctx).width);
+    }
     if let Some(secs) = args.watch {
         if !(secs.is_finite() && secs >= 0.1) {
             bail!("--watch takes seconds between frames, at least 0.1 (e.g. --watch 2)");
         }
         return runtime()?.block_on(watch(ctx, &remote, secs, args.json));
     }
-    let status = runtime()?.block_on(fetch(&remote))?;
+    let rt = runtime()?;
+    rt.block_on(super::monitor::auto_start(&remote));
+    let status = rt.block_on(fetch(&remote))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&status)?)?;

@@ -21,6 +21,10 @@ pub const JOB_LIST: &str = include_str!("scripts/list.sh");
 pub const JOB_LOGS: &str = include_str!("scripts/logs.sh");
 pub const JOB_KILL: &str = include_str!("scripts/kill.sh");
 pub const JOB_PRUNE: &str = include_str!("scripts/prune.sh");
+/// `fenton monitor` and `status --history`: start, find, stop and read the recorder.
+pub const MONITOR: &str = include_str!("scripts/monitor.sh");
+/// The recorder itself, written to the box by `monitor start`.
+pub const RECORDER: &str = include_str!("scripts/recorder.sh");
 pub const NOTIFY_TEST: &str = include_str!("scripts/notify-test.sh");
 /// The wrapper a job runs under: written to the box, it records how the job ended and sends
 /// the notifications.
@@ -259,6 +263,8 @@ mod tests {
             ("notify-test.sh", job(NOTIFY_TEST)),
             ("job.sh", JOB_WRAPPER.to_string()),
             ("jupyter.sh", JUPYTER.to_string()),
+            ("monitor.sh", MONITOR.to_string()),
+            ("recorder.sh", RECORDER.to_string()),
         ];
         let shellcheck = Command::new("shellcheck").arg("--version").output().is_ok();
         if !shellcheck {

@@ -16,5 +16,6 @@ mod job_faults;
 mod jobs;
 mod jupyter;
 mod login_shell;
+mod monitor;
 mod status;
 mod tunnel;

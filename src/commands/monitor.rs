@@ -1,0 +1,164 @@
+//! `fenton monitor start|stop|status` and the box's side of `fenton status --history`: the
+//! recorder is `recorder.sh`, a sh loop under `setsid` on the box that appends a line per
+//! sample to `remote_dir/monitor/`; `monitor.sh` starts, finds, stops and reads it. Nothing of
+//! it runs on the laptop, so it keeps recording with the laptop closed.
+
+use std::io::Write;
+
+use anyhow::{bail, Result};
+
+use super::Ctx;
+use crate::cli::MonitorCommand;
+use crate::exit::Exit;
+use crate::monitor::{self, History, Recorder};
+use crate::remote::{runtime, scripts, sh, Remote};
+use crate::ui;
+
+pub fn run(ctx: &Ctx, command: MonitorCommand) -> Result<Exit> {
+    let remote = ctx.remote()?;
+    let rt = runtime()?;
+    match command {
+        MonitorCommand::Start { every } => {
+            let every = every.unwrap_or(remote.profile.monitor.every);
+            let (fresh, r) = rt.block_on(start(&remote, every))?;
+            if fresh {
+                ui::info(format_args!(
+                    "recording on {} every {every} s, keeping {}: `fenton status --history` shows it",
+                    remote.profile.host,
+                    ui::duration(r.retention_s.unwrap_or(0))
+                ));
+            } else {
+                ui::info(format_args!(
+                    "the recorder already runs on {}: {}",
+                    remote.profile.host,
+                    r.summary()
+                ));
+            }
+        }
+        MonitorCommand::Stop => {
+            let out = rt.block_on(call(&remote, "stop", &[]))?;
+            if out.lines().any(|l| l.starts_with("stopped ")) {
+                ui::info(format_args!(
+                    "stopped the recorder on {}; what it recorded stays",
+                    remote.profile.host
+                ));
+            } else {
+                ui::info(format_args!(
+                    "the recorder does not run on {}",
+                    remote.profile.host
+                ));
+            }
+        }
+        MonitorCommand::Status { json } => {
+            let r = monitor::recorder(&rt.block_on(call(&remote, "status", &[]))?);
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            } else {
+                writeln!(out, "{}: {}", ui::clean(&remote.profile.host), r.summary())?;
+            }
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// Runs `monitor.sh MODE REMOTE_DIR ARGS…` and answers its stdout.
+async fn call(remote: &Remote, mode: &str, args: &[String]) -> Result<String> {
+    call_script(remote, mode, args, scripts::MONITOR.to_string()).await
+}
+
+async fn call_script(
+    remote: &Remote,
+    mode: &str,
+    args: &[String],
+    script: String,
+) -> Result<String> {
+    let mut line = format!(
+        "sh -s -- {} {}",
+        sh::quote(mode),
+        sh::path(&remote.profile.remote_dir)
+    );
+    for arg in args {
+        line.push(' ');
+        line.push_str(&sh::quote(arg));
+    }
+    let out = scripts::output(remote, &line, &script).await?;
+    if out.code != 0 {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let said = stderr
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or("it said nothing");
+        bail!(
+            "the monitor script failed on {} (exit {}): {}",
+            remote.profile.host,
+            out.code,
+            ui::clean(said.strip_prefix("fenton: ").unwrap_or(said))
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Starts the recorder unless it runs: (whether this call started it, how it is now).
+pub async fn start(remote: &Remote, every: u64) -> Result<(bool, Recorder)> {
+    let keep = monitor::parse_duration(&remote.profile.monitor.retention)?;
+    let script = format!(
+        "fm_new=$2/monitor\nmkdir -p \"$fm_new\" || {{ echo \"fenton: cannot make $fm_new on the box\" >&2; exit 1; }}\n{}{}",
+        sh::write_file("fm_new", "recorder.sh.new", scripts::RECORDER),
+        scripts::MONITOR
+    );
+    let out = call_script(
+        remote,
+        "start",
+        &[every.to_string(), keep.to_string()],
+        script,
+    )
+    .await?;
+    let fresh = out.lines().any(|l| l.starts_with("started "));
+    Ok((fresh, monitor::recorder(&out)))
+}
+
+/// With `monitor.auto`, starts the recorder when it does not run, and says so. A recorder
+/// that cannot start is worth a warning, not the command it came with.
+pub async fn auto_start(remote: &Remote) {
+    if !remote.profile.monitor.auto {
+        return;
+    }
+    match start(remote, remote.profile.monitor.every).await {
+        Ok((true, _)) => ui::info(format_args!(
+            "started the recorder on {} (monitor.auto): `fenton status --history` shows it",
+            remote.profile.host
+        )),
+        Ok((false, _)) => {}
+        Err(e) => ui::warn(format_args!("monitor.auto: {e:#}")),
+    }
+}
+
+/// The history of the last `seconds`, in at most `columns` buckets.
+pub async fn history(remote: &Remote, seconds: u64, columns: usize) -> Result<History> {
+    let text = call(
+        remote,
+        "history",
+        &[seconds.to_string(), columns.max(1).to_string()],
+    )
+    .await?;
+    monitor::history(&text)
+}
+
+/// `fenton status --history [DURATION] [--json]`: one round trip; the box thins the series to
+/// the terminal's width.
+pub fn show_history(remote: &Remote, window: &str, json: bool, width: usize) -> Result<Exit> {
+    let seconds = monitor::parse_duration(window)?;
+    let h = runtime()?.block_on(history(remote, seconds, monitor::columns(width)))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&h)?)?;
+        return Ok(Exit::Success);
+    }
+    if !h.recorder.running() {
+        ui::warn(format_args!("{}", h.recorder.summary()));
+    }
+    out.write_all(monitor::render(&h, width, &remote.profile.host).as_bytes())?;
+    Ok(Exit::Success)
+}
