@@ -43,17 +43,21 @@ fm_report() {
   fi
   [ -r "$fm_mdir/since" ] && echo "since $(cat "$fm_mdir/since")"
   [ -r "$fm_mdir/settings" ] && echo "settings $(cat "$fm_mdir/settings")"
-  fm_files=0 fm_oldest=''
+  # Sizes from the directory, the oldest sample from the oldest file's first line: a full
+  # ring is megabytes, not worth reading for this.
+  fm_files=0 fm_first=''
   for f in "$fm_mdir"/r-* "$fm_mdir"/t-*; do
     [ -f "$f" ] || continue
     fm_files=$((fm_files + 1))
+    fm_s=${f##*/}
+    fm_s=${fm_s#?-}
+    case $fm_s in '' | *[!0-9]*) continue ;; esac
+    if [ -z "$fm_first" ] || [ "$fm_s" -lt "${fm_first##*-}" ]; then fm_first=$f; fi
   done
   echo "files $fm_files"
-  if [ "$fm_files" -gt 0 ]; then
-    echo "bytes $(cat "$fm_mdir"/r-* "$fm_mdir"/t-* 2>/dev/null | wc -c | tr -d ' ')"
-    fm_oldest=$(cat "$fm_mdir"/t-* "$fm_mdir"/r-* 2>/dev/null | awk 'NR == 1 || $1 < m { m = $1 } END { if (NR) print m }')
-    [ -n "$fm_oldest" ] && echo "oldest $fm_oldest"
-  fi
+  # shellcheck disable=SC2012 # only fenton's own names, [rt]-DIGITS, are counted
+  echo "bytes $(ls -ln "$fm_mdir" 2>/dev/null | awk '$NF ~ /^[rt]-[0-9]+$/ { s += $5 } END { print s + 0 }')"
+  [ -n "$fm_first" ] && echo "oldest $(head -n 1 "$fm_first" | awk '{ print $1 }')"
   echo "now $(date +%s)"
 }
 
