@@ -104,7 +104,25 @@ pub struct Monitor {
     /// How long samples are kept: `7d`, `24h`…
     #[serde(default = "default_monitor_retention")]
     pub retention: String,
+    /// Conditions the box alerts on, through the `[notify.*]` channels.
+    #[serde(default = "default_monitor_alerts")]
+    pub alerts: Vec<String>,
+    /// `gpu_idle`: a GPU at or below this utilisation…
+    #[serde(default = "default_gpu_idle_percent")]
+    pub gpu_idle_percent: u32,
+    /// …for this long while a fenton job runs.
+    #[serde(default = "default_gpu_idle_after")]
+    pub gpu_idle_after: String,
+    /// `gpu_temp`: at or above this many °C.
+    #[serde(default = "default_gpu_temp_c")]
+    pub gpu_temp_c: u32,
+    /// `disk`: a disk that matters (/, home) at or above this use.
+    #[serde(default = "default_disk_percent")]
+    pub disk_percent: u32,
 }
+
+/// What `monitor.alerts` may name.
+pub const MONITOR_ALERTS: [&str; 5] = ["gpu_idle", "gpu_temp", "disk", "oom", "reboot"];
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -167,6 +185,21 @@ fn default_monitor_every() -> u64 {
 fn default_monitor_retention() -> String {
     "7d".into()
 }
+fn default_monitor_alerts() -> Vec<String> {
+    MONITOR_ALERTS.iter().map(|a| a.to_string()).collect()
+}
+fn default_gpu_idle_percent() -> u32 {
+    5
+}
+fn default_gpu_idle_after() -> String {
+    "10m".into()
+}
+fn default_gpu_temp_c() -> u32 {
+    85
+}
+fn default_disk_percent() -> u32 {
+    95
+}
 fn default_telegram_api() -> String {
     "https://api.telegram.org".into()
 }
@@ -212,6 +245,11 @@ impl Default for Monitor {
             auto: false,
             every: default_monitor_every(),
             retention: default_monitor_retention(),
+            alerts: default_monitor_alerts(),
+            gpu_idle_percent: default_gpu_idle_percent(),
+            gpu_idle_after: default_gpu_idle_after(),
+            gpu_temp_c: default_gpu_temp_c(),
+            disk_percent: default_disk_percent(),
         }
     }
 }
@@ -294,7 +332,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
 fn problem(p: &Profile) -> Option<(&'static str, String)> {
     use crate::remote::sh;
     let control = |value: &str| value.chars().any(char::is_control);
-    let checks: [(&'static str, Option<String>); 15] = [
+    let checks: [(&'static str, Option<String>); 19] = [
         ("host", p.host.trim().is_empty().then(|| "is empty".into())),
         (
             "host",
@@ -362,6 +400,30 @@ fn problem(p: &Profile) -> Option<(&'static str, String)> {
             crate::monitor::parse_duration(&p.monitor.retention)
                 .err()
                 .map(|e| e.to_string()),
+        ),
+        (
+            "monitor.gpu_idle_after",
+            crate::monitor::parse_duration(&p.monitor.gpu_idle_after)
+                .err()
+                .map(|e| e.to_string()),
+        ),
+        (
+            "monitor.alerts",
+            p.monitor
+                .alerts
+                .iter()
+                .find(|a| !MONITOR_ALERTS.contains(&a.as_str()))
+                .map(|a| format!("names {a:?}: choose from {}", MONITOR_ALERTS.join(", "))),
+        ),
+        (
+            "monitor.gpu_idle_percent",
+            (p.monitor.gpu_idle_percent > 100 || p.monitor.disk_percent > 100)
+                .then(|| "and `monitor.disk_percent` are percentages, 0 to 100".into()),
+        ),
+        (
+            "monitor.gpu_temp_c",
+            (p.monitor.gpu_temp_c == 0 || p.monitor.gpu_temp_c > 200)
+                .then(|| "must be 1 to 200 °C".into()),
         ),
     ];
     checks

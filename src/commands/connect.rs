@@ -11,7 +11,7 @@ pub fn connect(ctx: &Ctx) -> Result<Exit> {
     let remote = ctx.remote()?;
     let rt = runtime()?;
     let opened = rt.block_on(remote.connect())?;
-    rt.block_on(super::monitor::auto_start(&remote));
+    rt.block_on(super::monitor::auto_start(ctx, &remote));
     let host = &remote.profile.host;
     if opened {
         ui::info(format_args!(

@@ -7,8 +7,9 @@ use std::io::Write;
 
 use anyhow::{bail, Result};
 
-use super::Ctx;
+use super::{notify, Ctx};
 use crate::cli::MonitorCommand;
+use crate::config::Notify;
 use crate::exit::Exit;
 use crate::monitor::{self, History, Recorder};
 use crate::remote::{runtime, scripts, sh, Remote};
@@ -20,7 +21,8 @@ pub fn run(ctx: &Ctx, command: MonitorCommand) -> Result<Exit> {
     match command {
         MonitorCommand::Start { every } => {
             let every = every.unwrap_or(remote.profile.monitor.every);
-            let (fresh, r) = rt.block_on(start(&remote, every))?;
+            let notify = ctx.config()?.file.notify;
+            let (fresh, r) = rt.block_on(start(&remote, every, &notify))?;
             if fresh {
                 ui::info(format_args!(
                     "recording on {} every {every} s, keeping {}: `fenton status --history` shows it",
@@ -100,14 +102,44 @@ async fn call_script(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Starts the recorder unless it runs: (whether this call started it, how it is now).
-pub async fn start(remote: &Remote, every: u64) -> Result<(bool, Recorder)> {
-    let keep = monitor::parse_duration(&remote.profile.monitor.retention)?;
-    let script = format!(
-        "fm_new=$2/monitor\nmkdir -p \"$fm_new\" || {{ echo \"fenton: cannot make $fm_new on the box\" >&2; exit 1; }}\n{}{}",
-        sh::write_file("fm_new", "recorder.sh.new", scripts::RECORDER),
-        scripts::MONITOR
+/// Starts the recorder unless it runs: (whether this call started it, how it is now). Either
+/// way the alert settings and the channels' files are written anew, so a running recorder
+/// follows the config.
+pub async fn start(remote: &Remote, every: u64, notify: &Notify) -> Result<(bool, Recorder)> {
+    let m = &remote.profile.monitor;
+    let keep = monitor::parse_duration(&m.retention)?;
+    let channels = notify::files(notify)?;
+    let mut script = String::from(
+        "umask 077\nfm_new=$2/monitor\nmkdir -p \"$fm_new\" || { echo \"fenton: cannot make $fm_new on the box\" >&2; exit 1; }\nrm -rf \"$fm_new/notify.d\" \"$fm_new/alerts.conf\"\n",
     );
+    if !channels.is_empty() && !m.alerts.is_empty() {
+        let idle = monitor::parse_duration(&m.gpu_idle_after)?;
+        let conf: String = m
+            .alerts
+            .iter()
+            .map(|a| match a.as_str() {
+                "gpu_idle" => format!("gpu_idle {idle} {}\n", m.gpu_idle_percent),
+                "gpu_temp" => format!("gpu_temp {}\n", m.gpu_temp_c),
+                "disk" => format!("disk {}\n", m.disk_percent),
+                other => format!("{other}\n"),
+            })
+            .collect();
+        script.push_str("mkdir \"$fm_new/notify.d\"\n");
+        for (name, content) in &channels {
+            script.push_str(&sh::write_file(
+                "fm_new",
+                &format!("notify.d/{name}"),
+                content,
+            ));
+        }
+        script.push_str(&sh::write_file("fm_new", "alerts.conf", &conf));
+    }
+    script.push_str(&sh::write_file(
+        "fm_new",
+        "recorder.sh.new",
+        &scripts::recorder(),
+    ));
+    script.push_str(scripts::MONITOR);
     let out = call_script(
         remote,
         "start",
@@ -121,11 +153,15 @@ pub async fn start(remote: &Remote, every: u64) -> Result<(bool, Recorder)> {
 
 /// With `monitor.auto`, starts the recorder when it does not run, and says so. A recorder
 /// that cannot start is worth a warning, not the command it came with.
-pub async fn auto_start(remote: &Remote) {
+pub async fn auto_start(ctx: &Ctx, remote: &Remote) {
     if !remote.profile.monitor.auto {
         return;
     }
-    match start(remote, remote.profile.monitor.every).await {
+    let started = match ctx.config() {
+        Ok(loaded) => start(remote, remote.profile.monitor.every, &loaded.file.notify).await,
+        Err(e) => Err(e),
+    };
+    match started {
         Ok((true, _)) => ui::info(format_args!(
             "started the recorder on {} (monitor.auto): `fenton status --history` shows it",
             remote.profile.host

@@ -38,7 +38,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<Exit> {
         return runtime()?.block_on(watch(ctx, &remote, secs, args.json));
     }
     let rt = runtime()?;
-    rt.block_on(super::monitor::auto_start(&remote));
+    rt.block_on(super::monitor::auto_start(ctx, &remote));
     let status = rt.block_on(fetch(&remote))?;
     let mut out = std::io::stdout().lock();
     if args.json {

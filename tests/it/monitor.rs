@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::common::http::HttpServer;
 use crate::common::{self, wait_until, Terminal, TestBox};
-use crate::jobs::sigkill;
+use crate::jobs::{reaper, sigkill};
 use crate::status::{recorded, value};
 
 const T: Duration = Duration::from_secs(30);
@@ -28,6 +29,11 @@ struct MonitorBox {
 /// A box with one stand-in GPU whose state (`idle`, `load`) the test sets in a file, and a
 /// profile recording every second, keeping `retention`.
 fn monitor_box(retention: &str) -> Option<MonitorBox> {
+    monitor_box_with(&format!("every = 1, retention = {retention:?}"), &[])
+}
+
+/// The same with `monitor` keys of the test's and extra environment on the box.
+fn monitor_box_with(keys: &str, vars: &[(&str, &str)]) -> Option<MonitorBox> {
     let bin = tempfile::Builder::new()
         .prefix("fenton-bin")
         .tempdir()
@@ -35,7 +41,11 @@ fn monitor_box(retention: &str) -> Option<MonitorBox> {
     std::os::unix::fs::symlink(common::nvidia_smi(), bin.path().join("nvidia-smi")).unwrap();
     let state = bin.path().join("gpu-state");
     std::fs::write(&state, "idle\n").unwrap();
-    let test = TestBox::builder()
+    let mut builder = TestBox::builder();
+    for (k, v) in vars {
+        builder = builder.env(k, v);
+    }
+    let test = builder
         .env(
             "NVIDIA_SMI_CAPTURE",
             &common::recording(H100).to_string_lossy(),
@@ -45,9 +55,7 @@ fn monitor_box(retention: &str) -> Option<MonitorBox> {
             "PATH",
             &format!("{}:/usr/local/bin:/usr/bin:/bin", bin.path().display()),
         )
-        .profile(&format!(
-            "monitor = {{ every = 1, retention = {retention:?} }}"
-        ))
+        .profile(&format!("monitor = {{ {keys} }}"))
         .start()?;
     Some(MonitorBox {
         test,
@@ -441,4 +449,94 @@ fn auto_starts_the_recorder_and_notices_when_it_is_gone() {
     let out = test.run(["status", "--json"]).ok();
     let s: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(s["monitor"], Value::Null, "{s}");
+}
+
+/// The alerts come from the box while no fenton runs on the laptop: an idle GPU under a
+/// running job (once, however long it stays idle, then "recovered"), and the kernel's OOM
+/// killer. A real OOM kill would take the test machine down with it, so the box's
+/// `FENTON_VMSTAT` points the recorder at a stand-in for /proc/vmstat whose `oom_kill`
+/// counter the test raises.
+#[test]
+fn the_box_alerts_with_nothing_running_on_the_laptop() {
+    let vmstat_dir = tempfile::tempdir().unwrap();
+    let vmstat = vmstat_dir.path().join("vmstat");
+    std::fs::write(&vmstat, "nr_free_pages 1000\noom_kill 0\n").unwrap();
+    let Some(m) = monitor_box_with(
+        "every = 1, gpu_idle_after = \"2s\", alerts = [\"gpu_idle\", \"oom\"]",
+        &[("FENTON_VMSTAT", &vmstat.to_string_lossy())],
+    ) else {
+        return;
+    };
+    let test = &m.test;
+    let _reaper = reaper(test);
+    let server = HttpServer::start();
+    let config = std::fs::read_to_string(&test.config).unwrap();
+    test.write_config(&format!(
+        "{config}\n[notify.webhook]\nurl = {:?}\n",
+        server.url("/hook")
+    ));
+    let out = test
+        .run(["run", "--name", "train", "--", "sleep", "120"])
+        .ok();
+    let job = out.stdout.trim().to_string();
+    test.run(["monitor", "start"]).ok();
+    test.run(["disconnect"]).ok();
+    wait_until("the laptop's ssh and fenton processes to end", T, || {
+        laptop(test).is_empty()
+    });
+    let alerts = |key: &str, state: &str| -> Vec<Value> {
+        server
+            .requests()
+            .iter()
+            .map(|r| r.json())
+            .filter(|j| j["alert"] == key && j["state"] == state)
+            .collect()
+    };
+
+    wait_until("an idle-GPU alert", T, || {
+        !alerts("gpu_idle.0", "alert").is_empty()
+    });
+    let alert = &alerts("gpu_idle.0", "alert")[0];
+    let text = alert["text"].as_str().unwrap();
+    assert!(
+        text.contains("GPU 0 idle") && text.contains(&job),
+        "{alert}"
+    );
+    assert!(
+        alert["host"].as_str().is_some_and(|h| !h.is_empty()),
+        "{alert}"
+    );
+    // Still idle for 4 more samples: no second message within the hour.
+    let before = m.samples().len();
+    wait_until("4 more idle samples", T, || m.samples().len() >= before + 4);
+    assert_eq!(
+        alerts("gpu_idle.0", "alert").len(),
+        1,
+        "{:#?}",
+        server.requests()
+    );
+    std::fs::write(&m.state, "load\n").unwrap();
+    wait_until("the idle GPU's recovery", T, || {
+        !alerts("gpu_idle.0", "recovered").is_empty()
+    });
+
+    std::fs::write(&vmstat, "nr_free_pages 1000\noom_kill 2\n").unwrap();
+    wait_until("an OOM alert", T, || !alerts("oom", "alert").is_empty());
+    let oom = &alerts("oom", "alert")[0];
+    assert!(
+        oom["text"].as_str().unwrap().contains("2 OOM kill"),
+        "{oom}"
+    );
+    assert!(
+        laptop(test).is_empty(),
+        "fenton ran on the laptop meanwhile"
+    );
+    let pid = m.pid().unwrap();
+    test.run(["monitor", "stop"]).ok();
+    wait_until("the recorder's processes to end", T, || {
+        in_session(pid).is_empty()
+    });
+    assert_eq!(alerts("gpu_idle.0", "alert").len(), 1);
+    assert_eq!(alerts("gpu_idle.0", "recovered").len(), 1);
+    assert_eq!(alerts("oom", "alert").len(), 1);
 }

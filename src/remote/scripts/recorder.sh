@@ -14,6 +14,13 @@
 # Storage is a ring: samples go to r-START (START the Unix time the file's span begins; a span
 # is KEEP/10, at most an hour); a file older than KEEP/7 is thinned to one sample in six (t-START)
 # and one older than KEEP removed, so the files never hold much more than KEEP.
+#
+# Alerts: with monitor/alerts.conf (`NAME [THRESHOLD [PERCENT]]` lines) and channel files in
+# monitor/notify.d (as a job's: see job.sh, whose fj_send and fj_jstr are written above this),
+# each sample is checked for the conditions named there; a condition that holds long enough is
+# sent once an hour at most, and once "recovered" when it ends (monitor/alert.state keeps
+# `KEY SINCE SENT ALERTED VALUE` lines; what was sent goes to monitor/alerts.log). The OOM
+# counter is read from FENTON_VMSTAT when set (the tests' stand-in), else /proc/vmstat.
 every=$1 keep=$2 rdir=$3
 mdir=$rdir/monitor
 LC_ALL=C
@@ -37,7 +44,101 @@ trap '' HUP PIPE
 printf '%s\n' "$$" >"$mdir/pid.tmp" && mv -f "$mdir/pid.tmp" "$mdir/pid"
 date +%s >"$mdir/since"
 printf '%s %s %s\n' "$every" "$keep" "$span" >"$mdir/settings"
+old_boot=
+[ -r "$mdir/boot" ] && read -r old_boot <"$mdir/boot"
 cat /proc/sys/kernel/random/boot_id >"$mdir/boot" 2>/dev/null
+new_boot=
+read -r new_boot <"$mdir/boot"
+fj_n=$mdir/notify.d
+vmstat=${FENTON_VMSTAT:-/proc/vmstat}
+host=$(cat /proc/sys/kernel/hostname 2>/dev/null || hostname)
+host=$(printf '%s' "$host" | tr -cd 'A-Za-z0-9.-')
+
+# alert KIND KEY TEXT: KIND is alert or recovered; one message on every configured channel.
+alert() {
+  title="fenton on $host: $3"
+  if [ "$1" = alert ]; then prio=high tags=warning; else prio=default tags=white_check_mark; fi
+  if [ -f "$fj_n/telegram.curl" ]; then
+    fj_send telegram "$(printf '{"chat_id":%s,"text":%s}' "$(cat "$fj_n/telegram.chat")" "$(fj_jstr "$title")")" \
+      'Content-Type: application/json'
+  fi
+  if [ -f "$fj_n/ntfy.curl" ]; then
+    fj_send ntfy "$3" 'Content-Type: text/plain; charset=utf-8' "Title: fenton $1 on $host" \
+      "Priority: $prio" "Tags: fenton,$tags"
+  fi
+  if [ -f "$fj_n/webhook.curl" ]; then
+    fj_send webhook "$(printf '{"source":"fenton","host":%s,"alert":%s,"state":"%s","title":%s,"text":%s}' \
+      "$(fj_jstr "$host")" "$(fj_jstr "$2")" "$1" "$(fj_jstr "$title")" "$(fj_jstr "$3")")" \
+      'Content-Type: application/json'
+  fi
+}
+
+# Checks the sample $1 against alerts.conf and alert.state; sends what is due, in the
+# background so a slow channel never delays the samples.
+alerts() {
+  [ -f "$mdir/alerts.conf" ] && [ -d "$fj_n" ] || return 0
+  oom=$(awk '$1 == "oom_kill" { print $2 }' "$vmstat" 2>/dev/null)
+  [ -f "$mdir/alert.state" ] || : >"$mdir/alert.state"
+  todo=$(FM_SAMPLE=$1 FM_OOM=$oom awk -v now="$now" -v out="$mdir/alert.state.tmp" '
+    function dur(s) { return s >= 3600 ? int(s / 3600) "h" int(s % 3600 / 60) "m" : s >= 60 ? int(s / 60) "m" : s "s" }
+    FILENAME ~ /alerts\.conf$/ { on[$1] = 1; t1[$1] = $2; t2[$1] = $3; next }
+    { since[$1] = $2; sent[$1] = $3; up[$1] = $4; val[$1] = $5; known[$1] = 1 }
+    END {
+      n = split(ENVIRON["FM_SAMPLE"], w, " ")
+      for (i = 2; i <= n; i++) { eq = index(w[i], "="); if (eq) v[substr(w[i], 1, eq - 1)] = substr(w[i], eq + 1) }
+      for (k in v) {
+        if (k ~ /^gpu[0-9]+\.util$/ && v[k] != "" && on["gpu_idle"]) {
+          g = substr(k, 4, index(k, ".") - 4); key = "gpu_idle." g
+          c[key] = v["jobs"] != "" && v[k] + 0 <= t2["gpu_idle"] + 0; hold[key] = t1["gpu_idle"]
+          txt[key] = "GPU " g " idle (" v[k] "% busy) for %s while fenton job " v["jobs"] " runs: hung, or starved of data? fenton logs " v["jobs"]
+          ok[key] = v["jobs"] == "" ? "no fenton job runs any more; GPU " g " is not watched" : "GPU " g " is busy again (" v[k] "%)"
+        }
+        if (k ~ /^gpu[0-9]+\.temp$/ && v[k] != "" && on["gpu_temp"]) {
+          g = substr(k, 4, index(k, ".") - 4); key = "gpu_temp." g
+          c[key] = v[k] + 0 >= t1["gpu_temp"] + 0; hold[key] = 0
+          txt[key] = "GPU " g " at " v[k] " C (limit " t1["gpu_temp"] ") for %s: it slows down when hot; check its fans and airflow"
+          ok[key] = "GPU " g " is back to " v[k] " C"
+        }
+        if (k ~ /^disk\./ && v[k] != "" && on["disk"]) {
+          key = k
+          c[key] = v[k] + 0 >= t1["disk"] + 0; hold[key] = 0
+          txt[key] = "disk " substr(k, 6) " " v[k] "% full for %s: free space (fenton exec -- du -sh ~/*) before jobs fail"
+          ok[key] = "disk " substr(k, 6) " is down to " v[k] "%"
+        }
+      }
+      if (on["oom"] && ENVIRON["FM_OOM"] != "") {
+        o = ENVIRON["FM_OOM"] + 0
+        if (known["oom"] && o > val["oom"] + 0) {
+          if (now - sent["oom"] >= 3600) {
+            print "alert oom the kernel killed a process for memory (" o - val["oom"] " OOM kill(s), job(s) running: " (v["jobs"] == "" ? "none" : v["jobs"]) "): fenton jobs shows which ended"
+            sent["oom"] = now
+          }
+        }
+        since["oom"] = since["oom"] == "" ? now : since["oom"]; val["oom"] = o; keep["oom"] = 1
+      }
+      for (key in known) if (!(key in c) && key != "oom") c[key] = 0
+      for (key in c) {
+        if (c[key]) {
+          if (since[key] == "") since[key] = now
+          if (now - since[key] >= hold[key] + 0 && (!up[key] || now - sent[key] >= 3600)) {
+            t = txt[key]; sub(/%s/, dur(now - since[key]), t)
+            print "alert " key " " t
+            sent[key] = now; up[key] = 1
+          }
+          keep[key] = 1
+        } else if (up[key]) {
+          print "recovered " key " " (key in ok ? ok[key] : key " is over")
+        }
+      }
+      for (key in keep) printf "%s %s %s %s %s\n", key, since[key], sent[key] + 0, up[key] + 0, val[key] > out
+    }' "$mdir/alerts.conf" "$mdir/alert.state" 2>/dev/null)
+  mv -f "$mdir/alert.state.tmp" "$mdir/alert.state" 2>/dev/null
+  [ -n "$todo" ] || return 0
+  printf '%s\n' "$todo" | while read -r kind key text; do
+    printf '%s %s %s %s\n' "$now" "$kind" "$key" "$text"
+    alert "$kind" "$key" "$text"
+  done >>"$mdir/alerts.log" 2>&1 &
+}
 
 # `bounded SECS CMD...`: nvidia-smi on a GPU fallen off the bus and df on a hung network
 # mount can block for ever.
@@ -91,6 +192,13 @@ prune() {
     fi
   done
 }
+
+if [ -n "$old_boot" ] && [ "$old_boot" != "$new_boot" ] && [ -f "$mdir/alerts.conf" ] &&
+  grep -q '^reboot' "$mdir/alerts.conf" && [ -d "$fj_n" ]; then
+  now=$(date +%s)
+  printf '%s alert reboot the box is back after a reboot; jobs that ran before it are gone: fenton jobs\n' "$now" >>"$mdir/alerts.log"
+  alert alert reboot 'the box is back after a reboot; jobs that ran before it are gone: fenton jobs' >>"$mdir/alerts.log" 2>&1 &
+fi
 
 prev=
 file=
@@ -150,6 +258,8 @@ while :; do
   # A full disk loses samples, not the recorder.
   printf '%s\n' "${out#*
 }" >>"$file" 2>/dev/null
+  alerts "${out#*
+}"
   sleep "$every" &
   sleeper=$!
   wait "$sleeper"
