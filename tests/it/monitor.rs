@@ -452,8 +452,8 @@ fn auto_starts_the_recorder_and_notices_when_it_is_gone() {
 }
 
 /// The alerts come from the box while no fenton runs on the laptop: an idle GPU under a
-/// running job (once, however long it stays idle, then "recovered"), and the kernel's OOM
-/// killer. A real OOM kill would take the test machine down with it, so the box's
+/// running job (once, however long it stays idle, then "recovered"), the kernel's OOM
+/// killer, a hot GPU and a full disk (thresholds set low enough for this box). A real OOM kill would take the test machine down with it, so the box's
 /// `FENTON_VMSTAT` points the recorder at a stand-in for /proc/vmstat whose `oom_kill`
 /// counter the test raises.
 #[test]
@@ -462,7 +462,7 @@ fn the_box_alerts_with_nothing_running_on_the_laptop() {
     let vmstat = vmstat_dir.path().join("vmstat");
     std::fs::write(&vmstat, "nr_free_pages 1000\noom_kill 0\n").unwrap();
     let Some(m) = monitor_box_with(
-        "every = 1, gpu_idle_after = \"2s\", alerts = [\"gpu_idle\", \"oom\"]",
+        "every = 1, gpu_idle_after = \"2s\", gpu_temp_c = 40, disk_percent = 1, alerts = [\"gpu_idle\", \"oom\", \"gpu_temp\", \"disk\"]",
         &[("FENTON_VMSTAT", &vmstat.to_string_lossy())],
     ) else {
         return;
@@ -539,4 +539,20 @@ fn the_box_alerts_with_nothing_running_on_the_laptop() {
     assert_eq!(alerts("gpu_idle.0", "alert").len(), 1);
     assert_eq!(alerts("gpu_idle.0", "recovered").len(), 1);
     assert_eq!(alerts("oom", "alert").len(), 1);
+    // The recording's GPU runs at 41 °C idle and more under load, the test's disk is above
+    // 1 %: each said once, as both held throughout.
+    let hot = alerts("gpu_temp.0", "alert");
+    assert_eq!(hot.len(), 1, "{:#?}", server.requests());
+    assert!(
+        hot[0]["text"].as_str().unwrap().contains("limit 40"),
+        "{}",
+        hot[0]
+    );
+    let full = alerts("disk.root", "alert");
+    assert_eq!(full.len(), 1, "{:#?}", server.requests());
+    assert!(
+        full[0]["text"].as_str().unwrap().contains("% full"),
+        "{}",
+        full[0]
+    );
 }
