@@ -328,6 +328,23 @@ fn the_recorder_outlives_the_connection_and_records_what_the_gpus_say() {
     let out = test.run(["status"]).ok();
     assert!(out.stdout.contains("recording since"), "{}", out.stdout);
 
+    let out = test.run(["doctor", "--json"]);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "box.monitor")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(check["status"], "ok", "{check}");
+    assert!(
+        check["message"]
+            .as_str()
+            .unwrap()
+            .contains("the recorder runs since"),
+        "{check}"
+    );
+
     // Stop ends it: no process of its session is left, and the samples stop.
     let out = test.run(["monitor", "stop"]).ok();
     assert!(out.stderr.contains("stopped the recorder"), "{out:?}");
