@@ -280,6 +280,10 @@ pub struct StatusArgs {
     /// Graphs of what the box did over the last DURATION (default 6h; 24h, 7d), from its recorder
     #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "6h", conflicts_with_all = ["watch", "all"])]
     pub history: Option<String>,
+
+    /// With --history: write the charts to FILE as one self-contained HTML page instead
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["watch", "all", "json"])]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -455,6 +455,98 @@ fn axis(h: &History, cols: usize) -> String {
     line.into_iter().collect::<String>().trim_end().to_string()
 }
 
+/// Text made safe inside HTML (an element's text or a quoted attribute).
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The same charts as one self-contained HTML page: an SVG line per series, the fenton jobs
+/// as shaded spans, nothing fetched from the network to view it.
+pub fn html(h: &History, host: &str) -> String {
+    const W: f64 = 900.0;
+    const H: f64 = 60.0;
+    let cols = h.timestamps.len().max(1) as f64;
+    let x = |i: usize| (i as f64 + 0.5) / cols * W;
+    let xt = |t: i64| ((t - h.from) as f64 / (h.now - h.from).max(1) as f64 * W).clamp(0.0, W);
+    let mut spans = String::new();
+    for job in &h.jobs {
+        let (a, b) = (xt(job.started), xt(job.ended.unwrap_or(h.now)));
+        spans.push_str(&format!(
+            "<rect x=\"{a:.1}\" y=\"0\" width=\"{:.1}\" height=\"{H}\" class=\"job\"><title>{}</title></rect>",
+            (b - a).max(1.0),
+            escape_html(&format!("{} {}", job.id, job.name))
+        ));
+    }
+    let mut body = String::new();
+    for row in rows(h) {
+        let mut path = String::new();
+        let mut pen_up = true;
+        for (i, v) in row.values.iter().enumerate() {
+            match v {
+                Some(v) => {
+                    let y =
+                        H - (v / row.top.max(f64::MIN_POSITIVE)).clamp(0.0, 1.0) * (H - 2.0) - 1.0;
+                    path.push_str(&format!(
+                        "{}{:.1},{y:.1} ",
+                        if pen_up { "M" } else { "L" },
+                        x(i)
+                    ));
+                    pen_up = false;
+                }
+                None => pen_up = true,
+            }
+        }
+        let last = row
+            .values
+            .iter()
+            .rev()
+            .flatten()
+            .next()
+            .map_or("-".to_string(), |v| reading(*v, row.unit));
+        body.push_str(&format!(
+            "<div class=\"row\"><span class=\"label\">{}</span><svg viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\">{spans}<path d=\"{path}\"/></svg><span class=\"value\">{}</span></div>\n",
+            escape_html(&row.label),
+            escape_html(&last)
+        ));
+    }
+    let mut jobs = String::new();
+    for job in &h.jobs {
+        let ago = |t: i64| format!("{} ago", ui::duration((h.now - t).max(0) as u64));
+        let end = job
+            .ended
+            .map_or("still running".to_string(), |e| format!("ended {}", ago(e)));
+        jobs.push_str(&format!(
+            "<li>{} {}: started {}, {end}</li>",
+            escape_html(&job.id),
+            escape_html(&job.name),
+            ago(job.started)
+        ));
+    }
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title><style>\
+body{{font:13px system-ui,sans-serif;margin:1.5em}}.row{{display:flex;align-items:center;gap:.6em}}\
+.label{{width:8em}}.value{{width:6em}}svg{{background:#f6f6f6;border-bottom:1px solid #ccc}}\
+path{{fill:none;stroke:#2a6fdb;stroke-width:1.5}}.job{{fill:#f2c14e;opacity:.35}}</style></head><body>\n\
+<h1>{title}</h1><p>The last {span}, {step} a point; shaded: fenton jobs. Left edge {span} ago, right edge now.</p>\n\
+{body}<ul>{jobs}</ul></body></html>\n",
+        title = escape_html(&format!("{host}: what the box did")),
+        span = ui::duration((h.now - h.from).max(0) as u64),
+        step = ui::duration(h.step as u64),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,6 +567,24 @@ mod tests {
             series gpu0.util 0 100 - 50\nseries gpu0.mem 10 20\nseries gpu0.memtotal 100 100\nseries cpu 5.5\nseries rx 2000000\n\
             job 20260101-000000-01 500 700 train \x1b]52;c;x\x07\njob 20260101-000000-02 900 - eval\n";
         history(text).unwrap()
+    }
+
+    #[test]
+    fn the_html_page_holds_the_charts_and_no_markup_from_the_box() {
+        let mut h = sample();
+        h.jobs[1].name = "<script>alert(1)</script>".into();
+        let page = html(&h, "box\"<b>");
+        assert!(page.starts_with("<!doctype html>"));
+        assert!(
+            page.contains("gpu0 util") && page.contains("<path d=\"M"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("<script>") && !page.contains("<b>"),
+            "{page}"
+        );
+        assert!(page.contains("&lt;script&gt;"), "{page}");
+        assert!(!page.contains("http"), "nothing to fetch: {page}");
     }
 
     #[test]

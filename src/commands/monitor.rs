@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use super::{notify, Ctx};
 use crate::cli::MonitorCommand;
@@ -184,9 +184,37 @@ pub async fn history(remote: &Remote, seconds: u64, columns: usize) -> Result<Hi
 
 /// `fenton status --history [DURATION] [--json]`: one round trip; the box thins the series to
 /// the terminal's width.
-pub fn show_history(remote: &Remote, window: &str, json: bool, width: usize) -> Result<Exit> {
+/// With `html`, the page goes to that file (600 points wide) and its path is said.
+pub fn show_history(
+    remote: &Remote,
+    window: &str,
+    json: bool,
+    html: Option<&std::path::Path>,
+    width: usize,
+) -> Result<Exit> {
     let seconds = monitor::parse_duration(window)?;
-    let h = runtime()?.block_on(history(remote, seconds, monitor::columns(width)))?;
+    let columns = if html.is_some() {
+        600
+    } else {
+        monitor::columns(width)
+    };
+    let h = runtime()?.block_on(history(remote, seconds, columns))?;
+    if let Some(path) = html {
+        std::fs::write(path, monitor::html(&h, &remote.profile.host)).with_context(|| {
+            format!(
+                "cannot write {}: give a file in a directory you can write",
+                path.display()
+            )
+        })?;
+        if !h.recorder.running() {
+            ui::warn(format_args!("{}", h.recorder.summary()));
+        }
+        ui::info(format_args!(
+            "wrote {}: open it in a browser",
+            path.display()
+        ));
+        return Ok(Exit::Success);
+    }
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&h)?)?;

@@ -28,8 +28,15 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<Exit> {
         return all(ctx, args.json);
     }
     let remote = ctx.remote()?;
-    if let Some(window) = &args.history {
-        return super::monitor::show_history(&remote, window, args.json, style(ctx).width);
+    if args.history.is_some() || args.html.is_some() {
+        let window = args.history.as_deref().unwrap_or("6h");
+        return super::monitor::show_history(
+            &remote,
+            window,
+            args.json,
+            args.html.as_deref(),
+            style(ctx).width,
+        );
     }
     if let Some(secs) = args.watch {
         if !(secs.is_finite() && secs >= 0.1) {

@@ -328,6 +328,26 @@ fn the_recorder_outlives_the_connection_and_records_what_the_gpus_say() {
     let out = test.run(["status"]).ok();
     assert!(out.stdout.contains("recording since"), "{}", out.stdout);
 
+    let page = test.root.join("history.html");
+    let out = test
+        .run([
+            "status",
+            "--history",
+            "2m",
+            "--html",
+            &page.to_string_lossy(),
+        ])
+        .ok();
+    assert!(out.stderr.contains("wrote"), "{out:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("gpu0 util") && html.contains("epoch"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("src=") && !html.contains("href="),
+        "fetches nothing: {html}"
+    );
     let out = test.run(["doctor", "--json"]);
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     let check = report["checks"]
