@@ -127,18 +127,22 @@ fm_history() {
   fm_from=$((fm_now - fm_n * fm_step))
   echo "history $fm_now $fm_from $fm_step $fm_n"
   fm_report
+  # Relative names (r-DIGITS, t-DIGITS): the directory's own path may hold any character.
+  # In a subshell: the cd must not move the jobs lookup below (REMOTE_DIR may be relative).
+  (
   fm_list=
-  for f in "$fm_mdir"/r-* "$fm_mdir"/t-*; do
-    [ -f "$f" ] || continue
-    fm_start=${f##*/}
-    fm_start=${fm_start#?-}
-    case $fm_start in '' | *[!0-9]*) continue ;; esac
-    # A file's span is at most an hour.
-    [ $((fm_start + 3600)) -le "$fm_from" ] && continue
-    fm_list="$fm_list $f"
-  done
+  if cd "$fm_mdir" 2>/dev/null; then
+    for f in r-* t-*; do
+      [ -f "$f" ] || continue
+      fm_start=${f#?-}
+      case $fm_start in '' | *[!0-9]*) continue ;; esac
+      # A file's span is at most an hour.
+      [ $((fm_start + 3600)) -le "$fm_from" ] && continue
+      fm_list="$fm_list $f"
+    done
+  fi
   if [ -n "$fm_list" ]; then
-    # shellcheck disable=SC2086 # the list holds fenton's own file names, without blanks
+    # shellcheck disable=SC2086 # the list holds only names made of [rt0-9-]
     awk -v from="$fm_from" -v step="$fm_step" -v n="$fm_n" '
       $1 !~ /^[0-9]+$/ || $1 <= from || $1 > from + n * step { next }
       {
@@ -162,6 +166,7 @@ fm_history() {
         }
       }' $fm_list
   fi
+  )
   [ -d "$fm_rdir/jobs" ] || return 0
   for j in "$fm_rdir"/jobs/*/; do
     [ -f "${j}started" ] || continue
