@@ -568,11 +568,19 @@ fn the_box_alerts_with_nothing_running_on_the_laptop() {
         laptop(test).is_empty(),
         "fenton ran on the laptop meanwhile"
     );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(m.dir().join("notify.d")), 0o700);
+    assert_eq!(mode(m.dir().join("notify.d/webhook.curl")), 0o600);
     let pid = m.pid().unwrap();
     test.run(["monitor", "stop"]).ok();
     wait_until("the recorder's processes to end", T, || {
         in_session(pid).is_empty()
     });
+    assert!(
+        !m.dir().join("notify.d").exists(),
+        "the channels' tokens stayed on the box after stop"
+    );
     assert_eq!(alerts("gpu_idle.0", "alert").len(), 1);
     assert_eq!(alerts("gpu_idle.0", "recovered").len(), 1);
     assert_eq!(alerts("oom", "alert").len(), 1);

@@ -96,6 +96,8 @@ fm_start() {
 }
 
 fm_stop() {
+  # The channels' files hold tokens: they stay only while a recorder may send.
+  rm -rf "$fm_mdir/notify.d"
   if ! fm_running; then
     rm -f "$fm_mdir/pid"
     echo "state stopped"
