@@ -114,6 +114,10 @@ pub enum Command {
     #[command(subcommand)]
     Notify(NotifyCommand),
 
+    /// A recorder on the box (a sh loop, nothing installed) for `fenton status --history`
+    #[command(subcommand)]
+    Monitor(MonitorCommand),
+
     /// Open the shared connection now (later commands reuse it)
     Connect,
 
@@ -272,6 +276,32 @@ pub struct StatusArgs {
     /// Every profile in the config at once; an unreachable box does not delay the others
     #[arg(long, conflicts_with = "watch")]
     pub all: bool,
+
+    /// Graphs of what the box did over the last DURATION (default 6h; 24h, 7d), from its recorder
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "6h", conflicts_with_all = ["watch", "all"])]
+    pub history: Option<String>,
+
+    /// With --history: write the charts to FILE as one self-contained HTML page instead
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["watch", "all", "json"])]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// Start the recorder (or find the running one); it keeps recording when fenton is gone
+    Start {
+        /// Seconds between samples (default: the profile's `monitor.every`, 10)
+        #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+        every: Option<u64>,
+    },
+    /// Stop the recorder; what it recorded stays
+    Stop,
+    /// Whether it records, since when, how much it keeps and how big that is
+    Status {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

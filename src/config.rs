@@ -46,6 +46,8 @@ pub struct Profile {
     pub tmux: Tmux,
     #[serde(default)]
     pub jupyter: Jupyter,
+    #[serde(default)]
+    pub monitor: Monitor,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -88,6 +90,39 @@ pub struct Jupyter {
     #[serde(default = "default_jupyter_timeout")]
     pub start_timeout: u64,
 }
+
+/// The recorder on the box (`fenton monitor`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Monitor {
+    /// Start the recorder on first use (status, run, connect) when it does not run.
+    #[serde(default)]
+    pub auto: bool,
+    /// Seconds between samples.
+    #[serde(default = "default_monitor_every")]
+    pub every: u64,
+    /// How long samples are kept: `7d`, `24h`…
+    #[serde(default = "default_monitor_retention")]
+    pub retention: String,
+    /// Conditions the box alerts on, through the `[notify.*]` channels.
+    #[serde(default = "default_monitor_alerts")]
+    pub alerts: Vec<String>,
+    /// `gpu_idle`: a GPU at or below this utilisation…
+    #[serde(default = "default_gpu_idle_percent")]
+    pub gpu_idle_percent: u32,
+    /// …for this long while a fenton job runs.
+    #[serde(default = "default_gpu_idle_after")]
+    pub gpu_idle_after: String,
+    /// `gpu_temp`: at or above this many °C.
+    #[serde(default = "default_gpu_temp_c")]
+    pub gpu_temp_c: u32,
+    /// `disk`: a disk that matters (/, home) at or above this use.
+    #[serde(default = "default_disk_percent")]
+    pub disk_percent: u32,
+}
+
+/// What `monitor.alerts` may name.
+pub const MONITOR_ALERTS: [&str; 5] = ["gpu_idle", "gpu_temp", "disk", "oom", "reboot"];
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -144,6 +179,27 @@ fn default_jupyter_port() -> u16 {
 fn default_jupyter_timeout() -> u64 {
     60
 }
+fn default_monitor_every() -> u64 {
+    10
+}
+fn default_monitor_retention() -> String {
+    "7d".into()
+}
+fn default_monitor_alerts() -> Vec<String> {
+    MONITOR_ALERTS.iter().map(|a| a.to_string()).collect()
+}
+fn default_gpu_idle_percent() -> u32 {
+    5
+}
+fn default_gpu_idle_after() -> String {
+    "10m".into()
+}
+fn default_gpu_temp_c() -> u32 {
+    85
+}
+fn default_disk_percent() -> u32 {
+    95
+}
 fn default_telegram_api() -> String {
     "https://api.telegram.org".into()
 }
@@ -179,6 +235,21 @@ impl Default for Jupyter {
             remote_port: default_jupyter_port(),
             local_port: default_jupyter_port(),
             start_timeout: default_jupyter_timeout(),
+        }
+    }
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Monitor {
+            auto: false,
+            every: default_monitor_every(),
+            retention: default_monitor_retention(),
+            alerts: default_monitor_alerts(),
+            gpu_idle_percent: default_gpu_idle_percent(),
+            gpu_idle_after: default_gpu_idle_after(),
+            gpu_temp_c: default_gpu_temp_c(),
+            disk_percent: default_disk_percent(),
         }
     }
 }
@@ -264,7 +335,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
 fn problem(p: &Profile) -> Option<(&'static str, String)> {
     use crate::remote::sh;
     let control = |value: &str| value.chars().any(char::is_control);
-    let checks: [(&'static str, Option<String>); 13] = [
+    let checks: [(&'static str, Option<String>); 19] = [
         ("host", p.host.trim().is_empty().then(|| "is empty".into())),
         (
             "host",
@@ -321,6 +392,41 @@ fn problem(p: &Profile) -> Option<(&'static str, String)> {
             "jupyter.remote_port",
             (p.jupyter.remote_port == 0 || p.jupyter.local_port == 0)
                 .then(|| "and `jupyter.local_port` may not be 0".into()),
+        ),
+        (
+            "monitor.every",
+            (p.monitor.every == 0 || p.monitor.every > 3600)
+                .then(|| "must be 1 to 3600 seconds".into()),
+        ),
+        (
+            "monitor.retention",
+            crate::monitor::parse_duration(&p.monitor.retention)
+                .err()
+                .map(|e| e.to_string()),
+        ),
+        (
+            "monitor.gpu_idle_after",
+            crate::monitor::parse_duration(&p.monitor.gpu_idle_after)
+                .err()
+                .map(|e| e.to_string()),
+        ),
+        (
+            "monitor.alerts",
+            p.monitor
+                .alerts
+                .iter()
+                .find(|a| !MONITOR_ALERTS.contains(&a.as_str()))
+                .map(|a| format!("names {a:?}: choose from {}", MONITOR_ALERTS.join(", "))),
+        ),
+        (
+            "monitor.gpu_idle_percent",
+            (p.monitor.gpu_idle_percent > 100 || p.monitor.disk_percent > 100)
+                .then(|| "and `monitor.disk_percent` are percentages, 0 to 100".into()),
+        ),
+        (
+            "monitor.gpu_temp_c",
+            (p.monitor.gpu_temp_c == 0 || p.monitor.gpu_temp_c > 200)
+                .then(|| "must be 1 to 200 °C".into()),
         ),
     ];
     checks

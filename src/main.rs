@@ -5,6 +5,7 @@ mod commands;
 mod config;
 mod exit;
 mod lock;
+mod monitor;
 mod proc;
 mod remote;
 mod status;

@@ -9,7 +9,9 @@ use crate::ui;
 
 pub fn connect(ctx: &Ctx) -> Result<Exit> {
     let remote = ctx.remote()?;
-    let opened = runtime()?.block_on(remote.connect_verified())?;
+    let rt = runtime()?;
+    let opened = rt.block_on(remote.connect_verified())?;
+    rt.block_on(super::monitor::auto_start(ctx, &remote));
     let host = &remote.profile.host;
     if opened {
         ui::info(format_args!(

@@ -12,6 +12,7 @@ mod jobs;
 mod jupyter;
 mod kill;
 mod logs;
+mod monitor;
 mod notify;
 mod run;
 mod ssh;
@@ -60,6 +61,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Logs(args) => logs::run(&ctx, args),
         Command::Kill(args) => kill::run(&ctx, args),
         Command::Notify(command) => notify::run(&ctx, command),
+        Command::Monitor(command) => monitor::run(&ctx, command),
         Command::Jupyter(command) => jupyter::run(&ctx, command),
         Command::Tunnel(args) => tunnel::run(&ctx, args),
         Command::Connect => connect::connect(&ctx),

@@ -28,10 +28,22 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<Exit> {
         return all(ctx, args.json);
     }
     let remote = ctx.remote()?;
+    if args.history.is_some() || args.html.is_some() {
+        let window = args.history.as_deref().unwrap_or("6h");
+        return super::monitor::show_history(
+            &remote,
+            window,
+            args.json,
+            args.html.as_deref(),
+            style(ctx).width,
+        );
+    }
     if let Some(secs) = args.watch {
         return runtime()?.block_on(watch(ctx, &remote, secs, args.json));
     }
-    let status = runtime()?.block_on(fetch(&remote))?;
+    let rt = runtime()?;
+    rt.block_on(super::monitor::auto_start(ctx, &remote));
+    let status = rt.block_on(fetch(&remote))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&status)?)?;

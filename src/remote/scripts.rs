@@ -21,10 +21,39 @@ pub const JOB_LIST: &str = include_str!("scripts/list.sh");
 pub const JOB_LOGS: &str = include_str!("scripts/logs.sh");
 pub const JOB_KILL: &str = include_str!("scripts/kill.sh");
 pub const JOB_PRUNE: &str = include_str!("scripts/prune.sh");
+/// `fenton monitor` and `status --history`: start, find, stop and read the recorder.
+pub const MONITOR: &str = include_str!("scripts/monitor.sh");
+/// The recorder itself, written to the box by `monitor start` (see [`recorder`]).
+const RECORDER: &str = include_str!("scripts/recorder.sh");
 pub const NOTIFY_TEST: &str = include_str!("scripts/notify-test.sh");
 /// The wrapper a job runs under: written to the box, it records how the job ended and sends
 /// the notifications.
 pub const JOB_WRAPPER: &str = include_str!("scripts/job.sh");
+
+/// The recorder as the box runs it: job.sh's senders first, so that alerts and a job's
+/// notifications go out the same way.
+pub fn recorder() -> String {
+    let mut out = String::new();
+    for name in ["fj_curl_why", "fj_send", "fj_json", "fj_jstr"] {
+        out.push_str(job_function(name));
+    }
+    out + RECORDER
+}
+
+/// The text of the function `name` in job.sh, from its `name() {` line to its closing `}`.
+fn job_function(name: &str) -> &'static str {
+    let head = format!("\n{name}() {{\n");
+    let start = JOB_WRAPPER
+        .find(&head)
+        .unwrap_or_else(|| panic!("job.sh has no function {name}"))
+        + 1;
+    let end = JOB_WRAPPER[start..]
+        .find("\n}\n")
+        .unwrap_or_else(|| panic!("job.sh's {name} does not end"))
+        + start
+        + 3;
+    &JOB_WRAPPER[start..end]
+}
 
 /// A job script as the box runs it: the shared functions first.
 pub fn job(body: &str) -> String {
@@ -295,6 +324,8 @@ mod tests {
             ("notify-test.sh", job(NOTIFY_TEST)),
             ("job.sh", JOB_WRAPPER.to_string()),
             ("jupyter.sh", JUPYTER.to_string()),
+            ("monitor.sh", MONITOR.to_string()),
+            ("recorder.sh", recorder()),
         ];
         let shellcheck = Command::new("shellcheck").arg("--version").output().is_ok();
         if !shellcheck {

@@ -28,8 +28,21 @@ pub struct Status {
     pub tmux: Vec<TmuxSession>,
     pub jupyter: Vec<Jupyter>,
     pub jobs: Jobs,
+    /// `fenton monitor`'s recorder; null when it was never started or was stopped.
+    pub monitor: Option<Recorder>,
     pub mount: Mount,
     pub link: Link,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Recorder {
+    /// false: its process is gone without `fenton monitor stop` (a reboot, a kill)
+    pub running: bool,
+    /// Unix time it started, by the box's clock
+    pub since: Option<i64>,
+    pub recording_seconds: Option<u64>,
+    /// what its files take on the box's disk
+    pub kib: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 
 use super::{
     Cpu, Disk, Gpu, GpuProcess, Gpus, Interface, Job, Jobs, Jupyter, Link, Load, Memory, Mount,
-    Status, TmuxSession, SCHEMA,
+    Recorder, Status, TmuxSession, SCHEMA,
 };
 
 const MARK: &str = "@@fenton:";
@@ -220,9 +220,26 @@ fn build(s: &Sections, before: Option<&Sample>, now: &Sample) -> Status {
             .filter_map(|l| jupyter(l))
             .collect(),
         jobs: jobs(s.get("jobs").copied().unwrap_or_default()),
+        monitor: s.get("monitor").and_then(|m| recorder(*m)),
         mount: Mount::default(),
         link: Link::default(),
     }
+}
+
+fn recorder((now, lines): (&str, &[String])) -> Option<Recorder> {
+    let line = lines.first()?;
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let since = w
+        .get(1)
+        .and_then(|t| t.parse::<i64>().ok())
+        .filter(|&t| t > 0);
+    let now = now.trim().parse::<i64>().ok();
+    Some(Recorder {
+        running: *w.first()? == "running",
+        since,
+        recording_seconds: since.zip(now).map(|(s, n)| (n - s).max(0) as u64),
+        kib: w.get(2).and_then(|k| k.parse().ok()).unwrap_or(0),
+    })
 }
 
 fn memory(lines: &[String]) -> Memory {

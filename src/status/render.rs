@@ -239,6 +239,20 @@ pub fn render(s: &Status, style: Style) -> String {
         let _ = write!(jobs, " · {} ({ran})", job.name);
     }
     out.row("Jobs", None, &jobs);
+    if let Some(m) = &s.monitor {
+        let size = crate::monitor::megabytes(m.kib * 1024);
+        let text = match (m.running, m.recording_seconds) {
+            (true, Some(secs)) => format!(
+                "recording since {} ago ({size})",
+                crate::ui::duration(secs)
+            ),
+            (true, None) => format!("recording ({size})"),
+            (false, _) => format!(
+                "not recording: the recorder ended without `fenton monitor stop` (a reboot?); `fenton monitor start` ({size} kept)"
+            ),
+        };
+        out.row("Monitor", None, &text);
+    }
     let mount = match s.mount.mounted {
         Some(true) => "mounted",
         Some(false) => "not mounted (fenton fs mount)",

@@ -26,7 +26,7 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 }
 
 /// The ids every run lists, in order, whatever fails.
-const IDS: [&str; 27] = [
+const IDS: [&str; 28] = [
     "laptop.ssh",
     "laptop.sshfs",
     "laptop.fuse",
@@ -51,6 +51,7 @@ const IDS: [&str; 27] = [
     "box.jupyter_listen",
     "box.jupyter_auth",
     "box.jupyter_files",
+    "box.monitor",
     "notify.telegram",
     "notify.ntfy",
     "notify.webhook",

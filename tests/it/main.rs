@@ -17,5 +17,6 @@ mod jobs;
 mod jupyter;
 mod login_shell;
 mod many;
+mod monitor;
 mod status;
 mod tunnel;

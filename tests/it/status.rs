@@ -79,7 +79,7 @@ fn json(test: &TestBox, args: &[&str]) -> Value {
 }
 
 /// One CSV table of a recording (`# STATE :: TITLE…`): rows of (column name, cell).
-fn recorded(file: &Path, state: &str, title: &str) -> Vec<Vec<(String, String)>> {
+pub(crate) fn recorded(file: &Path, state: &str, title: &str) -> Vec<Vec<(String, String)>> {
     let text = std::fs::read_to_string(file).unwrap();
     let start = format!("# {state} :: {title}");
     let mut lines = text.lines().skip_while(|l| !l.starts_with(&start));
@@ -105,7 +105,7 @@ fn recorded(file: &Path, state: &str, title: &str) -> Vec<Vec<(String, String)>>
 }
 
 /// A recorded cell as JSON: its number (units cut), or null for `[N/A]` and the like.
-fn value(row: &[(String, String)], name: &str) -> Value {
+pub(crate) fn value(row: &[(String, String)], name: &str) -> Value {
     let cell = &row.iter().find(|(n, _)| n == name).unwrap().1;
     if cell.starts_with('[') {
         return Value::Null;

@@ -14,7 +14,7 @@ const SCRIPT_LIMIT: std::time::Duration = std::time::Duration::from_secs(90);
 const DISK_PROBLEM_GIB: f64 = 1.0;
 const DISK_WARNING_GIB: f64 = 5.0;
 
-pub const IDS: [&str; 11] = [
+pub const IDS: [&str; 12] = [
     "box.tmux",
     "box.jupyter",
     "box.gpu",
@@ -26,6 +26,7 @@ pub const IDS: [&str; 11] = [
     "box.jupyter_listen",
     "box.jupyter_auth",
     "box.jupyter_files",
+    "box.monitor",
 ];
 
 /// What the script said: each key with its values, in order.
@@ -112,7 +113,30 @@ pub fn checks(target: &Target, remote: &Remote, notify: Option<&Notify>) -> Vec<
         jupyter_listen(&facts),
         jupyter_auth(&facts),
         jupyter_files(&facts),
+        monitor(&facts),
     ]
+}
+
+/// `fenton monitor`'s recorder: running, never started, or gone without `monitor stop`.
+fn monitor(facts: &Facts) -> Check {
+    let since = facts.get("monitor_since").parse::<i64>().ok();
+    let now = facts.get("monitor_now").parse::<i64>().ok();
+    let ago = since
+        .zip(now)
+        .map(|(s, n)| format!(" since {} ago", crate::ui::duration((n - s).max(0) as u64)))
+        .unwrap_or_default();
+    match facts.get("monitor") {
+        "running" => Check::ok("box.monitor", format!("the recorder runs{ago}")),
+        "gone" => Check::warning(
+            "box.monitor",
+            "the recorder ended without `fenton monitor stop` (the box rebooted, or it was killed)",
+            Some("fenton monitor start (or set monitor.auto = true)".into()),
+        ),
+        _ => Check::ok(
+            "box.monitor",
+            "no recorder runs (`fenton monitor start` keeps a history for `fenton status --history`)",
+        ),
+    }
 }
 
 fn tmux(facts: &Facts) -> Check {

@@ -192,4 +192,14 @@ for dir in "$remote_dir/jupyter" "$runtime" "$HOME/.jupyter"; do
 done
 [ -d "$remote_dir" ] && find "$remote_dir" -maxdepth 3 -type f -name '*token*' \
   \( -perm -004 -o -perm -040 \) -print 2>/dev/null | exposed
+# fenton monitor's recorder: running, gone (its pid file outlived it) or none.
+m=$remote_dir/monitor
+if [ -r "$m/pid" ]; then
+  read -r mpid <"$m/pid"
+  case $mpid in '' | 0 | 1 | *[!0-9]*) echo "monitor=gone" ;; *) if kill -0 "$mpid" 2>/dev/null; then echo "monitor=running"; else echo "monitor=gone"; fi ;; esac
+  [ -r "$m/since" ] && echo "monitor_since=$(cat "$m/since")"
+  echo "monitor_now=$(date +%s)"
+else
+  echo "monitor=none"
+fi
 echo "done=1"

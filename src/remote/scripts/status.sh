@@ -133,6 +133,20 @@ jupyters() {
   done
 }
 
+# fenton monitor's recorder (REMOTE_DIR/monitor): `running|gone SINCE KIB`, nothing when it
+# was never started or was stopped. `gone`: its pid file stayed, its process did not.
+recorder() {
+  echo "@@fenton:monitor $(date +%s)"
+  m=$dir/monitor
+  [ -r "$m/pid" ] || return 0
+  pid='' since=''
+  read -r pid <"$m/pid"
+  [ -r "$m/since" ] && read -r since <"$m/since"
+  state=gone
+  case $pid in '' | 0 | 1 | *[!0-9]*) ;; *) kill -0 "$pid" 2>/dev/null && state=running ;; esac
+  printf '%s %s %s\n' "$state" "${since:-0}" "$(du -sk "$m" 2>/dev/null | awk '{ print $1 }')"
+}
+
 frame() {
   sample
   echo '@@fenton:host'
@@ -155,6 +169,7 @@ frame() {
   echo '@@fenton:jupyter'
   jupyters
   fenton_jobs
+  recorder
   echo '@@fenton:end'
 }
 

@@ -1,0 +1,267 @@
+# fenton monitor's recorder: a loop that samples this box every EVERY seconds and appends one
+# line per sample to REMOTE_DIR/monitor/, written there and started by monitor.sh. It needs
+# only sh, awk, df, /proc and (where present) nvidia-smi.
+#
+# Usage: sh recorder.sh EVERY KEEP REMOTE_DIR   (EVERY and KEEP in seconds)
+#
+# A sample is one line: the box's Unix time, then `key=value` words; an empty value is a gap
+# (nvidia-smi said [N/A], a first sample has no rate yet):
+#   1764625000 cpu=12.5 mem=40.1 swap=0.0 load=0.52 rx=1200 tx=300 disk.root=41 \
+#     gpu0.util=100 gpu0.mem=1234 gpu0.memtotal=81559 gpu0.temp=65 gpu0.power=301.2 jobs=ID,ID
+# cpu, mem, swap and disk.* are percent; rx and tx bytes per second over every interface but
+# lo; gpuN.mem and memtotal MiB, temp °C, power W.
+#
+# Storage is a ring: samples go to r-START (START the Unix time the file's span begins; a span
+# is KEEP/10, at most an hour); a file older than KEEP/7 is thinned to one sample in six (t-START)
+# and one older than KEEP removed, so the files never hold much more than KEEP.
+#
+# Alerts: with monitor/alerts.conf (`NAME [THRESHOLD [PERCENT]]` lines) and channel files in
+# monitor/notify.d (as a job's: see job.sh, whose fj_send and fj_jstr are written above this),
+# each sample is checked for the conditions named there; a condition that holds long enough is
+# sent once an hour at most, and once "recovered" when it ends (monitor/alert.state keeps
+# `KEY SINCE SENT ALERTED VALUE` lines; what was sent goes to monitor/alerts.log). The OOM
+# counter is read from FENTON_VMSTAT when set (the tests' stand-in), else /proc/vmstat.
+every=$1 keep=$2 rdir=$3
+mdir=$rdir/monitor
+LC_ALL=C
+export LC_ALL
+span=$((keep / 10))
+[ "$span" -gt 3600 ] && span=3600
+[ "$span" -lt "$every" ] && span=$every
+thin_after=$((keep / 7))
+
+sleeper=
+# Stopped (`fenton monitor stop`): the sleep ends with the loop, the pid file goes.
+finish() {
+  [ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
+  rm -f "$mdir/pid"
+  exit 0
+}
+trap finish TERM INT
+# A logout or a closed ssh channel is no reason to stop.
+trap '' HUP PIPE
+
+printf '%s\n' "$$" >"$mdir/pid.tmp" && mv -f "$mdir/pid.tmp" "$mdir/pid"
+date +%s >"$mdir/since"
+printf '%s %s %s\n' "$every" "$keep" "$span" >"$mdir/settings"
+old_boot=
+[ -r "$mdir/boot" ] && read -r old_boot <"$mdir/boot"
+cat /proc/sys/kernel/random/boot_id >"$mdir/boot" 2>/dev/null
+new_boot=
+read -r new_boot <"$mdir/boot"
+fj_n=$mdir/notify.d
+vmstat=${FENTON_VMSTAT:-/proc/vmstat}
+host=$(cat /proc/sys/kernel/hostname 2>/dev/null || hostname)
+host=$(printf '%s' "$host" | tr -cd 'A-Za-z0-9.-')
+
+# alert KIND KEY TEXT: KIND is alert or recovered; one message on every configured channel.
+alert() {
+  title="fenton on $host: $3"
+  if [ "$1" = alert ]; then prio=high tags=warning; else prio=default tags=white_check_mark; fi
+  if [ -f "$fj_n/telegram.curl" ]; then
+    fj_send telegram "$(printf '{"chat_id":%s,"text":%s}' "$(cat "$fj_n/telegram.chat")" "$(fj_jstr "$title")")" \
+      'Content-Type: application/json'
+  fi
+  if [ -f "$fj_n/ntfy.curl" ]; then
+    fj_send ntfy "$3" 'Content-Type: text/plain; charset=utf-8' "Title: fenton $1 on $host" \
+      "Priority: $prio" "Tags: fenton,$tags"
+  fi
+  if [ -f "$fj_n/webhook.curl" ]; then
+    fj_send webhook "$(printf '{"source":"fenton","host":%s,"alert":%s,"state":"%s","title":%s,"text":%s}' \
+      "$(fj_jstr "$host")" "$(fj_jstr "$2")" "$1" "$(fj_jstr "$title")" "$(fj_jstr "$3")")" \
+      'Content-Type: application/json'
+  fi
+}
+
+# Checks the sample $1 against alerts.conf and alert.state; sends what is due, in the
+# background so a slow channel never delays the samples.
+alerts() {
+  [ -f "$mdir/alerts.conf" ] && [ -d "$fj_n" ] || return 0
+  oom=$(awk '$1 == "oom_kill" { print $2 }' "$vmstat" 2>/dev/null)
+  [ -f "$mdir/alert.state" ] || : >"$mdir/alert.state"
+  todo=$(FM_SAMPLE=$1 FM_OOM=$oom awk -v now="$now" -v out="$mdir/alert.state.tmp" '
+    function dur(s) { return s >= 3600 ? int(s / 3600) "h" int(s % 3600 / 60) "m" : s >= 60 ? int(s / 60) "m" : s "s" }
+    FILENAME ~ /alerts\.conf$/ { on[$1] = 1; t1[$1] = $2; t2[$1] = $3; next }
+    { since[$1] = $2; sent[$1] = $3; up[$1] = $4; val[$1] = $5; known[$1] = 1 }
+    END {
+      n = split(ENVIRON["FM_SAMPLE"], w, " ")
+      for (i = 2; i <= n; i++) { eq = index(w[i], "="); if (eq) v[substr(w[i], 1, eq - 1)] = substr(w[i], eq + 1) }
+      for (k in v) {
+        if (k ~ /^gpu[0-9]+\.util$/ && v[k] != "" && on["gpu_idle"]) {
+          g = substr(k, 4, index(k, ".") - 4); key = "gpu_idle." g
+          c[key] = v["jobs"] != "" && v[k] + 0 <= t2["gpu_idle"] + 0; hold[key] = t1["gpu_idle"]
+          txt[key] = "GPU " g " idle (" v[k] "% busy) for %s while fenton job " v["jobs"] " runs: hung, or starved of data? fenton logs " v["jobs"]
+          ok[key] = v["jobs"] == "" ? "no fenton job runs any more; GPU " g " is not watched" : "GPU " g " is busy again (" v[k] "%)"
+        }
+        if (k ~ /^gpu[0-9]+\.temp$/ && v[k] != "" && on["gpu_temp"]) {
+          g = substr(k, 4, index(k, ".") - 4); key = "gpu_temp." g
+          c[key] = v[k] + 0 >= t1["gpu_temp"] + 0; hold[key] = 0
+          txt[key] = "GPU " g " at " v[k] " C (limit " t1["gpu_temp"] ") for %s: it slows down when hot; check its fans and airflow"
+          ok[key] = "GPU " g " is back to " v[k] " C"
+        }
+        if (k ~ /^disk\./ && v[k] != "" && on["disk"]) {
+          key = k
+          c[key] = v[k] + 0 >= t1["disk"] + 0; hold[key] = 0
+          txt[key] = "disk " substr(k, 6) " " v[k] "% full for %s: free space (fenton exec -- du -sh ~/*) before jobs fail"
+          ok[key] = "disk " substr(k, 6) " is down to " v[k] "%"
+        }
+      }
+      if (on["oom"] && ENVIRON["FM_OOM"] != "") {
+        o = ENVIRON["FM_OOM"] + 0
+        if (known["oom"] && o > val["oom"] + 0) {
+          if (now - sent["oom"] >= 3600) {
+            print "alert oom the kernel killed a process for memory (" o - val["oom"] " OOM kill(s), job(s) running: " (v["jobs"] == "" ? "none" : v["jobs"]) "): fenton jobs shows which ended"
+            sent["oom"] = now
+          }
+        }
+        since["oom"] = since["oom"] == "" ? now : since["oom"]; val["oom"] = o; keep["oom"] = 1
+      }
+      for (key in known) if (!(key in c) && key != "oom") c[key] = 0
+      for (key in c) {
+        if (c[key]) {
+          if (since[key] == "") since[key] = now
+          if (now - since[key] >= hold[key] + 0 && (!up[key] || now - sent[key] >= 3600)) {
+            t = txt[key]; sub(/%s/, dur(now - since[key]), t)
+            print "alert " key " " t
+            sent[key] = now; up[key] = 1
+          }
+          keep[key] = 1
+        } else if (up[key]) {
+          print "recovered " key " " (key in ok ? ok[key] : key " is over")
+        }
+      }
+      for (key in keep) printf "%s %s %s %s %s\n", key, since[key], sent[key] + 0, up[key] + 0, val[key] > out
+    }' "$mdir/alerts.conf" "$mdir/alert.state" 2>/dev/null)
+  mv -f "$mdir/alert.state.tmp" "$mdir/alert.state" 2>/dev/null
+  [ -n "$todo" ] || return 0
+  printf '%s\n' "$todo" | while read -r kind key text; do
+    printf '%s %s %s %s\n' "$now" "$kind" "$key" "$text"
+    alert "$kind" "$key" "$text"
+  done >>"$mdir/alerts.log" 2>&1 &
+}
+
+# `bounded SECS CMD...`: nvidia-smi on a GPU fallen off the bus and df on a hung network
+# mount can block for ever.
+bounded() {
+  if command -v timeout >/dev/null 2>&1; then timeout "$@"; else shift; "$@"; fi
+}
+has_smi=0
+command -v nvidia-smi >/dev/null 2>&1 && has_smi=1
+has_timeout=0
+command -v timeout >/dev/null 2>&1 && has_timeout=1
+
+gpus() {
+  [ "$has_smi" = 1 ] || return 0
+  if [ "$has_timeout" = 1 ]; then
+    timeout 10 nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw --format=csv,noheader,nounits 2>/dev/null
+  else
+    nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw --format=csv,noheader,nounits 2>/dev/null
+  fi
+}
+
+# fenton jobs that run now: no `exit` file yet, and the process group or the wrapper alive.
+jobs_now() {
+  list=
+  for j in "$rdir"/jobs/*/; do
+    [ -f "${j}started" ] || continue
+    [ -f "${j}exit" ] && continue
+    pid='' wrapper=''
+    [ -r "${j}pid" ] && read -r pid <"${j}pid"
+    [ -r "${j}wrapper" ] && read -r wrapper <"${j}wrapper"
+    if { [ -n "$pid" ] && kill -0 "-$pid" 2>/dev/null; } ||
+      { [ -n "$wrapper" ] && kill -0 "$wrapper" 2>/dev/null; }; then
+      id=${j%/}
+      list=$list${list:+,}${id##*/}
+    fi
+  done
+  printf '%s' "$list"
+}
+
+# Removes what is past KEEP and thins what is past KEEP/7.
+prune() {
+  for f in "$mdir"/r-* "$mdir"/t-*; do
+    [ -f "$f" ] || continue
+    start=${f##*/}
+    start=${start#?-}
+    case $start in '' | *[!0-9]*) continue ;; esac
+    if [ $((start + span)) -le $((now - keep)) ]; then
+      rm -f "$f"
+    elif [ "${f##*/}" = "r-$start" ] && [ $((start + span)) -le $((now - thin_after)) ]; then
+      awk 'NR % 6 == 1' "$f" >"$mdir/t-$start.tmp" &&
+        mv -f "$mdir/t-$start.tmp" "$mdir/t-$start" && rm -f "$f"
+    fi
+  done
+}
+
+if [ -n "$old_boot" ] && [ "$old_boot" != "$new_boot" ] && [ -f "$mdir/alerts.conf" ] &&
+  grep -q '^reboot' "$mdir/alerts.conf" && [ -d "$fj_n" ]; then
+  now=$(date +%s)
+  printf '%s alert reboot the box is back after a reboot; jobs that ran before it are gone: fenton jobs\n' "$now" >>"$mdir/alerts.log"
+  alert alert reboot 'the box is back after a reboot; jobs that ran before it are gone: fenton jobs' >>"$mdir/alerts.log" 2>&1 &
+fi
+
+prev=
+file=
+while :; do
+  now=$(date +%s)
+  disks=$(bounded 5 df -Pk / "$HOME" 2>/dev/null | awk 'NR > 1 { print $1, $5 }')
+  out=$(FM_GPUS=$(gpus) FM_DISKS=$disks FM_JOBS=$(jobs_now) awk -v now="$now" -v prev="$prev" '
+    BEGIN {
+      ng = split(ENVIRON["FM_GPUS"], gl, "\n")
+      for (j = 1; j <= ng; j++) {
+        line = gl[j]
+        gsub(/ /, "", line)
+        if (split(line, g, ",") < 6 || g[1] !~ /^[0-9]+$/) continue
+        for (i = 2; i <= 6; i++) if (g[i] !~ /^[0-9.]+$/) g[i] = ""
+        gpu = gpu sprintf(" gpu%s.util=%s gpu%s.mem=%s gpu%s.memtotal=%s gpu%s.temp=%s gpu%s.power=%s", g[1], g[2], g[1], g[3], g[1], g[4], g[1], g[5], g[1], g[6])
+      }
+    }
+    FILENAME == "/proc/stat" && $1 == "cpu" { busy = $2 + $3 + $4 + $7 + $8 + $9; total = busy + $5 + $6 }
+    FILENAME == "/proc/meminfo" { m[$1] = $2 }
+    FILENAME == "/proc/loadavg" { load = $1 }
+    FILENAME == "/proc/net/dev" && FNR > 2 {
+      sub(/^ */, "")
+      split($0, a, /[: ]+/)
+      if (a[1] != "lo") { rx += a[2]; tx += a[10] }
+    }
+    END {
+      split(prev, p, " ")
+      cpu = ""; nrx = ""; ntx = ""
+      if (p[1] != "" && now > p[1]) {
+        if (total > p[3]) cpu = sprintf("%.1f", 100 * (busy - p[2]) / (total - p[3]))
+        if (rx >= p[4]) nrx = sprintf("%d", (rx - p[4]) / (now - p[1]))
+        if (tx >= p[5]) ntx = sprintf("%d", (tx - p[5]) / (now - p[1]))
+      }
+      mem = ""; swap = ""
+      if (m["MemTotal:"] > 0) mem = sprintf("%.1f", 100 * (m["MemTotal:"] - m["MemAvailable:"]) / m["MemTotal:"])
+      if (m["SwapTotal:"] > 0) swap = sprintf("%.1f", 100 * (m["SwapTotal:"] - m["SwapFree:"]) / m["SwapTotal:"])
+      else swap = "0.0"
+      d = ""
+      nd = split(ENVIRON["FM_DISKS"], dl, "\n")
+      for (i = 1; i <= nd; i++) {
+        split(dl[i], f, " ")
+        if (f[1] in seen) continue
+        seen[f[1]] = 1
+        sub(/%/, "", f[2])
+        d = d sprintf(" disk.%s=%s", i == 1 ? "root" : "home", f[2])
+      }
+      printf "%s %s %s %s %s\n", now, busy, total, rx, tx
+      printf "%s cpu=%s mem=%s swap=%s load=%s rx=%s tx=%s%s%s jobs=%s\n", now, cpu, mem, swap, load, nrx, ntx, d, gpu, ENVIRON["FM_JOBS"]
+    }' /proc/stat /proc/meminfo /proc/loadavg /proc/net/dev 2>/dev/null)
+  prev=${out%%
+*}
+  start=$((now - now % span))
+  if [ "$file" != "$mdir/r-$start" ]; then
+    file=$mdir/r-$start
+    prune
+  fi
+  # A full disk loses samples, not the recorder.
+  printf '%s\n' "${out#*
+}" >>"$file" 2>/dev/null
+  alerts "${out#*
+}"
+  sleep "$every" &
+  sleeper=$!
+  wait "$sleeper"
+  sleeper=
+done

@@ -1,0 +1,603 @@
+//! `fenton monitor` and `fenton status --history` against a real sshd, with the project's
+//! nvidia-smi stand-in on the box's PATH: the recorder must keep recording with no fenton and
+//! no connection on the laptop, record exactly what the GPUs (the recordings) say, keep its
+//! files within the retention, and end for good on `monitor stop`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::http::HttpServer;
+use crate::common::{self, wait_until, Terminal, TestBox};
+use crate::jobs::{reaper, sigkill};
+use crate::status::{recorded, value};
+
+const T: Duration = Duration::from_secs(30);
+const H100: &str = "linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt";
+
+/// A sample as the recorder wrote it: its time and its `key=value` words.
+type Sample = (i64, BTreeMap<String, String>);
+
+struct MonitorBox {
+    test: TestBox,
+    state: PathBuf,
+    _bin: tempfile::TempDir,
+}
+
+/// A box with one stand-in GPU whose state (`idle`, `load`) the test sets in a file, and a
+/// profile recording every second, keeping `retention`.
+fn monitor_box(retention: &str) -> Option<MonitorBox> {
+    monitor_box_with(&format!("every = 1, retention = {retention:?}"), &[])
+}
+
+/// The same with `monitor` keys of the test's and extra environment on the box.
+fn monitor_box_with(keys: &str, vars: &[(&str, &str)]) -> Option<MonitorBox> {
+    let bin = tempfile::Builder::new()
+        .prefix("fenton-bin")
+        .tempdir()
+        .unwrap();
+    std::os::unix::fs::symlink(common::nvidia_smi(), bin.path().join("nvidia-smi")).unwrap();
+    let state = bin.path().join("gpu-state");
+    std::fs::write(&state, "idle\n").unwrap();
+    let mut builder = TestBox::builder();
+    for (k, v) in vars {
+        builder = builder.env(k, v);
+    }
+    let test = builder
+        .env(
+            "NVIDIA_SMI_CAPTURE",
+            &common::recording(H100).to_string_lossy(),
+        )
+        .env("NVIDIA_SMI_STATE_FILE", &state.to_string_lossy())
+        .env(
+            "PATH",
+            &format!("{}:/usr/local/bin:/usr/bin:/bin", bin.path().display()),
+        )
+        .profile(&format!("monitor = {{ {keys} }}"))
+        .start()?;
+    Some(MonitorBox {
+        test,
+        state,
+        _bin: bin,
+    })
+}
+
+impl MonitorBox {
+    fn dir(&self) -> PathBuf {
+        self.test.remote_dir.join("monitor")
+    }
+
+    /// The record files: (name, bytes).
+    fn files(&self) -> Vec<(String, u64)> {
+        let Ok(entries) = std::fs::read_dir(self.dir()) else {
+            return vec![];
+        };
+        let mut files: Vec<(String, u64)> = entries
+            .flatten()
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e))
+            .filter(|(n, _)| (n.starts_with("r-") || n.starts_with("t-")) && !n.ends_with(".tmp"))
+            .map(|(n, e)| (n, e.metadata().map_or(0, |m| m.len())))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Every sample kept, oldest first.
+    fn samples(&self) -> Vec<Sample> {
+        let mut all = Vec::new();
+        for (name, _) in self.files() {
+            let text = std::fs::read_to_string(self.dir().join(name)).unwrap_or_default();
+            for line in text.lines() {
+                let mut words = line.split(' ');
+                let Some(Ok(t)) = words.next().map(str::parse::<i64>) else {
+                    continue;
+                };
+                let fields = words
+                    .filter_map(|w| w.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                all.push((t, fields));
+            }
+        }
+        all.sort_by_key(|s| s.0);
+        all
+    }
+
+    fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir().join("pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+/// The processes of the session `sid` (the recorder runs as a session of its own).
+fn in_session(sid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            // state ppid pgrp session
+            after.split_whitespace().nth(3) == Some(&sid.to_string())
+        })
+        .collect()
+}
+
+/// The laptop's ssh and fenton processes of this test.
+fn laptop(test: &TestBox) -> Vec<i32> {
+    TestBox::pids_mentioning(&test.root.to_string_lossy())
+        .into_iter()
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            matches!(comm.trim(), "ssh" | "fenton")
+        })
+        .collect()
+}
+
+fn gpu_row(state: &str) -> Vec<(String, String)> {
+    recorded(&common::recording(H100), state, "query-gpu").remove(0)
+}
+
+/// What the recorder must have written for the GPU in `state`, from the recording itself.
+fn expected(state: &str) -> [(String, Value); 4] {
+    let row = gpu_row(state);
+    [
+        ("gpu0.util", "utilization.gpu"),
+        ("gpu0.mem", "memory.used"),
+        ("gpu0.temp", "temperature.gpu"),
+        ("gpu0.power", "power.draw"),
+    ]
+    .map(|(key, field)| (key.to_string(), value(&row, field)))
+}
+
+fn number(text: &str) -> Value {
+    text.parse::<f64>()
+        .map_or(Value::Null, |n| serde_json::json!(n))
+}
+
+/// Which recorded state a sample's GPU fields equal, if any.
+fn state_of(sample: &Sample) -> Option<&'static str> {
+    ["idle", "load"].into_iter().find(|state| {
+        expected(state)
+            .iter()
+            .all(|(k, v)| sample.1.get(k).map(|s| number(s)) == Some(v.clone()))
+    })
+}
+
+#[test]
+fn the_recorder_outlives_the_connection_and_records_what_the_gpus_say() {
+    let Some(m) = monitor_box("1h") else { return };
+    let test = &m.test;
+    let out = test.run(["monitor", "start"]).ok();
+    assert!(out.stderr.contains("every 1 s"), "{out:?}");
+    let pid = m.pid().expect("the recorder's pid file");
+    let out = test.run(["monitor", "start"]).ok();
+    assert!(out.stderr.contains("already runs"), "{out:?}");
+    assert_eq!(m.pid(), Some(pid), "a second start found the first");
+    let out = test.run(["monitor", "status"]).ok();
+    assert!(out.stdout.contains("recording since"), "{out:?}");
+    assert!(out.stdout.contains("keeping 1h"), "{out:?}");
+
+    wait_until("3 idle samples", T, || {
+        m.samples()
+            .iter()
+            .filter(|s| state_of(s) == Some("idle"))
+            .count()
+            >= 3
+    });
+    // A job while the GPU is under load, to be marked on the chart.
+    std::fs::write(&m.state, "load\n").unwrap();
+    let out = test
+        .run(["run", "--name", "epoch", "--", "sleep", "3"])
+        .ok();
+    let job = out.stdout.trim().to_string();
+    wait_until("3 load samples", T, || {
+        m.samples()
+            .iter()
+            .filter(|s| state_of(s) == Some("load"))
+            .count()
+            >= 3
+    });
+    wait_until("a sample naming the running job", T, || {
+        m.samples().iter().any(|s| {
+            s.1.get("jobs")
+                .is_some_and(|j| j.split(',').any(|j| j == job))
+        })
+    });
+
+    // No connection and no fenton left on the laptop: it records on.
+    test.run(["disconnect"]).ok();
+    wait_until("the laptop's ssh and fenton processes to end", T, || {
+        laptop(test).is_empty()
+    });
+    let before = m.samples().len();
+    wait_until("3 samples with nothing on the laptop", T, || {
+        m.samples().len() >= before + 3
+    });
+
+    // A master killed outright is no different.
+    test.run(["connect"]).ok();
+    let masters: Vec<i32> = laptop(test)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|&b| b == 0).any(|w| w == b"-M"))
+        })
+        .collect();
+    assert_eq!(masters.len(), 1, "one shared connection");
+    sigkill(&masters[0].to_string(), false);
+    std::fs::write(&m.state, "idle\n").unwrap();
+    let before = m.samples().len();
+    wait_until("3 samples after the master was killed", T, || {
+        m.samples().len() >= before + 3
+    });
+    assert_eq!(m.pid(), Some(pid), "the same recorder all along");
+
+    // Every sample is the recording's idle or load row, and every second has one sample.
+    let samples = m.samples();
+    for s in &samples {
+        assert!(state_of(s).is_some(), "not what the stand-in said: {s:?}");
+        assert_eq!(s.1.get("gpu0.memtotal").map(String::as_str), Some("81559"));
+        let cpu: f64 = s.1["mem"].parse().unwrap();
+        assert!((0.0..=100.0).contains(&cpu), "{s:?}");
+    }
+    let times: Vec<i64> = samples.iter().map(|s| s.0).collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+
+    // --json: each one-second bucket holds exactly the sample of that second.
+    let out = test.run(["status", "--history", "50s", "--json"]).ok();
+    let h: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(h["step"], 1, "{h}");
+    assert_eq!(h["recorder"]["state"], "running");
+    let stamps: Vec<i64> = h["timestamps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_i64().unwrap())
+        .collect();
+    let samples = m.samples();
+    let by_time: BTreeMap<i64, &Sample> = samples.iter().map(|s| (s.0, s)).collect();
+    let mut matched = 0;
+    for key in ["gpu0.util", "gpu0.power", "gpu0.temp", "mem", "disk.root"] {
+        let series = h["series"][key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key}: {h}"));
+        assert_eq!(series.len(), stamps.len());
+        for (t, v) in stamps.iter().zip(series) {
+            let want = by_time.get(t).map_or(Value::Null, |s| number(&s.1[key]));
+            assert_eq!(v.as_f64(), want.as_f64(), "{key} at {t}");
+            matched += usize::from(!v.is_null());
+        }
+    }
+    assert!(matched >= 5 * 10, "only {matched} values in the window");
+    let jobs = h["jobs"].as_array().unwrap();
+    assert!(
+        jobs.iter()
+            .any(|j| j["id"] == job.as_str() && j["name"] == "epoch"),
+        "{h}"
+    );
+
+    // The chart: the width of its terminal, text only, the job marked.
+    let out = test.run(["status", "--history", "2m"]).ok();
+    for line in out.stdout.lines() {
+        assert!(line.chars().count() <= 80, "wider than 80: {line:?}");
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+    }
+    for row in [
+        "gpu0 util",
+        "gpu0 mem",
+        "gpu0 temp",
+        "gpu0 power",
+        "cpu",
+        "memory",
+        "disk root",
+        "net in",
+        "fenton jobs",
+        "epoch",
+    ] {
+        assert!(out.stdout.contains(row), "no {row}:\n{}", out.stdout);
+    }
+    let marks = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("fenton jobs"))
+        .unwrap();
+    assert!(marks.contains('[') && marks.contains(']'), "{}", out.stdout);
+    assert!(
+        out.stdout.contains('█') && out.stdout.contains('▁'),
+        "{}",
+        out.stdout
+    );
+    if let Some(term) = Terminal::start(test, &test.fenton(["status", "--history", "2m"])) {
+        wait_until("the chart on a terminal", T, || term.exited());
+        let screen = term.screen();
+        let widest = screen
+            .lines()
+            .map(|l| l.trim_end().chars().count())
+            .max()
+            .unwrap();
+        assert!((100..=120).contains(&widest), "{widest} columns:\n{screen}");
+    }
+    let out = test.run(["status"]).ok();
+    assert!(out.stdout.contains("recording since"), "{}", out.stdout);
+
+    let page = test.root.join("history.html");
+    let out = test
+        .run([
+            "status",
+            "--history",
+            "2m",
+            "--html",
+            &page.to_string_lossy(),
+        ])
+        .ok();
+    assert!(out.stderr.contains("wrote"), "{out:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("gpu0 util") && html.contains("epoch"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("src=") && !html.contains("href="),
+        "fetches nothing: {html}"
+    );
+    let out = test.run(["doctor", "--json"]);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "box.monitor")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(check["status"], "ok", "{check}");
+    assert!(
+        check["message"]
+            .as_str()
+            .unwrap()
+            .contains("the recorder runs since"),
+        "{check}"
+    );
+
+    // Stop ends it: no process of its session is left, and the samples stop.
+    let out = test.run(["monitor", "stop"]).ok();
+    assert!(out.stderr.contains("stopped the recorder"), "{out:?}");
+    wait_until("the recorder's processes to end", T, || {
+        in_session(pid).is_empty()
+    });
+    assert_eq!(m.pid(), None);
+    let out = test.run(["monitor", "status"]).ok();
+    assert!(out.stdout.contains("not recording"), "{out:?}");
+    let out = test.run(["monitor", "stop"]).ok();
+    assert!(out.stderr.contains("does not run"), "{out:?}");
+}
+
+#[test]
+fn retention_bounds_the_files() {
+    let Some(m) = monitor_box("20s") else { return };
+    let test = &m.test;
+    test.run(["monitor", "start"]).ok();
+    let pid = m.pid().unwrap();
+    // 20 s kept in spans of 2 s, thinned after 2 s: after 35 s of recording, the first 15 s
+    // are gone.
+    let since = m.samples().first().map(|s| s.0);
+    wait_until("35 s of recording", Duration::from_secs(60), || {
+        let s = m.samples();
+        match (since, s.last()) {
+            (Some(first), Some(last)) => last.0 - first >= 35,
+            _ => false,
+        }
+    });
+    let files = m.files();
+    assert!(files.len() <= 12, "{} files: {files:?}", files.len());
+    assert!(files.iter().any(|(n, _)| n.starts_with("t-")), "{files:?}");
+    let samples = m.samples();
+    let (oldest, newest) = (samples[0].0, samples.last().unwrap().0);
+    assert!(newest - oldest <= 20 + 2 * 2, "kept {oldest}..{newest}");
+    // Thinned: far fewer samples than seconds kept.
+    assert!(
+        samples.len() < (newest - oldest) as usize,
+        "{} samples",
+        samples.len()
+    );
+    let bytes: u64 = files.iter().map(|f| f.1).sum();
+    assert!(bytes < 20_000, "{bytes} bytes");
+    let out = test.run(["monitor", "status", "--json"]).ok();
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r["state"], "running");
+    assert_eq!(r["retention_s"], 20);
+    assert!(r["bytes"].as_u64().unwrap() > 0, "{r}");
+    test.run(["monitor", "stop"]).ok();
+    wait_until("the recorder's processes to end", T, || {
+        in_session(pid).is_empty()
+    });
+}
+
+/// Bad settings are refused before anything reaches the box.
+#[test]
+fn bad_monitor_settings_are_one_line_errors() {
+    let Some(test) = TestBox::builder()
+        .profile("monitor = { retention = \"7 days\" }")
+        .start()
+    else {
+        return;
+    };
+    let out = test.run(["monitor", "start"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("monitor.retention"), "{out:?}");
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{out:?}");
+    test.write_config(&test.default_config(""));
+    let out = test.run(["status", "--history", "soon"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("not a duration"), "{out:?}");
+    let out = test.run(["monitor", "start", "--every", "0"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(!Path::new(&test.remote_dir.join("monitor")).exists());
+}
+
+/// `monitor.auto`: the first status starts the recorder; one killed behind fenton's back (as
+/// a reboot would) is reported, and started again by the next command.
+#[test]
+fn auto_starts_the_recorder_and_notices_when_it_is_gone() {
+    let Some(m) = monitor_box("1h") else { return };
+    let test = &m.test;
+    let mut config = std::fs::read_to_string(&test.config).unwrap();
+    config = config.replace("monitor = {", "monitor = { auto = true,");
+    test.write_config(&config);
+    let out = test.run(["status"]).ok();
+    assert!(out.stderr.contains("started the recorder"), "{out:?}");
+    assert!(out.stdout.contains("recording since"), "{}", out.stdout);
+    let pid = m.pid().unwrap();
+    let out = test.run(["status"]).ok();
+    assert!(!out.stderr.contains("started"), "{out:?}");
+    // Killed outright: its pid file stays, its process does not.
+    sigkill(&pid.to_string(), true);
+    wait_until("the killed recorder to end", T, || {
+        in_session(pid).is_empty()
+    });
+    let out = test.run(["monitor", "status"]).ok();
+    assert!(
+        out.stdout.contains("ended without `fenton monitor stop`"),
+        "{out:?}"
+    );
+    let out = test.run(["connect"]).ok();
+    assert!(out.stderr.contains("started the recorder"), "{out:?}");
+    let again = m.pid().unwrap();
+    assert_ne!(again, pid);
+    // Without auto, status says it is gone and leaves it so.
+    test.write_config(&config.replace("auto = true,", ""));
+    sigkill(&again.to_string(), true);
+    wait_until("the killed recorder to end", T, || {
+        in_session(again).is_empty()
+    });
+    let out = test.run(["status", "--json"]).ok();
+    let s: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(s["monitor"]["running"], false, "{s}");
+    let out = test.run(["status"]).ok();
+    assert!(out.stdout.contains("not recording"), "{}", out.stdout);
+    let out = test.run(["monitor", "stop"]).ok();
+    assert!(out.stderr.contains("does not run"), "{out:?}");
+    let out = test.run(["status", "--json"]).ok();
+    let s: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(s["monitor"], Value::Null, "{s}");
+}
+
+/// The alerts come from the box while no fenton runs on the laptop: an idle GPU under a
+/// running job (once, however long it stays idle, then "recovered"), the kernel's OOM
+/// killer, a hot GPU and a full disk (thresholds set low enough for this box). A real OOM kill would take the test machine down with it, so the box's
+/// `FENTON_VMSTAT` points the recorder at a stand-in for /proc/vmstat whose `oom_kill`
+/// counter the test raises.
+#[test]
+fn the_box_alerts_with_nothing_running_on_the_laptop() {
+    let vmstat_dir = tempfile::tempdir().unwrap();
+    let vmstat = vmstat_dir.path().join("vmstat");
+    std::fs::write(&vmstat, "nr_free_pages 1000\noom_kill 0\n").unwrap();
+    let Some(m) = monitor_box_with(
+        "every = 1, gpu_idle_after = \"2s\", gpu_temp_c = 40, disk_percent = 1, alerts = [\"gpu_idle\", \"oom\", \"gpu_temp\", \"disk\"]",
+        &[("FENTON_VMSTAT", &vmstat.to_string_lossy())],
+    ) else {
+        return;
+    };
+    let test = &m.test;
+    let _reaper = reaper(test);
+    let server = HttpServer::start();
+    let config = std::fs::read_to_string(&test.config).unwrap();
+    test.write_config(&format!(
+        "{config}\n[notify.webhook]\nurl = {:?}\n",
+        server.url("/hook")
+    ));
+    let out = test
+        .run(["run", "--name", "train", "--", "sleep", "120"])
+        .ok();
+    let job = out.stdout.trim().to_string();
+    test.run(["monitor", "start"]).ok();
+    test.run(["disconnect"]).ok();
+    wait_until("the laptop's ssh and fenton processes to end", T, || {
+        laptop(test).is_empty()
+    });
+    let alerts = |key: &str, state: &str| -> Vec<Value> {
+        server
+            .requests()
+            .iter()
+            .map(|r| r.json())
+            .filter(|j| j["alert"] == key && j["state"] == state)
+            .collect()
+    };
+
+    wait_until("an idle-GPU alert", T, || {
+        !alerts("gpu_idle.0", "alert").is_empty()
+    });
+    let alert = &alerts("gpu_idle.0", "alert")[0];
+    let text = alert["text"].as_str().unwrap();
+    assert!(
+        text.contains("GPU 0 idle") && text.contains(&job),
+        "{alert}"
+    );
+    assert!(
+        alert["host"].as_str().is_some_and(|h| !h.is_empty()),
+        "{alert}"
+    );
+    // Still idle for 4 more samples: no second message within the hour.
+    let before = m.samples().len();
+    wait_until("4 more idle samples", T, || m.samples().len() >= before + 4);
+    assert_eq!(
+        alerts("gpu_idle.0", "alert").len(),
+        1,
+        "{:#?}",
+        server.requests()
+    );
+    std::fs::write(&m.state, "load\n").unwrap();
+    wait_until("the idle GPU's recovery", T, || {
+        !alerts("gpu_idle.0", "recovered").is_empty()
+    });
+
+    std::fs::write(&vmstat, "nr_free_pages 1000\noom_kill 2\n").unwrap();
+    wait_until("an OOM alert", T, || !alerts("oom", "alert").is_empty());
+    let oom = &alerts("oom", "alert")[0];
+    assert!(
+        oom["text"].as_str().unwrap().contains("2 OOM kill"),
+        "{oom}"
+    );
+    assert!(
+        laptop(test).is_empty(),
+        "fenton ran on the laptop meanwhile"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(m.dir().join("notify.d")), 0o700);
+    assert_eq!(mode(m.dir().join("notify.d/webhook.curl")), 0o600);
+    let pid = m.pid().unwrap();
+    test.run(["monitor", "stop"]).ok();
+    wait_until("the recorder's processes to end", T, || {
+        in_session(pid).is_empty()
+    });
+    assert!(
+        !m.dir().join("notify.d").exists(),
+        "the channels' tokens stayed on the box after stop"
+    );
+    assert_eq!(alerts("gpu_idle.0", "alert").len(), 1);
+    assert_eq!(alerts("gpu_idle.0", "recovered").len(), 1);
+    assert_eq!(alerts("oom", "alert").len(), 1);
+    // The recording's GPU runs at 41 °C idle and more under load, the test's disk is above
+    // 1 %: each said once, as both held throughout.
+    let hot = alerts("gpu_temp.0", "alert");
+    assert_eq!(hot.len(), 1, "{:#?}", server.requests());
+    assert!(
+        hot[0]["text"].as_str().unwrap().contains("limit 40"),
+        "{}",
+        hot[0]
+    );
+    let full = alerts("disk.root", "alert");
+    assert_eq!(full.len(), 1, "{:#?}", server.requests());
+    assert!(
+        full[0]["text"].as_str().unwrap().contains("% full"),
+        "{}",
+        full[0]
+    );
+}
