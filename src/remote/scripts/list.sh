@@ -15,7 +15,7 @@ fj_ids=$fj_jobs/.listed-ids
 
 fj_list_one() {
   echo "job ${1##*/}"
-  for fj_f in name cmd started ended exit killed notify pid; do
+  for fj_f in name cmd started ended exit killed notify notify.last pid; do
     if [ -f "$1/$fj_f" ]; then
       fj_v=
       read -r fj_v < "$1/$fj_f" || :
