@@ -313,9 +313,11 @@ fn fill_the_disk(test: &TestBox, sent: &str) {
         out.stderr.starts_with(&want) && out.stderr.lines().count() == 1,
         "{out:?}"
     );
+    // (.listed and .listed-ids are `fenton jobs`'s record of finished jobs.)
     let jobs: Vec<_> = std::fs::read_dir(test.remote_dir.join("jobs"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
+        .filter(|name| !name.to_string_lossy().starts_with('.'))
         .collect();
     assert_eq!(jobs, [id.as_str()], "a failed start left its directory");
     assert_eq!(

@@ -451,7 +451,11 @@ fn secrets_stay_off_command_lines_and_out_of_logs() {
     tmux.args(["-L", &test.tmux_socket, "list-windows", "-a", "-F"])
         .arg("#{pane_start_command} #{window_name}");
     let windows = run(tmux, Duration::from_secs(10)).ok();
-    assert!(windows.stdout.contains("/job.sh run"), "{windows:?}");
+    // (tmux shows the window's words quoted: `sh -c "cd \"$1\" && exec sh \"$1/job.sh\" run"`.)
+    assert!(
+        windows.stdout.contains("/job.sh") && windows.stdout.contains(" run"),
+        "{windows:?}"
+    );
 
     let tested = test.run(["-vv", "notify", "test"]).ok();
     server.wait_for("/bot", 2, Duration::from_secs(30));
