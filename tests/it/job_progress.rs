@@ -8,8 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::common::http::{HttpServer, Request};
-use crate::common::{wait_until, TestBox};
-use crate::jobs::{find, follow, jobs_json, reaper, start, text_of, with_channels, TOKEN};
+use crate::common::{installed, wait_until, TestBox};
+use crate::job_faults::Tmpfs;
+use crate::jobs::{
+    find, follow, jobs_json, path_without, reaper, start, text_of, with_channels, TOKEN,
+};
 
 /// The webhook events that arrived, in order, as JSON.
 fn hooks(server: &HttpServer) -> Vec<serde_json::Value> {
@@ -417,4 +420,99 @@ fn bad_progress_options_are_refused_before_anything_starts() {
         "{out:?}"
     );
     assert!(server.requests().is_empty());
+}
+
+#[test]
+fn progress_matches_and_stalls_still_go_out_on_a_full_disk() {
+    let Some(test) = TestBox::new() else { return };
+    on_a_full_disk(&test, "HTTP 200");
+}
+
+#[test]
+fn progress_still_goes_out_on_a_full_disk_with_wget() {
+    require!("wget", installed("wget"));
+    let bin = tempfile::Builder::new()
+        .prefix("fenton-bin")
+        .tempdir()
+        .unwrap();
+    let path = path_without(bin.path(), &["curl"]);
+    let Some(test) = TestBox::builder().env("PATH", &path).start() else {
+        return;
+    };
+    on_a_full_disk(&test, "sent with wget");
+}
+
+/// A job whose remote_dir is a 2 MB tmpfs fills it (its log has the page its first line took,
+/// and room in it for one line more), then stays silent for a while: its
+/// progress, its match, its stall and its end all arrive, and `fenton jobs` says what went
+/// last; every channel's result ends with `sent`.
+fn on_a_full_disk(test: &TestBox, sent: &str) {
+    let Some(_disk) = Tmpfs::mount(&test.remote_dir, "2m") else {
+        return;
+    };
+    let _reaper = reaper(test);
+    let server = HttpServer::start();
+    with_channels(test, &server);
+    let disk = test.remote_dir.to_str().unwrap();
+    let id = start(
+        test,
+        &[
+            "--notify-every",
+            "2s",
+            "--notify-on",
+            "^filled",
+            "--stall",
+            "3s",
+            "--name",
+            "filler",
+            "--dir",
+            disk,
+            "--",
+            "sh",
+            "-c",
+            "echo filling; dd if=/dev/zero of=fill bs=64k 2>/dev/null; df -Pk . | awk 'NR == 2 { print \"filled, \" $4 \" KB free\" }'; \
+             dd if=/dev/zero of=fill2 bs=4k 2>/dev/null; sleep 8; exit 9",
+        ],
+    );
+    let out = follow(test, &id);
+    assert_eq!(out.code, Some(9), "{out:?}");
+    wait_until("the end message", Duration::from_secs(60), || {
+        events(&server).contains(&"end".to_string())
+    });
+    wait_for_the_wrapper(&id);
+    let hooks = hooks(&server);
+    let events = events(&server);
+    assert_eq!(events.last().map(String::as_str), Some("end"), "{events:?}");
+    assert!(
+        hooks
+            .iter()
+            .any(|h| h["event"] == "match" && h["line"].as_str().unwrap().starts_with("filled, ")),
+        "{hooks:#?}"
+    );
+    assert_eq!(
+        hooks.iter().filter(|h| h["event"] == "stall").count(),
+        1,
+        "{events:?}"
+    );
+    let late_progress = hooks
+        .iter()
+        .filter(|h| h["event"] == "progress")
+        .filter(|h| h["log_tail"].as_str().unwrap().contains("filled, "))
+        .count();
+    assert!(late_progress >= 2, "{events:?}");
+    assert_eq!(hooks.last().unwrap()["disk_full"], true);
+    let telegram: Vec<Request> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/editMessageText"))
+        .collect();
+    assert!(!telegram.is_empty(), "{:#?}", server.requests());
+    let last = find(&jobs_json(test), &id)["notify"]["last"].clone();
+    assert_eq!(last["event"], "end", "{last}");
+    let results = last["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "{last}");
+    assert!(
+        results.iter().all(|r| r.as_str().unwrap().ends_with(sent)),
+        "{last}"
+    );
 }

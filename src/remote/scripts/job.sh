@@ -464,10 +464,15 @@ fj_run() {
   fi
   [ -d "$fj_n" ] || exit 0
 
-  # A disk with no block left for this wrapper is one the job may have filled: say so.
+  # A disk with no block left for this wrapper is one the job may have filled: say so. (Or
+  # with only what notify.d/reserve gave back, once the watcher has sent with wget.)
   fj_full=false
   if ! { printf '%4096s' '' > "$fj_job/space.probe"; } 2>/dev/null; then fj_full=true; fi
   rm -f "$fj_job/space.probe"
+  if [ "$fj_full" = false ] && [ -d "$fj_n" ] && [ ! -f "$fj_n/reserve" ]; then
+    fj_free=$(df -Pk "$fj_job" 2>/dev/null | awk 'NR == 2 { print $4 }')
+    case $fj_free in '' | *[!0-9]*) ;; *) [ "$fj_free" -lt 64 ] && fj_full=true ;; esac
+  fi
   fj_name=$(cat name)
   fj_started=$(cat started)
   fj_secs=$((fj_ended - fj_started))
