@@ -516,3 +516,91 @@ fn on_a_full_disk(test: &TestBox, sent: &str) {
         "{last}"
     );
 }
+
+#[test]
+fn a_killed_job_ends_its_watcher_and_its_window_with_it() {
+    let Some(test) = TestBox::new() else { return };
+    let _reaper = reaper(&test);
+    let server = HttpServer::start();
+    with_channels(&test, &server);
+    let id = start(
+        &test,
+        &[
+            "--notify-every",
+            "1s",
+            "--stall",
+            "1s",
+            "--name",
+            "forever",
+            "--",
+            "sleep",
+            "300",
+        ],
+    );
+    server.wait_for("/hook", 2, Duration::from_secs(60));
+    let out = test.run(["kill", &id]).ok();
+    assert!(out.stderr.contains("killed"), "{out:?}");
+    assert_eq!(follow(&test, &id).code, Some(143));
+    wait_for_the_wrapper(&id);
+    let mut tmux = std::process::Command::new("tmux");
+    tmux.args(["-L", &test.tmux_socket, "list-windows", "-a", "-F"])
+        .arg("#{window_name}");
+    wait_until(
+        "the job's tmux window to close",
+        Duration::from_secs(10),
+        || {
+            !crate::common::run(tmux_clone(&tmux), Duration::from_secs(10))
+                .stdout
+                .lines()
+                .any(|w| w == "forever")
+        },
+    );
+    let hooks = hooks(&server);
+    let end = hooks.last().unwrap();
+    assert_eq!(end["event"], "end", "{hooks:#?}");
+    assert_eq!(end["state"], "killed");
+    assert!(end["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("forever was killed on "));
+    assert_eq!(hooks.iter().filter(|h| h["event"] == "end").count(), 1);
+    assert_eq!(hooks.iter().filter(|h| h["event"] == "stall").count(), 1);
+}
+
+fn tmux_clone(cmd: &std::process::Command) -> std::process::Command {
+    let mut copy = std::process::Command::new(cmd.get_program());
+    copy.args(cmd.get_args());
+    copy
+}
+
+#[test]
+fn a_job_killed_by_a_signal_says_so() {
+    let Some(test) = TestBox::new() else { return };
+    let _reaper = reaper(&test);
+    let server = HttpServer::start();
+    with_channels(&test, &server);
+    let id = start(
+        &test,
+        &[
+            "--notify",
+            "--name",
+            "sig",
+            "--",
+            "sh",
+            "-c",
+            "echo RuntimeError: first; echo working; kill -SEGV $$",
+        ],
+    );
+    assert_eq!(follow(&test, &id).code, Some(139));
+    let hook = server.wait_for("/hook", 1, Duration::from_secs(30))[0].json();
+    assert_eq!(hook["state"], "signal", "{hook}");
+    let text = hook["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("sig was killed by signal SIGSEGV on "),
+        "{text}"
+    );
+    assert!(
+        text.contains("around the first error in the log:\nRuntimeError: first\nworking"),
+        "{text}"
+    );
+}
