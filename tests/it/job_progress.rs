@@ -11,7 +11,7 @@ use crate::common::http::{HttpServer, Request};
 use crate::common::{installed, wait_until, TestBox};
 use crate::job_faults::Tmpfs;
 use crate::jobs::{
-    find, follow, jobs_json, path_without, reaper, start, text_of, with_channels, TOKEN,
+    channels, find, follow, jobs_json, path_without, reaper, start, text_of, with_channels, TOKEN,
 };
 
 /// The webhook events that arrived, in order, as JSON.
@@ -602,5 +602,48 @@ fn a_job_killed_by_a_signal_says_so() {
     assert!(
         text.contains("around the first error in the log:\nRuntimeError: first\nworking"),
         "{text}"
+    );
+}
+
+#[test]
+fn the_profile_gives_the_defaults_and_an_option_replaces_them() {
+    let Some(test) = TestBox::new() else { return };
+    let _reaper = reaper(&test);
+    let server = HttpServer::start();
+    test.write_config(
+        &(test.default_config(
+            "notify_by_default = true\nnotify = { every = \"1s\", on = [\"^go\"], min = \"0\" }",
+        ) + &channels(&server)),
+    );
+    let id = start(&test, &["--", "sh", "-c", "echo go; sleep 3; echo done"]);
+    assert_eq!(follow(&test, &id).code, Some(0));
+    wait_until("the end message", Duration::from_secs(60), || {
+        events(&server).contains(&"end".to_string())
+    });
+    wait_for_the_wrapper(&id);
+    let events = events(&server);
+    assert!(events.contains(&"match".to_string()), "{events:?}");
+    assert!(events.contains(&"progress".to_string()), "{events:?}");
+    let jobs = jobs_json(&test);
+    assert_eq!(
+        find(&jobs, &id)["notify"]["what"],
+        "end, every 1s, 1 pattern"
+    );
+
+    // An option replaces the profile's value; 0 turns it off.
+    let out = test.run(["run", "--notify-every", "0", "--", "true"]).ok();
+    assert!(
+        out.stderr.contains("it will notify you: end, 1 pattern"),
+        "{out:?}"
+    );
+    // A bad value in the profile says where it is.
+    test.write_config(&(test.default_config("notify = { stall = \"soon\" }") + &channels(&server)));
+    let out = test.run(["run", "--notify", "--", "true"]);
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (
+            Some(1),
+            "fenton: the profile's notify.stall \"soon\" is not a duration like 30s, 20m, 2h or 1d (or 0 for none)\n"
+        )
     );
 }
