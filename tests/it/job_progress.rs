@@ -647,3 +647,56 @@ fn the_profile_gives_the_defaults_and_an_option_replaces_them() {
         )
     );
 }
+
+#[test]
+fn progress_shows_the_gpus_the_jobs_processes_use() {
+    let bin = tempfile::Builder::new()
+        .prefix("fenton-bin")
+        .tempdir()
+        .unwrap();
+    std::os::unix::fs::symlink(crate::common::nvidia_smi(), bin.path().join("nvidia-smi")).unwrap();
+    // A recording of an H100 whose one compute process (pid 11327) becomes the job's.
+    let recording = bin.path().join("h100.txt");
+    let original = std::fs::read_to_string(crate::common::recording(
+        "linux-x86_64__nvidia-h100-80gb-hbm3__590.48.01.txt",
+    ))
+    .unwrap();
+    std::fs::write(&recording, &original).unwrap();
+    let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.path().display());
+    let Some(test) = TestBox::builder()
+        .env("PATH", &path)
+        .env("NVIDIA_SMI_CAPTURE", recording.to_str().unwrap())
+        .start()
+    else {
+        return;
+    };
+    let _reaper = reaper(&test);
+    let server = HttpServer::start();
+    with_channels(&test, &server);
+    let id = start(
+        &test,
+        &["--notify-every", "1s", "--name", "gpu", "--", "sleep", "30"],
+    );
+    // Before its pid is the GPU's, the job uses none: no GPU line.
+    let first = server.wait_for("/hook", 1, Duration::from_secs(30))[0].json();
+    assert!(!first["text"].as_str().unwrap().contains("GPU "), "{first}");
+    let pid = std::fs::read_to_string(test.remote_dir.join("jobs").join(&id).join("pid")).unwrap();
+    let swapped = bin.path().join("swapped.txt");
+    std::fs::write(&swapped, original.replace("11327", pid.trim())).unwrap();
+    std::fs::rename(&swapped, &recording).unwrap();
+    wait_until(
+        "a progress message with the job's GPU",
+        Duration::from_secs(30),
+        || {
+            hooks(&server).iter().any(|h| {
+                h["event"] == "progress"
+                    && h["text"]
+                        .as_str()
+                        .unwrap()
+                        .contains("\nGPU 0: 100% busy, 19818/81559 MiB, 59 C\n")
+            })
+        },
+    );
+    let out = test.run(["kill", &id]).ok();
+    assert!(out.stderr.contains("killed"), "{out:?}");
+}
