@@ -700,3 +700,39 @@ fn progress_shows_the_gpus_the_jobs_processes_use() {
     let out = test.run(["kill", &id]).ok();
     assert!(out.stderr.contains("killed"), "{out:?}");
 }
+
+#[test]
+fn a_job_whose_wrapper_dies_is_reported_lost_by_its_watcher() {
+    let Some(test) = TestBox::new() else { return };
+    let _reaper = reaper(&test);
+    let server = HttpServer::start();
+    with_channels(&test, &server);
+    let id = start(
+        &test,
+        &["--stall", "1h", "--name", "orphan", "--", "sleep", "300"],
+    );
+    let job = test.remote_dir.join("jobs").join(&id);
+    let wrapper = std::fs::read_to_string(job.join("wrapper")).unwrap();
+    crate::jobs::sigkill(&wrapper, false);
+    wait_until("the lost message", Duration::from_secs(30), || {
+        events(&server).contains(&"end".to_string())
+    });
+    wait_for_the_wrapper(&id);
+    let end = hooks(&server).pop().unwrap();
+    assert_eq!(end["state"], "lost", "{end}");
+    assert!(
+        end["text"].as_str().unwrap().starts_with("orphan on "),
+        "{end}"
+    );
+    assert!(!job.join("notify.d").exists(), "the tokens stayed");
+    assert!(
+        end["text"]
+            .as_str()
+            .unwrap()
+            .contains("no end message will come"),
+        "{end}"
+    );
+    // The job itself runs on (its group is the Reaper's to end), and `jobs` says so.
+    assert!(!job.join("exit").exists());
+    assert_eq!(find(&jobs_json(&test), &id)["state"], "running");
+}

@@ -388,7 +388,7 @@ fj_lost() {
   fj_now=$(date +%s)
   fj_title="$fj_name on $fj_host is lost"
   fj_event=end fj_notify "$fj_title" "$(
-    echo "$fj_title: its wrapper ended without recording how the job ended (job $fj_id, after $(fj_human $((fj_now - fj_started))))"
+    echo "$fj_title: its wrapper ended after $(fj_human $((fj_now - fj_started))) without recording how the job ended, so no end message will come (job $fj_id; its processes may still run: see fenton jobs)"
     fj_t=$(fj_tail 10)
     if [ -n "$fj_t" ]; then echo "last lines of the log:"; printf '%s\n' "$fj_t"; fi
   )" lost "" $((fj_now - fj_started)) "$(fj_tail 10)"
