@@ -285,7 +285,7 @@ pub struct StatusArgs {
     pub json: bool,
 
     /// Redraw every SECS seconds (default 2) until Ctrl-C, over one connection channel
-    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2", value_parser = watch_interval)]
     pub watch: Option<f64>,
 
     /// Every profile in the config at once; an unreachable box does not delay the others
@@ -408,6 +408,14 @@ pub struct InitArgs {
 
 /// The original script took `-fs` and `-jn`, which clap cannot parse as short flags: turn them
 /// into the subcommands they stand for, when they come before any other command word.
+/// `--watch SECS`: a frame at least every hour, at most ten a second.
+fn watch_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if (0.1..=3600.0).contains(&secs) => Ok(secs),
+        _ => Err("seconds between frames, from 0.1 to 3600 (e.g. --watch 2)".into()),
+    }
+}
+
 pub fn rewrite_legacy(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let mut args: Vec<OsString> = args.into_iter().collect();
     let mut i = 1;

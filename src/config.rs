@@ -224,9 +224,12 @@ pub fn mask_url(url: &str) -> String {
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(end);
-    // User-info is a password, or a token given as the user name.
+    // User-info is a password, or a token given as the user name. An `@` further on may end
+    // one that holds a `/`, `?` or `#` it should have percent-encoded: then all of it is
+    // masked, host included, rather than show what came before that character.
     let authority = match authority.rsplit_once('@') {
         Some((_, host)) => format!("{MASK}@{host}"),
+        None if path.contains('@') => MASK.to_string(),
         None => authority.to_string(),
     };
     let path = if path.len() > 1 {
@@ -407,10 +410,41 @@ pub struct Loaded {
     pub file: ConfigFile,
 }
 
+/// The most a config, or a file it names, may hold: they are kilobytes.
+const MAX_FILE: u64 = 1 << 20;
+
+/// Reads a small text file a person wrote (the config, a token file). A FIFO or a device in
+/// its place would hang or never end: anything but a regular file is refused, and so is one
+/// past [`MAX_FILE`].
+pub fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    // Opening a FIFO for reading waits for a writer, unless non-blocking.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    let meta = file.metadata()?;
+    let refuse = |why: &str| Err(Error::new(ErrorKind::InvalidInput, why.to_string()));
+    if !meta.is_file() {
+        return refuse("it is not a regular file; give the path of a text file");
+    }
+    let too_big = "it is larger than 1 MiB, which no such file is; give the path of a text file";
+    if meta.len() > MAX_FILE {
+        return refuse(too_big);
+    }
+    let mut text = String::new();
+    file.take(MAX_FILE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE {
+        return refuse(too_big);
+    }
+    Ok(text)
+}
+
 /// Reads and checks the config file, refusing one that others can write (as OpenSSH does).
 pub fn load(explicit: Option<&Path>) -> Result<Loaded> {
     let path = path(explicit)?;
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_small(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "no config at {}: run `fenton config init --host HOST` to write one",
@@ -617,6 +651,8 @@ mod tests {
             "http://********@h/********"
         );
         assert_eq!(mask_url("https://h?token=T"), "https://h/********");
+        assert_eq!(mask_url("http://u:p#w@h:1"), "http://********/********");
+        assert_eq!(mask_url("http://u:p/w@h/x"), "http://********/********");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! 0 success; a remote command's own status for `ssh`/`exec`; 255 when ssh itself failed, as
 //! ssh does; 1 for fenton's own errors; 2 for usage errors (clap's); 130 on Ctrl-C.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +58,12 @@ pub fn report(error: &anyhow::Error) -> ExitCode {
     }
     let text = format!("{error:#}");
     // Errors quote the box (what a script said): shown as text, on one line.
-    eprintln!("fenton: {}", crate::ui::clean(&text.replace('\n', " ")));
+    // Where stderr itself is what failed (a full disk), there is no one to tell.
+    let _ = writeln!(
+        std::io::stderr(),
+        "fenton: {}",
+        crate::ui::clean(&text.replace('\n', " "))
+    );
     if error.downcast_ref::<SshFailed>().is_some() {
         ExitCode::from(255)
     } else {

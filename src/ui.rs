@@ -47,6 +47,35 @@ pub fn color() -> bool {
 
 // Every message goes through `clean`: many quote the box (a job's name, what a script said).
 
+/// `print!` for fenton's answers on stdout. A reader that went away (`fenton jobs | head`)
+/// ends fenton quietly, as a shell tool does; a stdout that cannot take them (a full disk)
+/// is one line and exit 1. Never the panic `print!` gives for either.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::ui::out(format_args!($($arg)*)) };
+}
+
+/// `println!` for fenton's answers: see [`out!`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::ui::out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+pub fn out(args: Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "fenton: cannot write the answer here: {e}"
+        );
+        std::process::exit(1);
+    }
+}
+
 /// A line for the user about what fenton did, on stderr; silent under `-q`.
 pub fn info(args: Arguments) {
     if !settings().quiet {

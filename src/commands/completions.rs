@@ -11,7 +11,7 @@ use crate::exit::Exit;
 use crate::ui;
 
 pub fn completions(shell: Shell) -> Result<Exit> {
-    print!("{}", script(shell));
+    crate::out!("{}", script(shell));
     Ok(Exit::Success)
 }
 

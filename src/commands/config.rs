@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, command: ConfigCommand) -> Result<Exit> {
         ConfigCommand::Init(args) => init(ctx, args),
         ConfigCommand::Show => show(ctx),
         ConfigCommand::Path => {
-            println!(
+            crate::outln!(
                 "{}",
                 crate::config::path(ctx.global.config.as_deref())?.display()
             );
@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, command: ConfigCommand) -> Result<Exit> {
                 } else {
                     ' '
                 };
-                println!("{mark} {name}\t{}", profile.host);
+                crate::outln!("{mark} {name}\t{}", profile.host);
             }
             Ok(Exit::Success)
         }
@@ -46,7 +46,7 @@ fn init(ctx: &Ctx, mut args: InitArgs) -> Result<Exit> {
             args.name
         );
     }
-    let existing = match fs::read_to_string(&path) {
+    let existing = match crate::config::read_small(&path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
@@ -226,7 +226,7 @@ fn show(ctx: &Ctx) -> Result<Exit> {
     let loaded = ctx.config()?;
     let (name, profile) = loaded.profile(ctx.global.profile.as_deref())?;
     let (notify, profile) = masked(&loaded.file.notify, profile);
-    println!("# profile {name:?} from {}", loaded.path.display());
+    crate::outln!("# profile {name:?} from {}", loaded.path.display());
     let mut out = toml::Table::new();
     let mut profiles = toml::Table::new();
     profiles.insert(name, toml::Value::try_from(&profile)?);
@@ -235,7 +235,7 @@ fn show(ctx: &Ctx) -> Result<Exit> {
     if notify.as_table().is_some_and(|t| !t.is_empty()) {
         out.insert("notify".into(), notify);
     }
-    print!("{}", toml::to_string_pretty(&out)?);
+    crate::out!("{}", toml::to_string_pretty(&out)?);
     Ok(Exit::Success)
 }
 

@@ -9,7 +9,7 @@ use crate::ui;
 
 pub fn connect(ctx: &Ctx) -> Result<Exit> {
     let remote = ctx.remote()?;
-    let opened = runtime()?.block_on(remote.connect())?;
+    let opened = runtime()?.block_on(remote.connect_verified())?;
     let host = &remote.profile.host;
     if opened {
         ui::info(format_args!(

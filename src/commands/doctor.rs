@@ -201,7 +201,7 @@ fn print_json(checks: &[Check]) -> Result<()> {
         "warnings": count(Status::Warning),
         "checks": checks,
     });
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    crate::outln!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 
@@ -222,20 +222,20 @@ fn print_text(checks: &[Check]) {
     };
     let width = checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for check in checks {
-        println!(
+        crate::outln!(
             "{}  {:<width$}  {}",
             paint(check.status),
             check.id,
             ui::clean(&check.message)
         );
         if let Some(fix) = &check.fix {
-            println!("{:7}  {:<width$}  fix: {}", "", "", ui::clean(fix));
+            crate::outln!("{:7}  {:<width$}  fix: {}", "", "", ui::clean(fix));
         }
     }
     let count = |status| checks.iter().filter(|c| c.status == status).count();
     let (problems, warnings) = (count(Status::Problem), count(Status::Warning));
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    println!(
+    crate::outln!(
         "\n{}, {}, {} ok",
         plural(problems, "problem"),
         plural(warnings, "warning"),

@@ -9,5 +9,10 @@ use crate::remote::{runtime, sh};
 
 pub fn run(ctx: &Ctx, args: ExecArgs) -> Result<Exit> {
     let remote = ctx.remote()?;
-    runtime()?.block_on(remote.exec(&sh::words_os(&args.command)))
+    let runtime = runtime()?;
+    let exit = runtime.block_on(remote.exec(&sh::words_os(&args.command)));
+    // After Ctrl-C a write of the output may still wait for a reader that stopped reading
+    // (a pager ignores Ctrl-C); dropping the runtime would wait for it, for ever.
+    runtime.shutdown_background();
+    exit
 }

@@ -157,13 +157,14 @@ impl<'a> Fs<'a> {
         let local = self.shown_local();
         match self.state(true)? {
             State::NotMounted => {
-                println!("not mounted: {local} (`fenton fs mount` mounts it)");
+                crate::outln!("not mounted: {local} (`fenton fs mount` mounts it)");
                 Ok(Exit::Failure)
             }
             State::Other(entry) => {
-                println!(
+                crate::outln!(
                     "mounted by something else: {} ({}) on {local}",
-                    entry.source, entry.fstype
+                    entry.source,
+                    entry.fstype
                 );
                 Ok(Exit::Failure)
             }
@@ -175,7 +176,7 @@ impl<'a> Fs<'a> {
                 let since = started(pid)
                     .map(|s| format!(", since {s}"))
                     .unwrap_or_default();
-                println!(
+                crate::outln!(
                     "mounted: {} on {local} (sshfs pid {pid}{since})",
                     self.shown_source()
                 );
@@ -185,7 +186,7 @@ impl<'a> Fs<'a> {
                 health: Health::Stale(why),
                 ..
             } => {
-                println!(
+                crate::outln!(
                     "stale: {local} ({why}); `fenton fs mount` cleans it up and mounts again, `fenton fs unmount` frees it"
                 );
                 Ok(Exit::Failure)
@@ -194,7 +195,7 @@ impl<'a> Fs<'a> {
                 pid,
                 health: Health::Unresponsive(why),
             } => {
-                println!(
+                crate::outln!(
                     "unresponsive: {} on {local} (sshfs pid {}): {why}; is the link down? sshfs reconnects when it is back, `fenton fs unmount --force` frees it now",
                     self.shown_source(),
                     pid.unwrap_or_default()
@@ -207,6 +208,17 @@ impl<'a> Fs<'a> {
     fn mount(&self) -> Result<Exit> {
         preflight()?;
         let local = self.shown_local();
+        let limit = Duration::from_secs(self.remote.profile.connect_timeout + 20);
+        // Where a person may be typing a passphrase for sshfs's ssh, no deadline cuts them off
+        // (ConnectTimeout still bounds an unreachable box); elsewhere BatchMode fails fast.
+        let interactive = File::open("/dev/tty").is_ok();
+        let bound = (!interactive).then_some(limit);
+        // Mounts started at once would stack on the point: one mounts, the others find it.
+        let _lock = crate::lock::exclusive(
+            &self.remote.state_file("mount.lock"),
+            bound.map(|b| b + Duration::from_secs(10)),
+            &format!("mounting {local}"),
+        )?;
         match self.state(true)? {
             State::NotMounted => {}
             State::Other(entry) => bail!(
@@ -252,11 +264,6 @@ impl<'a> Fs<'a> {
         // sshfs daemonizes once mounted; its ssh child keeps stderr, so never a pipe of ours.
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
         ui::trace_command("sshfs", cmd.get_args());
-        let limit = Duration::from_secs(self.remote.profile.connect_timeout + 20);
-        // Where a person may be typing a passphrase for sshfs's ssh, no deadline cuts them off
-        // (ConnectTimeout still bounds an unreachable box); elsewhere BatchMode fails fast.
-        let interactive = File::open("/dev/tty").is_ok();
-        let bound = (!interactive).then_some(limit);
         let status = match run_bounded(cmd, bound).context("cannot run sshfs")? {
             Some(out) => out.status,
             None => bail!(

@@ -8,7 +8,7 @@ const URL: &str = "https://www.youtube.com/watch?v=3GRSbr0EYYU";
 
 pub fn run() -> Result<Exit> {
     if webbrowser::open(URL).is_err() {
-        println!("{URL}");
+        crate::outln!("{URL}");
     }
     Ok(Exit::Success)
 }

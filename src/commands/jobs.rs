@@ -7,6 +7,8 @@
 //! wrapper script on the box writes them, so they tell the truth while the laptop is away.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -14,7 +16,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::cli::JobsArgs;
 use crate::exit::Exit;
-use crate::remote::{runtime, scripts, sh, Output, Remote};
+use crate::remote::{runtime, scripts, sh, Output, Remote, STEP_LIMIT};
 use crate::ui;
 
 /// The remote command line that runs a job script fed on stdin: `sh -s -- REMOTE_DIR ARGS...`
@@ -46,9 +48,28 @@ pub fn failure(out: &Output, what: &str) -> anyhow::Error {
     }
 }
 
-/// Runs a job script; a failure the script explained (on stderr) ends the command.
+/// Runs a job script that should take a moment; a failure the script explained (on stderr)
+/// ends the command.
 pub async fn output<S: AsRef<str>>(remote: &Remote, body: &str, args: &[S]) -> Result<Output> {
-    let out = scripts::output(remote, &line(remote, args), &scripts::job(body)).await?;
+    output_within(remote, body, args, STEP_LIMIT, "the job script").await
+}
+
+/// [`output`] for a script that may take up to `limit` (`what` it does names it when late).
+pub async fn output_within<S: AsRef<str>>(
+    remote: &Remote,
+    body: &str,
+    args: &[S],
+    limit: Duration,
+    what: &str,
+) -> Result<Output> {
+    let script = scripts::job(body);
+    let out = remote
+        .within(
+            limit,
+            what,
+            scripts::output(remote, &line(remote, args), &script),
+        )
+        .await?;
     if out.code != 0 {
         return Err(failure(&out, "the job script failed on the box"));
     }
@@ -354,8 +375,12 @@ pub fn run(ctx: &Ctx, args: JobsArgs) -> Result<Exit> {
         return prune(&remote, &args.older_than);
     }
     let jobs = list(&remote)?;
+    // Written, not printed: a reader that went away (`| head`) or a full disk is an error
+    // that `exit::report` says (or, for the reader, keeps quiet about), not a panic.
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&jobs)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&jobs)?)
+            .context("cannot write the list of jobs")?;
         return Ok(Exit::Success);
     }
     if jobs.is_empty() {
@@ -365,7 +390,9 @@ pub fn run(ctx: &Ctx, args: JobsArgs) -> Result<Exit> {
         ));
         return Ok(Exit::Success);
     }
-    print!("{}", table(&jobs));
+    out.write_all(table(&jobs).as_bytes())
+        .and_then(|()| out.flush())
+        .context("cannot write the list of jobs")?;
     for job in &jobs {
         for what in &job.damaged {
             ui::warn(format_args!(

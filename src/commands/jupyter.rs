@@ -21,7 +21,7 @@ use super::Ctx;
 use crate::cli::{JupyterCommand, JupyterStartArgs};
 use crate::exit::Exit;
 use crate::remote::scripts::{self, JUPYTER as SCRIPT};
-use crate::remote::{free_local_port, runtime, sh, Remote};
+use crate::remote::{free_local_port, runtime, sh, Remote, STEP_LIMIT};
 use crate::ui;
 
 pub fn run(ctx: &Ctx, command: JupyterCommand) -> Result<Exit> {
@@ -116,16 +116,17 @@ fn state_dir(remote: &Remote) -> String {
 async fn script(remote: &Remote, args: &[String], prefix: &str) -> Result<Reply> {
     let input = format!("set -- {}\n{prefix}\n{SCRIPT}", args.join(" "));
     let p = &remote.profile;
-    // The script waits for the server at most start_timeout; a wedged tmux must not hang us.
-    let limit = Duration::from_secs(p.jupyter.start_timeout + p.connect_timeout + 30);
-    let out = tokio::time::timeout(limit, scripts::output(remote, "sh -s", &input))
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "the box's Jupyter script did not finish within {} s: look at its tmux window (`fenton tmux`)",
-                limit.as_secs()
-            )
-        })??;
+    // A start waits for the server at most start_timeout, and first for another fenton's
+    // start or stop (the box's lock); a stop for a start, and 10 s for the server to end; a
+    // status query takes a moment. The box gives tmux 10 s of each.
+    let limit = match args.first().map(String::as_str) {
+        Some("status") => STEP_LIMIT,
+        _ => Duration::from_secs(2 * p.jupyter.start_timeout + p.connect_timeout + 40),
+    };
+    let what = format!("fenton's Jupyter script ({})", args[0]);
+    let out = remote
+        .within(limit, &what, scripts::output(remote, "sh -s", &input))
+        .await?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if out.code != 0 || stdout.is_empty() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -325,7 +326,7 @@ fn show(remote: &Remote, local: u16, token: &str, browser: bool) -> Result<Exit>
             },
         }
     }
-    println!("{plain}");
+    crate::outln!("{plain}");
     ui::info(format_args!(
         "`fenton jupyter url` prints it with its token, for pasting"
     ));
@@ -365,6 +366,12 @@ async fn forward(
     preferred: u16,
     insist: bool,
 ) -> Result<u16> {
+    // Starts at once make one forward: the second finds the first's.
+    let _lock = crate::lock::exclusive(
+        &remote.state_file("jupyter.lock"),
+        Some(Duration::from_secs(30)),
+        "forwarding a port to Jupyter",
+    )?;
     if let Some((local, remote_port)) = recorded(remote) {
         let wanted = !insist || local == preferred;
         if wanted && remote_port == port && probe(local, Some(token)) == Some(200) {
@@ -462,27 +469,31 @@ async fn open(remote: &Remote, browser: bool) -> Result<Exit> {
     if browser {
         show(remote, local, &token, true)
     } else {
-        println!("http://127.0.0.1:{local}/?token={}", ui::clean(&token));
+        crate::outln!("http://127.0.0.1:{local}/?token={}", ui::clean(&token));
         Ok(Exit::Success)
     }
 }
 
 async fn status(remote: &Remote) -> Result<Exit> {
     let Some(server) = query(remote, false).await? else {
-        println!("jupyter: not running (start it with `fenton jupyter start`)");
+        crate::outln!("jupyter: not running (start it with `fenton jupyter start`)");
         return Ok(Exit::Failure);
     };
-    println!("jupyter: running");
-    println!("pid:     {}", server.pid);
-    println!("port:    {} (on the box)", server.port);
-    println!("uptime:  {}", ui::duration(server.uptime));
-    println!("dir:     {}", ui::clean(&server.dir));
+    crate::outln!("jupyter: running");
+    crate::outln!("pid:     {}", server.pid);
+    crate::outln!("port:    {} (on the box)", server.port);
+    crate::outln!("uptime:  {}", ui::duration(server.uptime));
+    crate::outln!("dir:     {}", ui::clean(&server.dir));
     // Without the token Jupyter answers 403: that is enough to know the forward reaches it.
     match recorded(remote) {
         Some((local, port)) if port == server.port && probe(local, None).is_some() => {
-            println!("url:     http://127.0.0.1:{local}/  (with its token: `fenton jupyter url`)")
+            crate::outln!(
+                "url:     http://127.0.0.1:{local}/  (with its token: `fenton jupyter url`)"
+            )
         }
-        _ => println!("url:     none: the forward is down (`fenton jupyter open` restores it)"),
+        _ => {
+            crate::outln!("url:     none: the forward is down (`fenton jupyter open` restores it)")
+        }
     }
     Ok(Exit::Success)
 }

@@ -35,6 +35,11 @@ async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
     // A name given again since must not switch a reconnect to another job: after the first
     // answer, the job is named by the id the box gave.
     let mut job = args.job.clone();
+    // A box that cannot be reached at all fails at once; one whose link drops later, even
+    // before the log's first line, is followed again once it is back.
+    if args.follow {
+        remote.session().await?;
+    }
     loop {
         let from = offset.map(|o| o.to_string()).unwrap_or_default();
         let line = jobs::line(remote, &[job.as_str(), &lines, follow, &from]);
@@ -81,10 +86,8 @@ async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
         job = id.unwrap_or(job);
         match result {
             Ok(code) => return Ok(Exit::from_code(code)),
-            Err(e)
-                if args.follow && offset.is_some() && e.downcast_ref::<SshFailed>().is_some() =>
-            {
-                reconnect(remote, &job, offset.unwrap_or(0)).await?;
+            Err(e) if args.follow && e.downcast_ref::<SshFailed>().is_some() => {
+                reconnect(remote, &job, offset).await?;
             }
             Err(e) => return Err(e),
         }
@@ -92,9 +95,13 @@ async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
 }
 
 /// Waits for the link to come back (bounded), saying so.
-async fn reconnect(remote: &Remote, job: &str, offset: u64) -> Result<()> {
+async fn reconnect(remote: &Remote, job: &str, offset: Option<u64>) -> Result<()> {
+    let from = match offset {
+        Some(offset) => format!("from byte {offset}"),
+        None => "again".into(),
+    };
     ui::warn(format_args!(
-        "the link to {} dropped; reconnecting to go on following {job} from byte {offset}",
+        "the link to {} dropped; reconnecting to go on following {job} {from}",
         remote.profile.host
     ));
     let deadline = Instant::now() + RECONNECT_FOR;

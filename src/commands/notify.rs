@@ -9,13 +9,15 @@
 //! no URL or header ever goes on a command line. The files travel inside the script on
 //! stdin and are deleted once the message is sent.
 
+use std::time::Duration;
+
 use anyhow::{bail, Context, Result};
 
 use super::{jobs, Ctx};
 use crate::cli::NotifyCommand;
 use crate::config::{expand_home, Notify};
 use crate::exit::Exit;
-use crate::remote::{runtime, scripts, sh, Remote};
+use crate::remote::{runtime, scripts, sh, Remote, STEP_LIMIT};
 use crate::ui;
 
 /// The files (name in `notify.d/`, content) that configure every channel; none when no
@@ -40,7 +42,7 @@ pub fn files(notify: &Notify) -> Result<Vec<(String, String)>> {
                         ));
                     }
                 }
-                std::fs::read_to_string(&path)
+                crate::config::read_small(&path)
                     .with_context(|| {
                         format!(
                             "cannot read notify.telegram.bot_token_file {}: fix the path in your config",
@@ -162,7 +164,7 @@ fn test(ctx: &Ctx) -> Result<Exit> {
     })?;
     let mut failed = false;
     for line in &results {
-        println!("{}", ui::clean(line));
+        crate::outln!("{}", ui::clean(line));
         failed |= !jobs::sent(line);
     }
     if failed {
@@ -183,7 +185,16 @@ pub async fn send_test(remote: &Remote, notify: &Notify) -> Result<Option<Vec<St
         return Ok(None);
     }
     let body = format!("{}\n{}fj_go\n", scripts::NOTIFY_TEST, write_files(&files));
-    let out = jobs::output(remote, &body, &[] as &[&str]).await?;
+    // Each channel's request may take its own 30 s (curl --max-time, wget -T).
+    let limit = Duration::from_secs(30 * 3) + STEP_LIMIT;
+    let out = jobs::output_within(
+        remote,
+        &body,
+        &[] as &[&str],
+        limit,
+        "sending the test notifications",
+    )
+    .await?;
     let text = String::from_utf8_lossy(&out.stdout);
     // One line per channel, `CHANNEL ok: …` or `CHANNEL failed: …`; anything else is the
     // login shell's start-up chatter.

@@ -6,13 +6,15 @@
 //! with the id once the job has a pid. A start that fails or is cut short leaves no job
 //! directory (and no secret) behind.
 
+use std::time::Duration;
+
 use anyhow::{bail, Result};
 
 use super::{jobs, notify, Ctx};
 use crate::cli::RunArgs;
 use crate::config::ProfileNotify;
 use crate::exit::Exit;
-use crate::remote::{runtime, scripts, sh, Remote};
+use crate::remote::{runtime, scripts, sh, Remote, STEP_LIMIT};
 use crate::ui;
 
 pub fn run(ctx: &Ctx, mut args: RunArgs) -> Result<Exit> {
@@ -80,14 +82,20 @@ pub fn run(ctx: &Ctx, mut args: RunArgs) -> Result<Exit> {
             remote.profile.tmux.socket.as_str(),
         ])
     );
-    let out = runtime()?.block_on(scripts::output(&remote, &line, &scripts::job(&body)))?;
+    // The script gives tmux 5 s a try (three at most) and the wrapper 20 s to record its pid.
+    let script = scripts::job(&body);
+    let out = runtime()?.block_on(remote.within(
+        STEP_LIMIT + Duration::from_secs(20),
+        "starting the job",
+        scripts::output(&remote, &line, &script),
+    ))?;
     let text = String::from_utf8_lossy(&out.stdout);
     // The script answers with the id and how it started the job.
     let lines: Vec<&str> = text.lines().collect();
     let (&[id, how], 0) = (&lines[..], out.code) else {
         return Err(jobs::failure(&out, "the job did not start on the box"));
     };
-    println!("{}", ui::clean(id));
+    crate::outln!("{}", ui::clean(id));
     if how == "setsid-tmux-hung" {
         ui::warn(format_args!(
             "tmux on {} did not answer within 5 s (a stopped or hung server?): the job runs under setsid, without a tmux window",

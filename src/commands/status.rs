@@ -29,9 +29,6 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<Exit> {
     }
     let remote = ctx.remote()?;
     if let Some(secs) = args.watch {
-        if !(secs.is_finite() && secs >= 0.1) {
-            bail!("--watch takes seconds between frames, at least 0.1 (e.g. --watch 2)");
-        }
         return runtime()?.block_on(watch(ctx, &remote, secs, args.json));
     }
     let status = runtime()?.block_on(fetch(&remote))?;
@@ -246,7 +243,7 @@ struct Screen {
 impl Screen {
     fn enter(tty: bool) -> Screen {
         if tty {
-            print!("\x1b[?1049h\x1b[?25l");
+            crate::out!("\x1b[?1049h\x1b[?25l");
             let _ = std::io::stdout().flush();
         }
         Screen { tty }
@@ -268,7 +265,7 @@ impl Screen {
 impl Drop for Screen {
     fn drop(&mut self) {
         if self.tty {
-            print!("\x1b[?25h\x1b[?1049l");
+            crate::out!("\x1b[?25h\x1b[?1049l");
             let _ = std::io::stdout().flush();
         }
     }

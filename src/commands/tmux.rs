@@ -11,15 +11,15 @@ use crate::exit::Exit;
 use crate::remote::sh;
 
 pub fn run(ctx: &Ctx, args: TmuxArgs) -> Result<Exit> {
-    // tmux itself would say only "open terminal failed: not a terminal", from the box.
-    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        bail!("fenton tmux needs a terminal: run it in one (`fenton exec -- CMD` runs a command without)");
-    }
     let remote = ctx.remote()?;
     let tmux = &remote.profile.tmux;
     let session = args.session.as_deref().unwrap_or(&tmux.session);
     if let Some(problem) = sh::tmux_session_problem(session) {
         bail!("tmux session name {session:?} is not allowed: {problem}; pick another name");
+    }
+    // tmux itself would say only "open terminal failed: not a terminal", from the box.
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        bail!("fenton tmux needs a terminal: run it in one (`fenton exec -- CMD` runs a command without)");
     }
     let control = if args.cc || tmux.control_mode {
         " -CC"

@@ -100,6 +100,9 @@ fn save(remote: &Remote, tunnels: &[Tunnel]) -> Result<()> {
 }
 
 async fn open(remote: &Remote, tunnel: Tunnel) -> Result<Exit> {
+    // The master takes a forward without asking the box: ask it first, reconnecting if the
+    // link has died under the master.
+    remote.connect_verified().await?;
     let mut tunnels = load(remote);
     if let Some(known) = tunnels.iter().find(|t| t.local == tunnel.local) {
         if known == &tunnel && tunnel.up() && remote.live_session().await.is_some() {
@@ -138,7 +141,7 @@ async fn open(remote: &Remote, tunnel: Tunnel) -> Result<Exit> {
         "forwarding {tunnel} on the box, held by the shared connection: it closes with it ({} s after the last use; run this again to restore it)",
         remote.profile.control_persist
     ));
-    println!("http://127.0.0.1:{}/", tunnel.local);
+    crate::outln!("http://127.0.0.1:{}/", tunnel.local);
     tunnels.push(tunnel);
     save(remote, &tunnels)?;
     Ok(Exit::Success)
@@ -203,7 +206,7 @@ fn list(remote: &Remote) -> Result<Exit> {
         } else {
             "down (`fenton tunnel` it again)"
         };
-        println!("{tunnel}\t{state}");
+        crate::outln!("{tunnel}\t{state}");
     }
     Ok(Exit::Success)
 }

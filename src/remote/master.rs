@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::Signal;
 
 use super::Remote;
 use crate::config::{expand_home, Profile};
@@ -68,29 +69,82 @@ pub fn socket_stem(name: &str, profile: &Profile) -> String {
     format!("{hash:016x}")
 }
 
-/// Opens the shared connection. Callers have found none alive.
-pub fn open(remote: &Remote) -> Result<()> {
+/// How long a healthy master takes to answer a mux check; a dead one answers at once.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What is at a control socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// A master answers there.
+    Alive,
+    /// Nothing listens there (none ever did, or its master died).
+    Gone,
+    /// Something holds the socket but does not answer (a stopped or wedged master).
+    Hung,
+}
+
+/// Asks the master at `control` whether it is alive, within [`CHECK_TIMEOUT`].
+pub async fn state(control: &Path) -> State {
+    if fs::symlink_metadata(control).is_err() {
+        return State::Gone;
+    }
+    let check = async {
+        openssh_mux_client::Connection::connect(control)
+            .await?
+            .send_alive_check()
+            .await
+    };
+    match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+        Ok(Ok(_)) => State::Alive,
+        Ok(Err(openssh_mux_client::Error::IOError(e)))
+            if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) =>
+        {
+            State::Gone
+        }
+        _ => State::Hung,
+    }
+}
+
+/// Opens the shared connection at `control` unless a master answers there; one that holds
+/// the socket without answering is ended first.
+pub async fn open(remote: &Remote, control: &Path) -> Result<()> {
+    let socket = |p: &Path| fs::symlink_metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let seen = socket(control);
+    let first = state(control).await;
+    if first == State::Alive {
+        return Ok(());
+    }
     preflight(&remote.profile)?;
     // Without a terminal, a passphrase or password prompt could only hang: fail instead.
     let interactive = File::open("/dev/tty").is_ok();
-    let _lock = lock(remote, interactive)?;
-    if UnixStream::connect(&remote.control).is_ok() {
-        return Ok(());
+    let _lock = lock(remote, control, interactive)?;
+    // Another command may have replaced the master meanwhile; the same hung one is not asked
+    // (and waited for) twice.
+    let now = if first == State::Hung && socket(control) == seen {
+        State::Hung
+    } else {
+        state(control).await
+    };
+    match now {
+        State::Alive => return Ok(()),
+        State::Hung => end_hung(remote, control, CHECK_TIMEOUT),
+        State::Gone => {}
     }
-    let _ = fs::remove_file(&remote.control);
+    let _ = fs::remove_file(control);
+    let log_path = control.with_extension("log");
     let mut log = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
-        .open(&remote.log)
-        .with_context(|| format!("cannot write {}", remote.log.display()))?;
+        .open(&log_path)
+        .with_context(|| format!("cannot write {}", log_path.display()))?;
     log.seek(SeekFrom::Start(0))?;
 
     let persist = format!("ControlPersist={}", remote.profile.control_persist);
     let mut cmd = Command::new("ssh");
     cmd.args(["-M", "-f", "-N", "-E"])
-        .arg(&remote.log)
-        .args(remote.ssh_options())
+        .arg(&log_path)
+        .args(remote.ssh_options_at(control))
         .args(["-o", "ControlMaster=yes", "-o", &persist]);
     if !interactive {
         cmd.args(["-o", "BatchMode=yes"]);
@@ -114,33 +168,122 @@ pub fn open(remote: &Remote) -> Result<()> {
     };
     if !status.success() {
         let mut text = String::new();
-        let _ = File::open(&remote.log).and_then(|mut f| f.read_to_string(&mut text));
+        let _ = File::open(&log_path).and_then(|mut f| f.read_to_string(&mut text));
         return Err(SshFailed(explain(remote, &text)).into());
     }
     // ssh -f returns once authenticated; the socket follows at once.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while UnixStream::connect(&remote.control).is_err() {
+    while UnixStream::connect(control).is_err() {
         if Instant::now() > deadline {
             bail!(
                 "ssh connected but its control socket {} never appeared (see {})",
-                remote.control.display(),
-                remote.log.display()
+                control.display(),
+                log_path.display()
             );
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     ui::debug(format_args!(
-        "opened the shared connection to {}",
-        remote.profile.host
+        "opened the shared connection to {} at {}",
+        remote.profile.host,
+        control.display()
     ));
     Ok(())
+}
+
+/// Ends the master that holds `control` without answering (SIGSTOPped, or wedged): asked
+/// to end, woken so that it can, and killed if it still lingers. Its socket goes with it.
+pub fn end_hung(remote: &Remote, control: &Path, waited: Duration) {
+    let pids = masters(control);
+    ui::warn(format_args!(
+        "the shared connection to {} (ssh pid {}) did not answer within {} s: ending it",
+        remote.profile.host,
+        if pids.is_empty() {
+            "unknown".to_string()
+        } else {
+            pids.iter()
+                .map(i32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+        waited.as_secs()
+    ));
+    for &pid in &pids {
+        crate::proc::signal(pid, Signal::SIGTERM);
+        crate::proc::signal(pid, Signal::SIGCONT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while pids.iter().any(|&p| crate::proc::alive(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for &pid in &pids {
+        if crate::proc::alive(pid) {
+            crate::proc::signal(pid, Signal::SIGKILL);
+        }
+    }
+    let _ = fs::remove_file(control);
+}
+
+/// The pids of this user's ssh masters serving `control`, from `ps` (Linux and macOS alike).
+fn masters(control: &Path) -> Vec<i32> {
+    let option = format!(
+        "ControlPath={}",
+        control.to_string_lossy().replace('%', "%%")
+    );
+    let uid = nix::unistd::getuid().as_raw().to_string();
+    let mut cmd = Command::new("ps");
+    cmd.args(["-A", "-o", "pid=", "-o", "uid=", "-o", "args="])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let Ok(Some(out)) = crate::proc::run_bounded(cmd, Some(Duration::from_secs(5))) else {
+        return vec![];
+    };
+    // The socket's path may hold spaces: match it as one stretch of the command line.
+    let word = format!(" {option}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let pid = fields.next()?.parse().ok()?;
+            let owner = fields.next()?;
+            let program = fields.next()?;
+            let ours = owner == uid
+                && (program == "ssh" || program.ends_with("/ssh"))
+                && line.contains(" -M ")
+                && (line.ends_with(&word) || line.contains(&format!("{word} ")));
+            ours.then_some(pid)
+        })
+        .collect()
+}
+
+/// How many mux clients the master at `control` has now: each session holds one for its
+/// life. Where the system says (Linux's /proc/net/unix), else None. ssh listens under a
+/// temporary name (`control.XXXXXXXXXXXXXXXX`) before renaming it, and that is the name
+/// the system shows for the accepted connections too.
+pub fn clients(control: &Path) -> Option<usize> {
+    let table = fs::read_to_string("/proc/net/unix").ok()?;
+    let prefix = format!("{}.", control.to_string_lossy());
+    let count = table
+        .lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // Num RefCount Protocol Flags Type St Inode Path; St 03 is connected.
+            fields.len() == 8
+                && fields[5] == "03"
+                && fields[7]
+                    .strip_prefix(&prefix)
+                    .is_some_and(|rest| !rest.contains(['.', '/']))
+        })
+        .count();
+    Some(count)
 }
 
 /// Two fenton commands starting at once must not both open a master on one socket: the
 /// second waits for the first, saying so, for as long as opening may take (a person typing a
 /// passphrase gets five minutes).
-fn lock(remote: &Remote, interactive: bool) -> Result<Flock<File>> {
-    let path = remote.control.with_extension("lock");
+fn lock(remote: &Remote, control: &Path, interactive: bool) -> Result<Flock<File>> {
+    let path = control.with_extension("lock");
     let mut file =
         File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
     let limit = if interactive {
@@ -163,7 +306,8 @@ fn lock(remote: &Remote, interactive: bool) -> Result<Flock<File>> {
                 limit.as_secs()
             );
         }
-        if !said {
+        // Many commands at once wait a moment for the one that opens: said only when long.
+        if !said && deadline - Instant::now() < limit - Duration::from_secs(2) {
             ui::info(format_args!(
                 "waiting for another fenton that is opening the connection to {host}…"
             ));
@@ -173,27 +317,45 @@ fn lock(remote: &Remote, interactive: bool) -> Result<Flock<File>> {
     }
 }
 
-/// Closes the shared connection (`ssh -O exit`).
-pub fn close(remote: &Remote) -> Result<()> {
-    let mut cmd = remote.ssh_command();
-    cmd.args(["-O", "exit"]).args(remote.destination());
+/// Closes the shared connection at `control`, found in `state`: `ssh -O exit` when its
+/// master answers, the master ended when it does not. False when none was there.
+pub fn close(remote: &Remote, control: &Path, state: State) -> Result<bool> {
+    match state {
+        State::Gone => {
+            let _ = fs::remove_file(control);
+            return Ok(false);
+        }
+        State::Hung => {
+            end_hung(remote, control, CHECK_TIMEOUT);
+            return Ok(true);
+        }
+        State::Alive => {}
+    }
+    let mut cmd = Command::new("ssh");
+    cmd.args(remote.ssh_options_at(control))
+        .args(["-o", "ControlMaster=no", "-O", "exit"])
+        .args(remote.destination());
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     ui::trace_command("ssh", cmd.get_args());
-    let out = cmd.output().context("cannot run ssh")?;
-    if !out.status.success() {
-        let text = String::from_utf8_lossy(&out.stderr);
-        let last = text
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim();
-        bail!("could not close the shared connection: {last}");
+    let out = crate::proc::run_bounded(cmd, Some(CHECK_TIMEOUT)).context("cannot run ssh")?;
+    match out {
+        None => end_hung(remote, control, CHECK_TIMEOUT),
+        Some(out) if !out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stderr);
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim();
+            bail!("could not close the shared connection: {last}");
+        }
+        Some(_) => {}
     }
-    let _ = fs::remove_file(&remote.control);
-    Ok(())
+    let _ = fs::remove_file(control);
+    Ok(true)
 }
 
 /// Checks what ssh would complain about in a wall of text, before ssh runs.

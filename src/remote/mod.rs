@@ -14,8 +14,9 @@ use std::convert::Infallible;
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use openssh::Session;
@@ -29,19 +30,26 @@ pub struct Remote {
     pub name: String,
     pub profile: Profile,
     control: PathBuf,
-    log: PathBuf,
 }
 
-/// How long a healthy master takes to answer a mux check; a dead one answers at once.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// sshd caps the sessions on one connection (MaxSessions, 10 unless set): past the cap, a
+/// command's session goes on another shared connection, up to this many in all.
+const CONNECTIONS: usize = 4;
+/// How long every connection may refuse a session before fenton gives up.
+const SESSION_WAIT: Duration = Duration::from_secs(20);
+/// How long the first connections refuse before fenton opens another (a handshake).
+const OVERFLOW_AFTER: Duration = Duration::from_millis(250);
+/// How long a remote step that should take milliseconds may take before fenton gives up.
+pub const STEP_LIMIT: Duration = Duration::from_secs(20);
+/// How long a session may take to open before fenton asks whether its master still answers.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Remote {
     pub fn new(name: String, profile: Profile) -> Result<Remote> {
         let dir = master::control_dir()?;
         let stem = master::socket_stem(&name, &profile);
         Ok(Remote {
-            control: dir.join(&stem),
-            log: dir.join(format!("{stem}.log")),
+            control: dir.join(stem),
             name,
             profile,
         })
@@ -54,6 +62,11 @@ impl Remote {
 
     /// The options every ssh invocation for this profile carries, before the destination.
     pub fn ssh_options(&self) -> Vec<OsString> {
+        self.ssh_options_at(&self.control)
+    }
+
+    /// [`Remote::ssh_options`] for the shared connection at `control`.
+    fn ssh_options_at(&self, control: &Path) -> Vec<OsString> {
         let p = &self.profile;
         let mut args: Vec<OsString> = Vec::new();
         if let Some(config) = &p.ssh_config {
@@ -73,7 +86,7 @@ impl Remote {
             args.push(expand_home(identity).into());
         }
         // `%` would be expanded by ssh as a token.
-        let control = self.control.to_string_lossy().replace('%', "%%");
+        let control = control.to_string_lossy().replace('%', "%%");
         for option in [
             format!("ControlPath={control}"),
             format!("ConnectTimeout={}", p.connect_timeout),
@@ -105,57 +118,211 @@ impl Remote {
         ["--", &self.profile.host]
     }
 
+    /// Where shared connection `i` has its control socket: the first is the profile's own,
+    /// the others take the sessions the first has no room for.
+    fn connection(&self, i: usize) -> PathBuf {
+        match i {
+            0 => self.control.clone(),
+            i => {
+                let mut name = self.control.file_name().unwrap_or_default().to_owned();
+                name.push(format!("-{}", i + 1));
+                self.control.with_file_name(name)
+            }
+        }
+    }
+
+    fn mux(control: &Path) -> Session {
+        Session::resume_mux(
+            control.to_path_buf().into_boxed_path(),
+            Some(control.with_extension("log").into_boxed_path()),
+        )
+    }
+
     /// A mux session over the shared connection, opening the connection first if it is not up.
     pub async fn session(&self) -> Result<Session> {
-        if let Some(session) = self.live_session().await {
-            return Ok(session);
-        }
-        master::open(self)?;
-        Ok(Session::resume_mux(
-            self.control.clone().into_boxed_path(),
-            Some(self.log.clone().into_boxed_path()),
-        ))
+        master::open(self, &self.control).await?;
+        Ok(Self::mux(&self.control))
     }
 
     /// The shared connection, if one is up and answering.
     pub async fn live_session(&self) -> Option<Session> {
-        if !self.control.exists() {
-            return None;
-        }
-        let session = Session::resume_mux(
-            self.control.clone().into_boxed_path(),
-            Some(self.log.clone().into_boxed_path()),
-        );
-        match tokio::time::timeout(CHECK_TIMEOUT, session.check()).await {
-            Ok(Ok(())) => Some(session),
-            _ => {
-                // Only `master::open`, under its lock, may remove the socket: a second
-                // command must not delete the master a first one has just opened.
+        self.live_at(&self.control).await
+    }
+
+    async fn live_at(&self, control: &Path) -> Option<Session> {
+        match master::state(control).await {
+            master::State::Alive => Some(Self::mux(control)),
+            master::State::Gone => None,
+            master::State::Hung => {
+                // Only `master::open`, under its lock, may replace the master: a second
+                // command must not end the one a first has just opened.
                 ui::debug(format_args!(
                     "the shared connection at {} is not answering",
-                    self.control.display()
+                    control.display()
                 ));
                 None
             }
         }
     }
 
-    /// Opens the shared connection unless it is up; true when it had to be opened.
+    /// Starts `line` on the box in a session of its own, with this stdin, stdout and stderr.
+    /// When a connection's master refuses the session (sshd's MaxSessions), the command goes
+    /// on the next connection, opened if need be, and waits (briefly, at random, so that
+    /// many commands do not retry in step) while all are full; a master that does not open
+    /// a session in time is replaced.
+    async fn spawn(
+        &self,
+        line: &str,
+        stdio: [fn() -> openssh::Stdio; 3],
+    ) -> Result<openssh::Child<Arc<Session>>> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(10);
+        // The connections this command may open; existing ones it uses anyway.
+        let mut may_open = 1;
+        // The fewest sessions a refusing connection held: sshd's cap, where that is known.
+        let mut cap = None;
+        let mut gave_up_opening = false;
+        loop {
+            let mut refused = 0;
+            for i in 0..CONNECTIONS {
+                let control = self.connection(i);
+                let session = if i < may_open {
+                    match master::open(self, &control).await {
+                        Ok(()) => Self::mux(&control),
+                        Err(e) if i == 0 => return Err(e),
+                        Err(e) => {
+                            // The box may refuse more connections too (MaxStartups): wait
+                            // for room on those that are up.
+                            ui::debug(format_args!("no further shared connection: {e:#}"));
+                            may_open = i;
+                            gave_up_opening = true;
+                            break;
+                        }
+                    }
+                } else if let Some(session) = self.live_at(&control).await {
+                    session
+                } else {
+                    continue;
+                };
+                let mut command = Arc::new(session).arc_raw_command(line);
+                command
+                    .stdin(stdio[0]())
+                    .stdout(stdio[1]())
+                    .stderr(stdio[2]());
+                // The box confirms a session over the link: a slow or dead link is the
+                // master's keep-alives to judge, a master that stops answering is ours.
+                let spawn = command.spawn();
+                tokio::pin!(spawn);
+                let spawned = loop {
+                    tokio::select! {
+                        spawned = &mut spawn => break Some(spawned),
+                        () = tokio::time::sleep(OPEN_TIMEOUT) => {
+                            if master::state(&control).await != master::State::Alive {
+                                break None;
+                            }
+                        }
+                    }
+                };
+                match spawned {
+                    Some(Ok(child)) => return Ok(child),
+                    Some(Err(openssh::Error::SshMux(
+                        openssh_mux_client::Error::RequestFailure(reason),
+                    ))) => {
+                        let clients = master::clients(&control);
+                        ui::debug(format_args!(
+                            "{} refused a session ({reason}) with {clients:?} open",
+                            control.display()
+                        ));
+                        if let Some(n) = clients.filter(|&n| n > 0) {
+                            cap = Some(cap.map_or(n, |c: usize| c.min(n)));
+                        }
+                        refused += 1;
+                    }
+                    Some(Err(e)) => return Err(self.lost(e)),
+                    None => {
+                        // A master that stopped answering after its check: replace it.
+                        master::end_hung(self, &control, master::CHECK_TIMEOUT);
+                    }
+                }
+            }
+            let waited = start.elapsed();
+            if waited > SESSION_WAIT && refused == 0 {
+                return Err(SshFailed(format!(
+                    "the shared connection to {} opened no session within {} s: its ssh master on this machine is stuck; run `fenton disconnect` and try again",
+                    self.profile.host,
+                    SESSION_WAIT.as_secs()
+                ))
+                .into());
+            }
+            if waited > SESSION_WAIT {
+                let allows = match cap {
+                    Some(1) => "the box allows 1 session per connection".into(),
+                    Some(n) => format!("the box allows {n} sessions per connection"),
+                    None => "the box allows only so many sessions per connection".into(),
+                };
+                return Err(SshFailed(format!(
+                    "{} refused a new session on each of {refused} shared connections for {} s: {allows} (sshd MaxSessions), and fenton commands that stay (logs -f, status --watch, fs mount) hold one each; end some, or raise MaxSessions in the box's sshd_config",
+                    self.profile.host,
+                    SESSION_WAIT.as_secs(),
+                ))
+                .into());
+            }
+            if may_open < CONNECTIONS && waited >= OVERFLOW_AFTER && !gave_up_opening {
+                may_open += 1;
+                continue;
+            }
+            let jitter = Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64));
+            tokio::time::sleep(pause + jitter).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Opens the shared connection unless its master answers; true when it had to be opened.
     pub async fn connect(&self) -> Result<bool> {
-        if self.live_session().await.is_some() {
+        if master::state(&self.control).await == master::State::Alive {
             return Ok(false);
         }
-        master::open(self)?;
+        master::open(self, &self.control).await?;
         Ok(true)
     }
 
-    /// Closes the shared connection; false when none was open.
-    pub async fn disconnect(&self) -> Result<bool> {
-        if self.live_session().await.is_none() {
-            return Ok(false);
+    /// [`Remote::connect`], sure that the box answers: a master answers locally even when
+    /// the link or the box has died, so only a round trip tells, and its keep-alives end it
+    /// within the time that takes; then a new one is opened. For `fenton connect` and
+    /// forwards, which the master takes without asking the box.
+    pub async fn connect_verified(&self) -> Result<bool> {
+        if master::state(&self.control).await == master::State::Alive {
+            let round_trip = self
+                .within(STEP_LIMIT, "answering", self.output("exit 0", &[]))
+                .await;
+            match round_trip {
+                Ok(_) => return Ok(false),
+                Err(e) if master::state(&self.control).await == master::State::Alive => {
+                    return Err(e)
+                }
+                Err(e) => ui::debug(format_args!("reconnecting: {e:#}")),
+            }
         }
-        master::close(self)?;
+        master::open(self, &self.control).await?;
         Ok(true)
+    }
+
+    /// Closes the shared connections; false when none was open.
+    pub async fn disconnect(&self) -> Result<bool> {
+        // Asked all at once: a stopped master takes the whole check timeout to tell.
+        let mut checks = tokio::task::JoinSet::new();
+        for i in 0..CONNECTIONS {
+            let control = self.connection(i);
+            checks.spawn(async move {
+                let state = master::state(&control).await;
+                (control, state)
+            });
+        }
+        let mut any = false;
+        while let Some(Ok((control, state))) = checks.join_next().await {
+            any |= master::close(self, &control, state)?;
+        }
+        Ok(any)
     }
 
     /// Runs a remote command line with our stdin, stdout and stderr; its exit status is ours.
@@ -166,33 +333,34 @@ impl Remote {
     /// has not written when the control connection closes is lost. A pipe's end of file is
     /// the master saying it wrote everything.
     pub async fn exec(&self, line: &str) -> Result<Exit> {
-        let session = self.session().await?;
         // Not the login shell's last command, so a command killed by a signal still leaves
         // a status (128+N, as a shell reports it) instead of a session without one.
         let line = format!("{line}; exit");
         ui::trace_remote(&line);
-        let mut child = session
-            .raw_command(&line)
-            .stdin(openssh::Stdio::inherit())
-            .stdout(openssh::Stdio::piped())
-            .stderr(openssh::Stdio::piped())
-            .spawn()
-            .await
-            .map_err(|e| self.lost(e))?;
+        let (inherit, piped) = (openssh::Stdio::inherit, openssh::Stdio::piped);
+        let mut child = self.spawn(&line, [inherit, piped, piped]).await?;
         let stdout = child.stdout().take();
         let stderr = child.stderr().take();
         let finished = async {
-            tokio::join!(
-                copy_to_eof(stdout, tokio::io::stdout()),
-                copy_to_eof(stderr, tokio::io::stderr()),
+            let copied = tokio::join!(
+                copy_to_eof(stdout, Ours::Stdout),
+                copy_to_eof(stderr, Ours::Stderr),
             );
-            child.wait().await
+            (child.wait().await, copied)
         };
-        let status = tokio::select! {
-            status = finished => status,
+        let (status, copied) = tokio::select! {
+            finished = finished => finished,
             _ = tokio::signal::ctrl_c() => return Ok(Exit::Interrupted),
         };
         let code = self.code(status)?;
+        for (stream, copied) in [("stdout", copied.0), ("stderr", copied.1)] {
+            if let Err(e) = copied {
+                anyhow::bail!(
+                    "cannot write the command's {stream} here ({e}): the rest of it was lost; \
+                     make room where it goes (or send it elsewhere) and run the command again"
+                );
+            }
+        }
         if let Some(signal) = signal_of(code) {
             ui::info(format_args!(
                 "the command on the box ended with status {code}: killed by signal {signal}"
@@ -212,6 +380,26 @@ impl Remote {
         };
         let out = self.run_fed(line, input, true, &mut sink).await?;
         Ok(Output { stdout, ..out })
+    }
+
+    /// `work` (a script's round trip) within `limit`: past it, an error that names what did
+    /// not finish (`what`, e.g. "listing the jobs"). The box's own scripts bound what can
+    /// stick there (tmux, df, nvidia-smi) more tightly, so this is the last word, not the
+    /// usual one.
+    pub async fn within<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(limit, work).await {
+            Ok(out) => out,
+            Err(_) => anyhow::bail!(
+                "the box {} did not finish {what} within {} s (a stopped tmux server, a hung disk or a machine out of memory?): look with `fenton ssh`, or `fenton doctor`",
+                self.profile.host,
+                limit.as_secs()
+            ),
+        }
     }
 
     /// Runs a remote command line fed `input`, handing each line of its stdout to `each` as it
@@ -267,17 +455,9 @@ impl Remote {
         sink: &mut dyn FnMut(&[u8]) -> std::io::Result<bool>,
     ) -> Result<Output> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let session = self.session().await?;
         ui::trace_remote(line);
         // stderr is a pipe even when it is passed through: see `exec`.
-        let mut child = session
-            .raw_command(line)
-            .stdin(openssh::Stdio::piped())
-            .stdout(openssh::Stdio::piped())
-            .stderr(openssh::Stdio::piped())
-            .spawn()
-            .await
-            .map_err(|e| self.lost(e))?;
+        let mut child = self.spawn(line, [openssh::Stdio::piped; 3]).await?;
         let mut stdin = child.stdin().take();
         let mut stdout = child.stdout().take();
         let mut stderr = child.stderr().take();
@@ -312,7 +492,8 @@ impl Remote {
                         let _ = s.read_to_end(&mut out.stderr).await;
                     }
                 } else {
-                    copy_to_eof(stderr.as_mut(), tokio::io::stderr()).await;
+                    // Where our stderr cannot take it, no message could say so either.
+                    let _ = copy_to_eof(stderr.as_mut(), Ours::Stderr).await;
                 }
             };
             tokio::pin!(feed, read_out, read_err);
@@ -390,25 +571,75 @@ impl Remote {
     }
 }
 
-/// Copies a remote command's output stream to ours until the master closes it. When ours is
-/// closed (a reader such as `head` went away) the copy ends and drops the pipe, so the
-/// command on the box gets SIGPIPE, as it would under plain ssh.
+/// One of fenton's own output streams, where a remote command's output goes.
+#[derive(Clone, Copy)]
+enum Ours {
+    Stdout,
+    Stderr,
+}
+
+/// Copies a remote command's output stream to ours until the master closes it. When ours
+/// cannot be written the copy ends and drops the pipe, so the command on the box gets
+/// SIGPIPE, as it would under plain ssh; that is no error when a reader (such as `head`) went
+/// away, and the error otherwise (a full disk): output must not be lost without a word.
 async fn copy_to_eof(
     from: Option<impl tokio::io::AsyncRead + Unpin>,
-    mut to: impl tokio::io::AsyncWrite + Unpin,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Some(mut from) = from else { return };
+    to: Ours,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let Some(mut from) = from else { return Ok(()) };
     let mut buf = vec![0u8; 64 * 1024];
     // A read error is the connection going away: the exit status says so.
     while let Ok(n) = from.read(&mut buf).await {
         if n == 0 {
             break;
         }
-        if to.write_all(&buf[..n]).await.is_err() || to.flush().await.is_err() {
-            return;
+        let (back, written) = tokio::task::spawn_blocking(move || {
+            let written = write_all_waiting(to, &buf[..n]);
+            (buf, written)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        buf = back;
+        match written {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(e),
         }
     }
+    Ok(())
+}
+
+/// Writes all of `buf` to ours (a blocking call). A descriptor that another program sharing
+/// it (a terminal, a parent's pipe) made non-blocking answers "would block" when full: this
+/// waits until it takes more, as ssh does, where a plain write would fail and the rest of
+/// the output would be lost.
+fn write_all_waiting(to: Ours, buf: &[u8]) -> std::io::Result<()> {
+    use nix::errno::Errno;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    let fd = match to {
+        Ours::Stdout => stdout.as_fd(),
+        Ours::Stderr => stderr.as_fd(),
+    };
+    let mut at = 0;
+    while at < buf.len() {
+        match nix::unistd::write(fd, &buf[at..]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => at += n,
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => match poll(
+                &mut [PollFd::new(fd, PollFlags::POLLOUT)],
+                PollTimeout::NONE,
+            ) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// The signal a shell's status of 128+N reports, as `9 (KILL)`; none for the two a shell

@@ -45,6 +45,11 @@ pub fn random_hex(bytes: usize) -> Result<String> {
 /// comes before it (a `.bashrc` banner, even one shaped like fenton's own output) is the
 /// login shell's, and no mark at all means the script never ran (a start-up file that exits
 /// or eats stdin), which is not the same as an empty answer.
+///
+/// The first line is the only one that runs as it is read; every other line is sent as a
+/// comment, which that line uncomments and runs. A start-up file that reads a line of stdin
+/// (`read -r answer`) takes the first one, and then no part of the script runs either, where
+/// it would otherwise run (a job started) with fenton saying it did not.
 pub struct Framed {
     input: String,
     mark: String,
@@ -53,16 +58,22 @@ pub struct Framed {
 impl Framed {
     pub fn new(script: &str) -> Result<Framed> {
         let mark = format!("@@fenton-{}", random_hex(12)?);
-        let input = format!("printf '%s\\n' {mark}; printf '%s\\n' {mark} >&2\n{script}");
-        Ok(Framed { input, mark })
+        let first = format!("printf '%s\\n' {mark}; printf '%s\\n' {mark} >&2");
+        Ok(Framed {
+            input: commented(&first, &mark, script),
+            mark,
+        })
     }
 
     /// A frame for a script whose stderr goes straight to the user's terminal: marked on
     /// stdout only.
     pub fn stdout_only(script: &str) -> Result<Framed> {
         let mark = format!("@@fenton-{}", random_hex(12)?);
-        let input = format!("printf '%s\\n' {mark}\n{script}");
-        Ok(Framed { input, mark })
+        let first = format!("printf '%s\\n' {mark}");
+        Ok(Framed {
+            input: commented(&first, &mark, script),
+            mark,
+        })
     }
 
     /// Whether a line of output (without its newline) is the mark's: one that ends with it,
@@ -112,6 +123,27 @@ impl Framed {
             out.code
         )
     }
+}
+
+/// `first`, then the script as a here-document of comments that `sed` uncomments for `eval`:
+/// the script runs in the shell that read it, as it would have from stdin (its traps, its
+/// arguments, the process a signal reaches), and a line eaten from the input leaves only
+/// comments and a `)` that ends the shell on a syntax error. `#` and the mark end the
+/// here-document: no line of the script can (the mark is made for this run). The `:` line
+/// keeps the script's own last newline from `$(…)`, which strips it.
+fn commented(first: &str, mark: &str, script: &str) -> String {
+    let mut input = format!("{first}; eval \"$(sed 's/^#//' <<'#{mark}'\n");
+    for line in script.split_inclusive('\n') {
+        input.push('#');
+        input.push_str(line);
+    }
+    if !input.ends_with('\n') {
+        input.push('\n');
+    }
+    input.push_str("#:\n#");
+    input.push_str(mark);
+    input.push_str("\n)\"\n");
+    input
 }
 
 /// Hands on what follows the mark's line of output that arrives in pieces.
@@ -208,6 +240,10 @@ mod tests {
         for broken in ["cat >/dev/null", "read -r line", "exit 1"] {
             let out = run(broken);
             assert_eq!(framed.after(&out.stdout), None, "{broken}");
+            assert!(
+                !out.stdout.ends_with(b"answer\n"),
+                "{broken}: the script ran"
+            );
             let err = framed.unread("box", &out).to_string();
             assert!(err.contains("did not run fenton's script"), "{err}");
         }

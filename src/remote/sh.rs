@@ -1,15 +1,19 @@
 //! The only place that writes shell text for the box. Every value a user or a config gave is
 //! single-quoted here; callers assemble commands from these pieces and never format raw text.
 
-/// Quotes one word for a POSIX shell: `'…'`, with `'` written as `'\''` and `''` for empty.
+/// Quotes one word for the login shell that reads the command line: `'…'`, with `'` written
+/// as `'\''`, `\` as `'\\'`, and `''` for empty. A POSIX shell keeps a backslash inside single
+/// quotes as it is, but fish (the login shell of some boxes) reads `\\` and `\'` there as
+/// escapes, so a word holding them would change, or end its quotes early and have the rest
+/// run as code; outside quotes, every shell reads `\\` as one backslash.
 pub fn quote(word: &str) -> String {
     let mut out = String::with_capacity(word.len() + 2);
     out.push('\'');
     for c in word.chars() {
-        if c == '\'' {
-            out.push_str("'\\''");
-        } else {
-            out.push(c);
+        match c {
+            '\'' => out.push_str("'\\''"),
+            '\\' => out.push_str("'\\\\'"),
+            c => out.push(c),
         }
     }
     out.push('\'');
@@ -183,14 +187,18 @@ mod tests {
             ("line\nnext", "'line\nnext'"),
             ("-n", "'-n'"),
             ("\"q\"", "'\"q\"'"),
+            ("a\\b", r"'a'\\'b'"),
+            ("\\'", r"''\\''\'''"),
         ];
         for (word, quoted) in table {
             assert_eq!(quote(word), quoted, "quoting {word:?}");
         }
     }
 
+    /// The login shell reads the command line: every one installed here (fish reads
+    /// backslashes in single quotes) sees exactly the words.
     #[test]
-    fn words_round_trip_through_a_real_shell() {
+    fn words_round_trip_through_every_real_shell() {
         let args = [
             "printf",
             "%s\\0",
@@ -204,17 +212,29 @@ mod tests {
             "l1\nl2",
             "-n",
             "",
+            "a\\b",
+            "a\\\\b",
+            "\\'; echo ran; echo \\'",
+            "\\",
+            "'\\''",
         ];
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(words(&args))
-            .output()
-            .unwrap();
-        let got: Vec<&str> = std::str::from_utf8(&out.stdout)
-            .unwrap()
-            .split_terminator('\0')
-            .collect();
-        assert_eq!(got, &args[2..]);
+        let mut tried = 0;
+        for shell in ["sh", "dash", "bash", "zsh", "fish"] {
+            let Ok(out) = std::process::Command::new(shell)
+                .arg("-c")
+                .arg(words(&args))
+                .output()
+            else {
+                continue;
+            };
+            tried += 1;
+            let got: Vec<&str> = std::str::from_utf8(&out.stdout)
+                .unwrap()
+                .split_terminator('\0')
+                .collect();
+            assert_eq!(got, &args[2..], "through {shell}");
+        }
+        assert!(tried > 0);
     }
 
     #[test]

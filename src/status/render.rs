@@ -535,7 +535,7 @@ mod tests {
     #[test]
     fn plain_text_says_every_fact() {
         let text = render(&sample(), Style { ..Style::default() });
-        print!("{text}");
+        crate::out!("{text}");
         for needle in [
             "[box] gpu-box · 6.1.0-18-amd64 · up 1m 40s · load 0.20 0.41 0.25 · link 3 ms",
             "CPU      50%  2 cores AMD EPYC",

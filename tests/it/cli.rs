@@ -263,3 +263,41 @@ fn profile_names_complete_after_dash_p_in_bash_zsh_and_fish() {
     let out = run(zsh, Duration::from_secs(30)).ok();
     assert_eq!(out.stdout, "alpha\nbeta\n", "{out:?}");
 }
+
+#[test]
+fn answers_to_a_closed_pipe_end_quietly_and_to_a_full_disk_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "default = \"a\"\n[profile.a]\nhost = \"a\"\n").unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for args in [
+        "config profiles",
+        "config path",
+        "config show",
+        "completions bash",
+        "man",
+    ] {
+        let fenton = |stdout: std::process::Stdio| {
+            let out = Command::new(FENTON)
+                .args(args.split(' '))
+                .env("FENTON_CONFIG", &config)
+                .stdout(stdout)
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        };
+        // A reader that went away before fenton answered, as `| head -0` does.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let (code, stderr) = fenton(writer.into());
+        assert_eq!((code, stderr.as_str()), (Some(0), ""), "{args} | head -0");
+
+        let (code, stderr) = fenton(std::fs::File::create("/dev/full").unwrap().into());
+        assert_eq!(code, Some(1), "{args} > /dev/full: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args}: {stderr}");
+        assert!(stderr.contains("No space left"), "{args}: {stderr}");
+    }
+}

@@ -243,6 +243,29 @@ fn the_example_config_documents_every_key() {
 }
 
 #[test]
+fn a_config_that_is_a_fifo_or_a_device_or_huge_is_refused_at_once() {
+    let laptop = Laptop::new();
+    let fifo = laptop.dir.path().join("fifo.toml");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let big = laptop.dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(2 << 20)).unwrap();
+    for (path, why) in [
+        (fifo.to_str().unwrap(), "not a regular file"),
+        ("/dev/zero", "not a regular file"),
+        (big.to_str().unwrap(), "larger than 1 MiB"),
+    ] {
+        for command in [&["-c", path, "status"][..], &["-c", path, "config", "show"]] {
+            let out = laptop.fenton(command);
+            assert_eq!(out.code, Some(1), "{command:?}: {out:?}");
+            assert!(out.elapsed < Duration::from_secs(5), "{out:?}");
+            assert!(out.stderr.contains(why), "{}", out.stderr);
+            assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+        }
+    }
+}
+
+#[test]
 fn show_masks_every_secret_and_an_ntfy_topic_counts_as_one() {
     let laptop = Laptop::new();
     let config = "[profile.box]\nhost = \"h\"\n[profile.box.jupyter]\nsetup = \"export HF_TOKEN=hf-SECRET-1\"\n\
@@ -277,6 +300,30 @@ fn show_masks_every_secret_and_an_ntfy_topic_counts_as_one() {
         "{}",
         out.stderr
     );
+}
+
+/// A password written with a `#`, `?` or `/` it should have percent-encoded ends the
+/// authority early where a URL parser reads it; shown, not a letter of it (nor the user name
+/// before it) may appear.
+#[test]
+fn show_masks_a_password_that_holds_a_url_delimiter() {
+    let laptop = Laptop::new();
+    laptop.write(
+        "[profile.box]\nhost = \"h\"\n\
+         [notify.telegram]\nbot_token = \"1:x\"\nchat_id = \"5\"\napi_url = \"http://USER-1:SECRET#2@proxy.example:8080\"\n\
+         [notify.webhook]\nurl = \"https://USER-3:SEC?RET/4@hooks.example/x\"\n",
+        0o600,
+    );
+    let out = laptop.fenton(&["config", "show"]);
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    for secret in ["USER", "SEC"] {
+        assert!(!out.stdout.contains(secret), "{}", out.stdout);
+    }
+    let out = laptop.fenton(&["doctor"]);
+    for secret in ["USER", "SEC"] {
+        assert!(!out.stdout.contains(secret), "{}", out.stdout);
+        assert!(!out.stderr.contains(secret), "{}", out.stderr);
+    }
 }
 
 #[test]

@@ -232,3 +232,120 @@ fn a_command_killed_by_a_signal_is_not_a_link_fault() {
     assert_eq!(out.stdout, "y\ny\ny\n");
     assert_eq!(out.stderr, "", "a closed pipe is no news");
 }
+
+/// Output that cannot be written here (a full disk: /dev/full) is an error that says so, not
+/// a quiet success with the output gone; on stderr, where nothing can be said, the exit says it.
+#[test]
+fn output_that_cannot_be_written_is_not_a_success() {
+    let Some(test) = TestBox::new() else { return };
+    for (args, redirect) in [
+        (&["echo", "hi"][..], ">/dev/full"),
+        (&["head", "-c", "1000000", "/dev/zero"][..], ">/dev/full"),
+        (&["sh", "-c", "echo hi >&2"][..], "2>/dev/full"),
+    ] {
+        let fenton = test.fenton(["exec", "--"].iter().chain(args));
+        let mut sh = Command::new("sh");
+        sh.args(["-c", &format!("\"$0\" \"$@\" {redirect}")])
+            .arg(fenton.get_program())
+            .args(fenton.get_args())
+            .env_clear()
+            .envs(fenton.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdin(Stdio::null());
+        let out = run(sh, Duration::from_secs(20));
+        assert_eq!(out.code, Some(1), "{args:?}: {out:?}");
+        if redirect.starts_with('>') {
+            assert!(
+                out.stderr
+                    .contains("cannot write the command's stdout here (No space left"),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+}
+
+/// A stdout left non-blocking by another program that shares it (a terminal, a pipe from a
+/// parent that set O_NONBLOCK) fills up when its reader is slow: fenton waits for the reader,
+/// as ssh does, instead of taking "would block" for a closed pipe and losing the rest.
+#[test]
+fn a_non_blocking_stdout_with_a_slow_reader_gets_every_byte() {
+    require!("python3", crate::common::installed("python3"));
+    let Some(test) = TestBox::new() else { return };
+    // The reader: a pipe made non-blocking on fenton's side, read slowly; prints the count.
+    let reader = r#"
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+child = subprocess.Popen(sys.argv[1:], stdout=w)
+os.close(w)
+n = 0
+while True:
+    time.sleep(0.002)
+    chunk = os.read(r, 65536)
+    if not chunk:
+        break
+    n += len(chunk)
+print(n, child.wait())
+"#;
+    let fenton = test.fenton(["exec", "--", "head", "-c", "3000000", "/dev/zero"]);
+    let mut python = Command::new("python3");
+    python
+        .args(["-c", reader])
+        .arg(fenton.get_program())
+        .args(fenton.get_args())
+        .env_clear()
+        .envs(fenton.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::null());
+    let out = run(python, Duration::from_secs(60));
+    assert_eq!(out.stdout, "3000000 0\n", "{out:?}");
+}
+
+/// Ctrl-C ends exec at once (130) even while its output waits for a reader that stopped
+/// reading (a pager, which ignores Ctrl-C): the write still waiting is left behind.
+#[test]
+fn ctrl_c_ends_exec_while_its_output_waits_for_a_reader() {
+    let Some(test) = TestBox::new() else { return };
+    let marker = format!("fenton-unread-{}", std::process::id());
+    // `yes` on the box says `MARKER!`, which is on no command line here.
+    let mut child = test
+        .fenton(["exec", "--", "sh", "-c", "exec yes \"$0!\"", &marker])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The pipe is never read: fenton's write blocks once it is full, then the master's, the
+    // link's and the box's, until `yes` itself waits to write.
+    let _reader = child.stdout.take();
+    let needle = format!("{marker}!");
+    crate::common::wait_until(
+        "the command on the box to wait for its output to be read",
+        Duration::from_secs(20),
+        || {
+            TestBox::pids_mentioning(&needle).iter().any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|s| s.starts_with('S')))
+            })
+        },
+    );
+    let asked = std::time::Instant::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut status = None;
+    while status.is_none() && asked.elapsed() < Duration::from_secs(10) {
+        status = child.try_wait().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("exec did not end within 10 s of Ctrl-C");
+    };
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+}

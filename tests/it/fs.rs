@@ -453,3 +453,40 @@ fn dropped_link_fails_at_once_and_recovers() {
     test.run(["fs", "unmount"]).ok();
     assert!(is_empty_dir(&m.local));
 }
+
+#[test]
+fn five_mounts_at_once_make_one_mount() {
+    require!("sshfs and /dev/fuse", sshfs_present());
+    let Some(m) = fs_box(TestBox::builder()) else {
+        return;
+    };
+    // Warm, so that all five reach the mount point together.
+    m.test.run(["connect"]).ok();
+    let handles: Vec<_> = (0..5)
+        .map(|_| {
+            let cmd = m.test.fenton(["fs", "mount"]);
+            std::thread::spawn(move || crate::common::run(cmd, Duration::from_secs(60)))
+        })
+        .collect();
+    let outs: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().ok())
+        .collect();
+    let already = outs
+        .iter()
+        .filter(|o| o.stderr.contains("already mounted"))
+        .count();
+    assert_eq!(already, 4, "{outs:#?}");
+    let mounts = crate::common::mounts_under(&m.test.root);
+    assert_eq!(
+        mounts,
+        std::slice::from_ref(&m.local),
+        "one mount on the point"
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.local.join("hello.txt")).unwrap(),
+        "from the box\n"
+    );
+    m.test.run(["fs", "unmount"]).ok();
+    assert!(crate::common::mounts_under(&m.test.root).is_empty());
+}

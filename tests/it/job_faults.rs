@@ -313,7 +313,7 @@ fn fill_the_disk(test: &TestBox, sent: &str) {
         out.stderr.starts_with(&want) && out.stderr.lines().count() == 1,
         "{out:?}"
     );
-    // (.listed and .listed-ids are `fenton jobs`'s record of finished jobs.)
+    // (The dot files are the listing's kept lines of finished jobs.)
     let jobs: Vec<_> = std::fs::read_dir(test.remote_dir.join("jobs"))
         .unwrap()
         .map(|e| e.unwrap().file_name())

@@ -414,6 +414,49 @@ fn a_failing_setup_or_a_server_that_never_listens_is_said() {
     assert!(out.stderr.contains("no such env"), "{out:#?}");
 }
 
+#[test]
+fn three_starts_at_once_make_one_server_that_all_three_share() {
+    let Some(lab) = Lab::real() else { return };
+    // Warm, so that all three reach the box together.
+    lab.run(&["connect"]).ok();
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let cmd = lab.test.fenton(["jupyter", "start", "--no-browser"]);
+            std::thread::spawn(move || run(cmd, Duration::from_secs(120)))
+        })
+        .collect();
+    let outs: Vec<Out> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().ok())
+        .collect();
+    let url = format!("http://127.0.0.1:{}/", lab.local_port);
+    for out in &outs {
+        assert_eq!(out.stdout.trim(), url, "{out:#?}");
+    }
+    let pid = lab.pid().expect("one server recorded");
+    let token = lab.token();
+    let started = outs
+        .iter()
+        .filter(|o| o.stderr.contains("Jupyter is running on the box"))
+        .count();
+    let reused = outs
+        .iter()
+        .filter(|o| o.stderr.contains("already running") && o.stderr.contains(&pid.to_string()))
+        .count();
+    assert_eq!((started, reused), (1, 2), "{outs:#?}");
+    assert_eq!(api_status(lab.local_port, Some(&token)), Some(200));
+    let servers = command_lines_holding(&lab.test.root.join("notebooks").display().to_string())
+        .into_iter()
+        .filter(|c| c.contains("port_retries=0"))
+        .count();
+    assert_eq!(servers, 1, "one Jupyter server");
+
+    let status = lab.run(&["jupyter", "status"]).ok();
+    assert!(status.stdout.contains(&pid.to_string()), "{status:#?}");
+    lab.run(&["jupyter", "stop"]).ok();
+    assert!(!alive(pid));
+}
+
 /// The `Umask:` of a process, from /proc.
 fn umask_of(pid: i32) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

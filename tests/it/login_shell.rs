@@ -197,6 +197,29 @@ fn a_bashrc_that_reads_stdin_is_told_from_an_empty_answer() {
     }
 }
 
+/// A `.bashrc` that reads a line of stdin takes the first line of the script: fenton then
+/// says the script did not run, and no part of it may have run, or a job starts on the box
+/// while fenton reports a failure (and the user's second try starts another).
+#[test]
+fn a_bashrc_that_reads_a_line_runs_no_part_of_the_script() {
+    let Some((test, _home)) = box_with_bashrc("read -r line\n") else {
+        return;
+    };
+    let ran = test.root.join("ran");
+    let out = test.run(["run", "--", "touch", ran.to_str().unwrap()]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(
+        out.stderr.contains("did not run fenton's script"),
+        "{}",
+        out.stderr
+    );
+    let jobs = std::fs::read_dir(test.remote_dir.join("jobs"))
+        .map(|dir| dir.count())
+        .unwrap_or(0);
+    assert_eq!(jobs, 0, "a job directory was made");
+    assert!(!ran.exists(), "the job ran");
+}
+
 #[test]
 fn a_bashrc_that_exits_is_named_by_doctor_not_taken_for_a_refused_login() {
     let Some((test, _home)) = box_with_bashrc("exit 1\n") else {
@@ -226,4 +249,28 @@ fn a_bashrc_that_exits_is_named_by_doctor_not_taken_for_a_refused_login() {
         "{}",
         out.stderr
     );
+}
+
+/// A box whose login shell is fish, which reads `\\` and `\'` inside single quotes as escapes:
+/// what fenton puts on the command line (a `--dir`, a command's words) arrives as it is and
+/// never runs. sshd hands every command to fish as a fish login shell would get it.
+#[test]
+fn a_fish_login_shell_gets_values_not_code() {
+    require!("fish", crate::common::installed("fish"));
+    let Some(test) = TestBox::builder()
+        .sshd_option("ForceCommand exec fish -c \"$SSH_ORIGINAL_COMMAND\"")
+        .start()
+    else {
+        return;
+    };
+    let pwned = test.root.join("pwned");
+    let word = format!("\\'; touch {}; echo \\'", pwned.display());
+    let out = test
+        .run(["exec", "--", "printf", "%s|", &word, "a\\\\b", "\\"])
+        .ok();
+    assert_eq!(out.stdout, format!("{word}|a\\\\b|\\|"));
+    let out = test.run(["run", "--dir", &word, "--", "true"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains("cannot enter"), "{out:#?}");
+    assert!(!pwned.exists(), "a --dir value ran as code");
 }

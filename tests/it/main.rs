@@ -17,5 +17,6 @@ mod job_progress;
 mod jobs;
 mod jupyter;
 mod login_shell;
+mod many;
 mod status;
 mod tunnel;

@@ -45,8 +45,19 @@ listener() {
   done
 }
 
+# tmux on the profile's socket, its output in $state/tmux.out; a stopped or wedged server
+# gets 10 s (where the box has timeout(1)), then an `error` line that names it, and the exit
+# status 124. A tmux client hands its stdin and stdout to the server: never this session's
+# or a pipe, which a stopped server would then hold open for ever.
 t() {
-  if [ -n "$socket" ]; then tmux -L "$socket" "$@"; else tmux "$@"; fi
+  if [ -n "$socket" ]; then set -- -L "$socket" "$@"; fi
+  if command -v timeout >/dev/null 2>&1; then set -- timeout 10 tmux "$@"; else set -- tmux "$@"; fi
+  "$@" </dev/null >"$state/tmux.out" 2>/dev/null
+  rc=$?
+  if [ "$rc" = 124 ]; then
+    printf 'error tmux on the box did not answer within 10 s (its server is stopped or wedged): look with "fenton ssh", or end it with tmux kill-server\n'
+  fi
+  return "$rc"
 }
 
 report() {
@@ -61,6 +72,30 @@ stop_server() {
   i=0
   while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
   kill -KILL "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+}
+
+# One start or stop at a time: a second waits here (for the first's start, $1 s at most, and
+# its stop), then finds what the first left. The lock is a directory holding its holder's
+# pid; one whose holder died is broken.
+lock() {
+  (umask 077 && mkdir -p "$state") || exit 1
+  waited=0
+  until mkdir "$state/lock" 2>/dev/null; do
+    holder=$(cat "$state/lock/pid" 2>/dev/null)
+    if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
+      rm -rf "$state/lock"
+      continue
+    fi
+    waited=$((waited + 1))
+    if [ "$waited" -gt $((($1 + 20) * 10)) ]; then
+      printf 'error another fenton has been starting or stopping Jupyter on the box for %s s: wait for it, or remove %s\n' "$(($1 + 20))" "$state/lock"
+      exit 0
+    fi
+    sleep 0.1
+  done
+  echo $$ >"$state/lock/pid"
+  trap 'rm -rf "$state/lock"' EXIT
+  trap 'exit 1' HUP INT TERM
 }
 
 tail_log() {
@@ -80,6 +115,7 @@ status)
   ;;
 
 stop)
+  lock 60
   if running; then
     stop_server
     printf 'stopped %s\n' "$pid"
@@ -91,6 +127,7 @@ stop)
 
 start)
   socket=$3 session=$4 dir=$5 port=$6 timeout=$7 command=$8 setup=$9
+  lock "$timeout"
   if running; then
     printf 'running\n'
     report
@@ -154,12 +191,15 @@ EOF
   umask "$login_umask"
   # The window enters $state through sh: tmux would read `-c DIR` as a format, where a
   # `#(…)` runs. fenton checked the session name.
+  t has-session -t "=$session"
   # shellcheck disable=SC2016 # expanded by the window's sh
-  if t has-session -t "=$session" 2>/dev/null; then
-    pid=$(t new-window -d -P -F '#{pane_pid}' -t "=$session:" -n jupyter sh -c 'cd "$1" && exec sh ./run.sh' fenton "$state")
-  else
-    pid=$(t new-session -d -P -F '#{pane_pid}' -s "$session" -n jupyter sh -c 'cd "$1" && exec sh ./run.sh' fenton "$state")
-  fi
+  case $? in
+  0) t new-window -d -P -F '#{pane_pid}' -t "=$session:" -n jupyter sh -c 'cd "$1" && exec sh ./run.sh' fenton "$state" ;;
+  124) exit 0 ;;
+  *) t new-session -d -P -F '#{pane_pid}' -s "$session" -n jupyter sh -c 'cd "$1" && exec sh ./run.sh' fenton "$state" ;;
+  esac
+  [ $? = 124 ] && exit 0
+  pid=$(cat "$state/tmux.out")
   if [ -z "$pid" ]; then
     printf 'error tmux could not open a window in session %s\n' "$session"
     exit 0

@@ -70,11 +70,14 @@ gpus() {
 sessions() {
   command -v tmux >/dev/null 2>&1 || return
   echo '@@fenton:tmux'
-  if [ -n "$sock" ]; then
-    tmux -L "$sock" list-sessions -F '#{session_attached}|#{session_windows}|#{session_created}|#{session_name}' 2>/dev/null
-  else
-    tmux list-sessions -F '#{session_attached}|#{session_windows}|#{session_created}|#{session_name}' 2>/dev/null
-  fi
+  # A tmux client hands its stdin and stdout to the server: a stopped server must not hold
+  # this session's output open, so they are /dev/null and a file.
+  mkdir -p "$dir" 2>/dev/null || return
+  tout=$dir/status.tmux.$$
+  if [ -n "$sock" ]; then set -- -L "$sock"; else set --; fi
+  bounded 5 tmux "$@" list-sessions -F '#{session_attached}|#{session_windows}|#{session_created}|#{session_name}' </dev/null >"$tout" 2>/dev/null
+  cat "$tout" 2>/dev/null
+  rm -f "$tout"
 }
 
 # fenton jobs: REMOTE_DIR/jobs/ID/{name,cmd,started,pid,wrapper,ended,exit,log}. A job runs
@@ -177,8 +180,22 @@ if [ "$mode" = once ]; then
   exit 0
 fi
 
+# `nap SECS`: the pause between frames, a second at a time, each second ending with an empty
+# line (fenton skips those). Writing is how a script without a terminal learns that fenton
+# has gone (SIGPIPE ends it): a long interval leaves nothing on the box past a second.
+nap() {
+  n=${1%%.*}
+  case $n in '' | *[!0-9]*) n=0 ;; esac
+  while [ "$n" -gt 0 ]; do
+    sleep 1
+    echo
+    n=$((n - 1))
+  done
+  case $1 in *.*) sleep "0.${1#*.}" 2>/dev/null ;; esac
+}
+
 sample
 sleep 0.25 2>/dev/null || sleep 1
 while frame; do
-  sleep "$interval" 2>/dev/null || sleep 1
+  nap "$interval"
 done
