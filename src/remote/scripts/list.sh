@@ -56,6 +56,9 @@ fj_list_one() {
 
 # Every entry of the jobs directory, read without a look into each (ls -f does not sort).
 fj_names=$(ls -f "$fj_jobs" 2>/dev/null)
+# The kept ids, read before the kept lines: a listing at the same time adds a job's lines
+# first and its id after, so a job is in one or the other (or both), never in neither.
+fj_kept=$(cat "$fj_ids" 2>/dev/null)
 # The kept lines of jobs still there; a block cut short (a full disk) is dropped whole.
 printf '%s\n' "$fj_names" | awk -v kept="$fj_index" '
   { here[$0] = 1 }
@@ -67,8 +70,9 @@ printf '%s\n' "$fj_names" | awk -v kept="$fj_index" '
     }
   }'
 # The others: new, running, or over since the last listing (then kept from now on).
-printf '%s\n' "$fj_names" | awk -v ids="$fj_ids" '
-  BEGIN { while ((getline id < ids) > 0) done[id] = 1 }
+# (The kept ids, then `/`, which no name holds, then the names.)
+{ printf '%s\n' "$fj_kept"; echo /; printf '%s\n' "$fj_names"; } | awk '
+  !names { if ($0 == "/") names = 1; else done[$0] = 1; next }
   !($0 in done) && $0 !~ /^\./' |
   while IFS= read -r fj_n; do
     fj_d=$fj_jobs/$fj_n
