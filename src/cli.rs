@@ -184,6 +184,25 @@ pub struct RunArgs {
     #[arg(long)]
     pub notify: bool,
 
+    /// Also send the job's progress every DURATION (30m, 2h): elapsed time, last lines, its
+    /// GPUs; on Telegram one message edited in place. Implies --notify; 0 turns a profile's off
+    #[arg(long, value_name = "DURATION")]
+    pub notify_every: Option<String>,
+
+    /// Send a log line that matches REGEX (the box's grep -E) as it appears, at most one a
+    /// minute per pattern, the latest winning; repeatable. Implies --notify
+    #[arg(long, value_name = "REGEX")]
+    pub notify_on: Vec<String>,
+
+    /// Say once when the log has not grown for DURATION while the job runs, and once when it
+    /// moves again. Implies --notify; 0 turns a profile's off
+    #[arg(long, value_name = "DURATION")]
+    pub stall: Option<String>,
+
+    /// No end message for a job that ran less than DURATION (also: the profile's notify.min)
+    #[arg(long, value_name = "DURATION")]
+    pub notify_min: Option<String>,
+
     /// Directory on the box to run in; default: the remote home
     #[arg(long, value_name = "DIR")]
     pub dir: Option<String>,

@@ -40,6 +40,9 @@ pub struct Profile {
     /// `fenton run` notifies without `--notify`.
     #[serde(default)]
     pub notify_by_default: bool,
+    /// What `fenton run` sends besides the end message when it notifies.
+    #[serde(default)]
+    pub notify: ProfileNotify,
     #[serde(default)]
     pub mount: Mount,
     #[serde(default)]
@@ -48,6 +51,18 @@ pub struct Profile {
     pub jupyter: Jupyter,
     #[serde(default)]
     pub monitor: Monitor,
+}
+
+/// `[profile.x.notify]`: defaults for `fenton run`'s `--notify-every`, `--notify-on`,
+/// `--stall` and `--notify-min` (durations such as "30m"), used when a job notifies.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileNotify {
+    pub every: Option<String>,
+    #[serde(default)]
+    pub on: Vec<String>,
+    pub stall: Option<String>,
+    pub min: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -143,8 +143,37 @@ pub struct Job {
 #[derive(Debug, Default, Serialize)]
 pub struct Notify {
     pub requested: bool,
+    /// Which notifications the job has, in words: `end, every 30m, 2 patterns, stall 20m`.
+    pub what: String,
     /// One line per channel once sent: `telegram ok: HTTP 200`, `ntfy failed: …`.
     pub results: Vec<String>,
+    /// The last message sent (progress, match, stall, running, end) or not sent (skipped).
+    pub last: Option<Last>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Last {
+    pub event: String,
+    /// Seconds since the epoch, by the box's clock.
+    pub at: u64,
+    /// What each channel said, or why nothing was sent.
+    pub results: Vec<String>,
+}
+
+/// notify.last's line: `EVENT TIME RESULT;RESULT…`.
+fn last(line: &str) -> Option<Last> {
+    let mut words = line.trim().splitn(3, ' ');
+    let event = words.next().filter(|w| !w.is_empty())?.to_string();
+    let at = words.next()?.parse().ok()?;
+    let results = words
+        .next()
+        .unwrap_or("")
+        .split(';')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect();
+    Some(Last { event, at, results })
 }
 
 /// Whether a channel's result line (`telegram ok: HTTP 200`) says the message went out.
@@ -161,12 +190,37 @@ impl Notify {
             .collect()
     }
 
-    /// A word for the table.
-    fn summary(&self, ended: bool) -> String {
+    /// For the table: which notifications, and the last one sent.
+    fn summary(&self, ended: bool, now: u64) -> String {
         if !self.requested {
             return "-".into();
         }
+        let status = self.status(ended, now);
+        if self.what.is_empty() || self.what == "end" {
+            status
+        } else {
+            format!("{}: {status}", self.what)
+        }
+    }
+
+    fn status(&self, ended: bool, now: u64) -> String {
+        if let Some(last) = self.last.as_ref().filter(|l| l.event == "skipped") {
+            return last
+                .results
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "not sent".into());
+        }
         if self.results.is_empty() {
+            if let Some(last) = &self.last {
+                let failed = last.results.iter().filter(|r| !sent(r)).count();
+                return format!(
+                    "{} {} ago{}",
+                    last.event,
+                    ui::duration(now.saturating_sub(last.at)),
+                    if failed > 0 { " (FAILED)" } else { "" }
+                );
+            }
             return if ended { "sending" } else { "when done" }.into();
         }
         let failed = self.failed();
@@ -243,6 +297,12 @@ fn job(now: u64, fields: &[(&str, &str)]) -> Job {
         damaged,
         notify: Notify {
             requested: get("notify").is_some(),
+            // Jobs started before the notifications had names say `1`.
+            what: match get("notify").map(str::trim) {
+                Some("1") | None => "end".into(),
+                Some(what) => printable(what),
+            },
+            last: get("notify.last").and_then(last),
             results: fields
                 .iter()
                 .filter(|(k, _)| *k == "result")
@@ -406,7 +466,13 @@ fn table(jobs: &[Job]) -> String {
             ui::duration(job.duration_s),
         ];
         if notify {
-            row.push(job.notify.summary(job.exit.is_some()));
+            row.push(
+                ui::clean(
+                    &job.notify
+                        .summary(job.exit.is_some(), job.started + job.age_s),
+                )
+                .into_owned(),
+            );
         }
         row.push(
             ui::clean(&expand_tabs(&job.last_line))
@@ -523,9 +589,29 @@ mod tests {
         assert!(jobs[0].damaged.is_empty());
         assert_eq!(jobs[0].duration_s, 50);
         assert_eq!(jobs[0].last_line, "done");
-        assert_eq!(jobs[0].notify.summary(true), "FAILED: ntfy");
+        assert_eq!(jobs[0].notify.summary(true, 1000), "FAILED: ntfy");
         assert_eq!(jobs[3].duration_s, 10);
         assert_eq!(jobs[4].duration_s, 900);
+    }
+
+    #[test]
+    fn the_table_says_which_notifications_a_job_has_and_the_last_one() {
+        let text = "now 1000\n\
+            job a\nname r\nstarted 900\nnotify end, every 30m, stall 20m\nnotify.last progress 990 telegram ok: edited;ntfy ok: HTTP 200\npid 5\nalive 1\nend\n\
+            job b\nname s\nstarted 900\nended 901\nexit 0\nnotify end if over 1h\nnotify.last skipped 901 not sent: it ran 1s, under the 1h minimum\nend\n\
+            job c\nname t\nstarted 900\nnotify.last \nnotify 1\npid 5\nalive 1\nend\n";
+        let jobs = parse(text);
+        let summary = |j: &Job| j.notify.summary(j.exit.is_some(), 1000);
+        assert_eq!(
+            summary(&jobs[0]),
+            "end, every 30m, stall 20m: progress 10s ago"
+        );
+        assert_eq!(
+            summary(&jobs[1]),
+            "end if over 1h: not sent: it ran 1s, under the 1h minimum"
+        );
+        assert_eq!(summary(&jobs[2]), "when done");
+        assert_eq!(jobs[0].notify.last.as_ref().unwrap().results.len(), 2);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! For each channel the box gets, in a 0600 directory made under `umask 077`, the files the
 //! wrapper script (`job.sh`) posts with: `CH.curl` (a curl config: the URL and secret headers,
 //! read with `curl -K`), `CH.url` and `CH.wgetrc` (the same for GNU wget's `-i` and
-//! `--config`), and for Telegram the chat id as JSON. The Telegram URL holds the bot token, so
+//! `--config`), and for Telegram the chat id as JSON and `telegram-edit.*` for the
+//! editMessageText calls of a progress message. The Telegram URL holds the bot token, so
 //! no URL or header ever goes on a command line. The files travel inside the script on
 //! stdin and are deleted once the message is sent.
 
@@ -58,11 +59,15 @@ pub fn files(notify: &Notify) -> Result<Vec<(String, String)>> {
         if token.is_empty() {
             bail!("the Telegram bot token is empty: set notify.telegram.bot_token");
         }
-        let url = format!(
-            "{}/bot{token}/sendMessage",
-            telegram.api_url.trim_end_matches('/')
-        );
-        channel(&mut files, "telegram", &url, &[])?;
+        let api = format!("{}/bot{token}", telegram.api_url.trim_end_matches('/'));
+        channel(&mut files, "telegram", &format!("{api}/sendMessage"), &[])?;
+        // Progress edits one message in place.
+        channel(
+            &mut files,
+            "telegram-edit",
+            &format!("{api}/editMessageText"),
+            &[],
+        )?;
         files.push((
             "telegram.chat".into(),
             serde_json::to_string(&telegram.chat_id)?,

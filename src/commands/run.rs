@@ -1,5 +1,6 @@
-//! `fenton run [--name NAME] [--notify] [--dir DIR] -- CMD...`: a job on the box that keeps
-//! running when the laptop goes away. One round trip: `run.sh` makes the job's directory,
+//! `fenton run [--name NAME] [--notify] [--notify-every D] [--notify-on RE] [--stall D]
+//! [--notify-min D] [--dir DIR] -- CMD...`: a job on the box that keeps running when the
+//! laptop goes away, and tells the phone how it goes (the box's wrapper does the telling). One round trip: `run.sh` makes the job's directory,
 //! writes the wrapper (`job.sh`) and the notification files into it, starts the wrapper in a
 //! window of the profile's tmux session (under setsid where tmux is missing) and answers
 //! with the id once the job has a pid. A start that fails or is cut short leaves no job
@@ -11,12 +12,13 @@ use anyhow::{bail, Result};
 
 use super::{jobs, notify, Ctx};
 use crate::cli::RunArgs;
+use crate::config::ProfileNotify;
 use crate::exit::Exit;
 use crate::remote::{runtime, scripts, sh, Remote, STEP_LIMIT};
 use crate::ui;
 
-pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
-    let name = match args.name {
+pub fn run(ctx: &Ctx, mut args: RunArgs) -> Result<Exit> {
+    let name = match args.name.take() {
         Some(name) => {
             jobs::check_name(&name)?;
             name
@@ -25,16 +27,28 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
     };
     let loaded = ctx.config()?;
     let (profile_name, profile) = loaded.profile(ctx.global.profile.as_deref())?;
-    let notify = args.notify || profile.notify_by_default;
-    let files = if notify {
+    // Options that only mean something with messages ask for them.
+    let asked = [
+        ("--notify", args.notify),
+        ("--notify-every", args.notify_every.is_some()),
+        ("--notify-on", !args.notify_on.is_empty()),
+        ("--stall", args.stall.is_some()),
+        ("--notify-min", args.notify_min.is_some()),
+    ]
+    .into_iter()
+    .find(|(_, given)| *given)
+    .map(|(flag, _)| flag);
+    let watch = Watch::new(&args, &profile.notify)?;
+    let notify = asked.is_some() || profile.notify_by_default;
+    let mut files = if notify {
         notify::files(&loaded.file.notify)?
     } else {
         vec![]
     };
     if notify && files.is_empty() {
-        if args.notify {
+        if let Some(flag) = asked {
             bail!(
-                "--notify needs a channel: add [notify.telegram], [notify.ntfy] or [notify.webhook] to {}",
+                "{flag} needs a channel: add [notify.telegram], [notify.ntfy] or [notify.webhook] to {}",
                 loaded.path.display()
             );
         }
@@ -44,6 +58,9 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
         ));
     }
     let notify = notify && !files.is_empty();
+    if notify {
+        files.extend(watch.files());
+    }
     let remote = Remote::new(profile_name, profile)?;
 
     let body = format!(
@@ -60,7 +77,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
         sh::path(&dir),
         sh::words(&[
             sh::words_os(&args.command).as_str(),
-            if notify { "1" } else { "0" },
+            if notify { watch.what.as_str() } else { "0" },
             remote.profile.tmux.session.as_str(),
             remote.profile.tmux.socket.as_str(),
         ])
@@ -96,15 +113,141 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Exit> {
         "job {id} ({name}) started on {}{place}{}",
         remote.profile.host,
         if notify {
-            "; it will notify you when it ends"
+            format!("; it will notify you: {}", watch.what)
         } else {
-            ""
+            String::new()
         }
     ));
     ui::info(format_args!(
         "follow it: fenton logs {id} -f    stop it: fenton kill {id}    list: fenton jobs"
     ));
     Ok(Exit::Success)
+}
+
+/// What a notifying job sends besides its end message, from the options and the profile's
+/// `[profile.x.notify]` (an option replaces the profile's value).
+#[derive(Debug, PartialEq)]
+struct Watch {
+    every: u64,
+    on: Vec<String>,
+    stall: u64,
+    min: u64,
+    /// In words, for `fenton jobs` and the box's `notify` file.
+    what: String,
+}
+
+/// The most `--notify-on` patterns a job may have.
+const MAX_PATTERNS: usize = 8;
+
+impl Watch {
+    fn new(args: &RunArgs, profile: &ProfileNotify) -> Result<Watch> {
+        // The seconds, and the duration as written (for `fenton jobs`).
+        let pick = |given: &Option<String>, flag: &str, default: &Option<String>, key: &str| {
+            let (text, seconds) = match (given, default) {
+                (Some(text), _) => (text, duration(flag, text)?),
+                (None, Some(text)) => (
+                    text,
+                    duration(&format!("the profile's notify.{key}"), text)?,
+                ),
+                (None, None) => return Ok((0, String::new())),
+            };
+            Ok::<_, anyhow::Error>((seconds, text.trim().to_string()))
+        };
+        let (every, every_text) = pick(
+            &args.notify_every,
+            "--notify-every",
+            &profile.every,
+            "every",
+        )?;
+        let (stall, stall_text) = pick(&args.stall, "--stall", &profile.stall, "stall")?;
+        let (min, min_text) = pick(&args.notify_min, "--notify-min", &profile.min, "min")?;
+        let on = if args.notify_on.is_empty() {
+            profile.on.clone()
+        } else {
+            args.notify_on.clone()
+        };
+        if on.len() > MAX_PATTERNS {
+            bail!(
+                "--notify-on is given {} times: {MAX_PATTERNS} patterns at most",
+                on.len()
+            );
+        }
+        for pattern in &on {
+            if pattern.is_empty() || pattern.chars().any(char::is_control) {
+                bail!(
+                    "--notify-on {pattern:?} is empty or holds a control character (a line break?): give one pattern per --notify-on"
+                );
+            }
+        }
+        let mut what = vec!["end".to_string()];
+        if min > 0 {
+            what[0] = format!("end if over {min_text}");
+        }
+        if every > 0 {
+            what.push(format!("every {every_text}"));
+        }
+        match on.len() {
+            0 => {}
+            1 => what.push("1 pattern".into()),
+            n => what.push(format!("{n} patterns")),
+        }
+        if stall > 0 {
+            what.push(format!("stall {stall_text}"));
+        }
+        Ok(Watch {
+            every,
+            on,
+            stall,
+            min,
+            what: what.join(", "),
+        })
+    }
+
+    /// The files in the job's notify.d that tell its wrapper what to send.
+    fn files(&self) -> Vec<(String, String)> {
+        let mut files = vec![];
+        for (name, value) in [
+            ("every", self.every),
+            ("stall", self.stall),
+            ("min", self.min),
+        ] {
+            if value > 0 {
+                files.push((name.to_string(), value.to_string()));
+            }
+        }
+        for (i, pattern) in self.on.iter().enumerate() {
+            files.push((format!("on.{}", i + 1), pattern.clone()));
+        }
+        files
+    }
+}
+
+/// A duration as `--notify-every` takes it: a number of seconds, minutes, hours or days
+/// (`90s`, `30m`, `2h`, `1d`), or 0 for none.
+fn duration(flag: &str, text: &str) -> Result<u64> {
+    let bad = || {
+        anyhow::anyhow!("{flag} {text:?} is not a duration like 30s, 20m, 2h or 1d (or 0 for none)")
+    };
+    let text = text.trim();
+    if text == "0" {
+        return Ok(0);
+    }
+    let unit = text.chars().last().ok_or_else(bad)?;
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        _ => return Err(bad()),
+    };
+    let digits = &text[..text.len() - 1];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    n.checked_mul(scale)
+        .filter(|s| *s <= 366 * 86400)
+        .ok_or_else(bad)
 }
 
 /// `--dir ~/proj` typed in a laptop's shell arrives as /home/me/proj, the laptop's home: the
@@ -125,4 +268,31 @@ fn remote_dir_arg(dir: &str) -> String {
         "--dir {dir} is under this machine's home: using {on_box} on the box"
     ));
     on_box
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(duration("--stall", "20m").unwrap(), 1200);
+        assert_eq!(duration("--stall", "2s").unwrap(), 2);
+        assert_eq!(duration("--stall", "1d").unwrap(), 86400);
+        assert_eq!(duration("--stall", "0").unwrap(), 0);
+        for bad in [
+            "",
+            "m",
+            "20",
+            "-1m",
+            "+1m",
+            "1.5h",
+            "2w",
+            "9999999999999h",
+            "1 m",
+        ] {
+            let e = duration("--stall", bad).unwrap_err().to_string();
+            assert!(e.starts_with("--stall "), "{bad:?}: {e}");
+        }
+    }
 }

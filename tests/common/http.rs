@@ -1,5 +1,7 @@
 //! A local HTTP server standing in for Telegram, ntfy and webhook endpoints: it records each
-//! request (method, path, headers, body) and answers 200, or the status set for a path.
+//! request (method, path, headers, body) and answers 200, or the status set for a path. A
+//! Telegram `sendMessage` is answered as Telegram does, with the new message's id (1000, 1001,
+//! … in the order they arrive).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -146,14 +148,33 @@ fn serve(
     let mut body = vec![0; length];
     let _ = reader.read_exact(&mut body);
     let status = statuses.lock().unwrap().get(&path).copied().unwrap_or(200);
-    requests.lock().unwrap().push(Request {
-        method,
-        path,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    });
+    let reply = {
+        let mut requests = requests.lock().unwrap();
+        let reply = if path.ends_with("/sendMessage") && status == 200 {
+            let id = 1000
+                + requests
+                    .iter()
+                    .filter(|r| r.path.ends_with("/sendMessage"))
+                    .count();
+            format!(
+                r#"{{"ok":true,"result":{{"message_id":{id},"chat":{{"id":4242,"type":"private"}},"date":1700000000,"text":"x"}}}}"#
+            )
+        } else {
+            "ok".to_string()
+        };
+        requests.push(Request {
+            method,
+            path,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+        reply
+    };
     let _ = writer.write_all(
-        format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
-            .as_bytes(),
+        format!(
+            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+            reply.len()
+        )
+        .as_bytes(),
     );
 }

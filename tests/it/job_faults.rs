@@ -154,10 +154,10 @@ fn kill_gives_the_job_its_whole_grace() {
 }
 
 /// A tmpfs mounted for one test, unmounted when dropped (lazily if something still uses it).
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+    pub(crate) fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
         let mounted = Command::new("mount")
             .args([
                 "-t",

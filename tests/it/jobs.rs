@@ -17,7 +17,7 @@ pub(crate) const TOKEN: &str = "123456:SECRET-bot-token-xyzzy";
 pub(crate) const NTFY_TOKEN: &str = "tk_ntfy-secret-plugh";
 
 /// The config's notification channels, all pointing at `server`.
-fn channels(server: &HttpServer) -> String {
+pub(crate) fn channels(server: &HttpServer) -> String {
     format!(
         "\n[notify.telegram]\nbot_token = {TOKEN:?}\nchat_id = \"4242\"\napi_url = {:?}\n\n\
          [notify.ntfy]\nurl = {:?}\ntoken = {NTFY_TOKEN:?}\n\n\

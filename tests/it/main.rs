@@ -13,6 +13,7 @@ mod exec;
 mod fs;
 mod interactive;
 mod job_faults;
+mod job_progress;
 mod jobs;
 mod jupyter;
 mod login_shell;

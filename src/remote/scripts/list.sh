@@ -15,7 +15,7 @@ fj_ids=$fj_jobs/.listed-ids
 
 fj_list_one() {
   echo "job ${1##*/}"
-  for fj_f in name cmd started ended exit killed notify pid; do
+  for fj_f in name cmd started ended exit killed notify notify.last pid; do
     if [ -f "$1/$fj_f" ]; then
       fj_v=
       read -r fj_v < "$1/$fj_f" || :
@@ -56,10 +56,9 @@ fj_list_one() {
 
 # Every entry of the jobs directory, read without a look into each (ls -f does not sort).
 fj_names=$(ls -f "$fj_jobs" 2>/dev/null)
-# The ids kept so far, read before the kept lines: a listing beside this one appends a job's
-# lines first and its id after, so an id read here always has its lines below (the other
-# order could see the id without the lines, and leave the job out).
-fj_done=$(cat "$fj_ids" 2>/dev/null)
+# The kept ids, read before the kept lines: a listing at the same time adds a job's lines
+# first and its id after, so a job is in one or the other (or both), never in neither.
+fj_kept=$(cat "$fj_ids" 2>/dev/null)
 # The kept lines of jobs still there; a block cut short (a full disk) is dropped whole.
 printf '%s\n' "$fj_names" | awk -v kept="$fj_index" '
   { here[$0] = 1 }
@@ -71,10 +70,9 @@ printf '%s\n' "$fj_names" | awk -v kept="$fj_index" '
     }
   }'
 # The others: new, running, or over since the last listing (then kept from now on).
-# (The kept ids, an empty line, then the entries: no entry is an empty line.)
-{ printf '%s\n' "$fj_done"; echo; printf '%s\n' "$fj_names"; } | awk '
-  !listing && $0 == "" { listing = 1; next }
-  !listing { done[$0] = 1; next }
+# (The kept ids, then `/`, which no name holds, then the names.)
+{ printf '%s\n' "$fj_kept"; echo /; printf '%s\n' "$fj_names"; } | awk '
+  !names { if ($0 == "/") names = 1; else done[$0] = 1; next }
   !($0 in done) && $0 !~ /^\./' |
   while IFS= read -r fj_n; do
     fj_d=$fj_jobs/$fj_n

@@ -1,4 +1,5 @@
-# `fenton run`: arguments NAME DIR CMD NOTIFY SESSION SOCKET. Makes the job's directory (its
+# `fenton run`: arguments NAME DIR CMD NOTIFY SESSION SOCKET (NOTIFY: 0, or the notifications
+# the job has, in words). Makes the job's directory (its
 # id is the UTC start time and a counter, so ids sort by start), records what to run, where
 # and with which environment; fenton then appends the lines that write job.sh (and notify.d)
 # into "$fj_files", a call of fj_written that checks them, and a call of fj_launch, which
@@ -62,12 +63,14 @@ done
     printf '%63s\n' '' > "$fj_job/ended.tmp" &&
     printf '%63s\n' '' > "$fj_job/exit.tmp"
 } 2>/dev/null || fj_nospace "$fj_jobs"
-if [ "$fj_notify" = 1 ]; then
-  # notify.d/reserve keeps room for what the wrapper writes to send with wget.
+if [ "$fj_notify" != 0 ]; then
+  # notify.d/reserve keeps room for what the wrapper writes to send with wget. ./notify
+  # says which notifications the job has; ./notify.last, written over in place, the last one.
   {
-    echo 1 > "$fj_job/notify" &&
+    printf '%s\n' "$fj_notify" > "$fj_job/notify" &&
       mkdir "$fj_job/notify.d" &&
       printf '%1023s\n' '' > "$fj_job/notify.result.tmp" &&
+      printf '%255s\n' '' > "$fj_job/notify.last" &&
       dd if=/dev/zero of="$fj_job/notify.d/reserve" bs=1024 count=32
   } >/dev/null 2>&1 || fj_nospace "$fj_jobs"
 fi
