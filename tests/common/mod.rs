@@ -490,7 +490,23 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 /// type with `send`, read the screen with `screen`.
 pub struct Terminal {
     socket: PathBuf,
+    status_file: PathBuf,
 }
+
+/// Runs the program as a child, like a shell would (same process group, so Ctrl-C reaches it),
+/// and writes its exit status to a file: tmux 3.3 sometimes marks a pane dead without ever
+/// giving its `#{pane_dead_status}`. A negative status is the signal that killed it.
+const WAIT_AND_RECORD: &str = "import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+with open(sys.argv[1] + '.part', 'w') as f:
+    f.write(str(status))
+os.rename(sys.argv[1] + '.part', sys.argv[1])
+";
 
 impl Terminal {
     /// Starts `cmd` in a 120x40 terminal.
@@ -502,12 +518,21 @@ impl Terminal {
         // Keep the pane after the program ends, to read what it said last and its status.
         let conf = test.root.join("term.conf");
         std::fs::write(&conf, "set -g remain-on-exit on\n").unwrap();
+        let status_file = test.root.join("term.status");
+        let _ = std::fs::remove_file(&status_file);
+        let python = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|dir| dir.join("python3"))
+            .find(|path| path.is_file())
+            .expect("python3, to run the terminal's program");
         let mut tmux = Command::new("tmux");
         tmux.arg("-S")
             .arg(&socket)
             .arg("-f")
             .arg(&conf)
             .args(["new-session", "-d", "-x", "120", "-y", "40", "--"])
+            .arg(python)
+            .args(["-c", WAIT_AND_RECORD])
+            .arg(&status_file)
             .arg(cmd.get_program())
             .args(cmd.get_args())
             .env_clear();
@@ -519,7 +544,10 @@ impl Terminal {
         tmux.env("TERM", "xterm-256color");
         let out = run(tmux, Duration::from_secs(10));
         assert_eq!(out.code, Some(0), "cannot start a terminal: {out:#?}");
-        Some(Terminal { socket })
+        Some(Terminal {
+            socket,
+            status_file,
+        })
     }
 
     fn tmux(&self, args: &[&str]) -> Out {
@@ -576,13 +604,15 @@ impl Terminal {
             == "1"
     }
 
-    /// The program's exit status, once ended.
+    /// The program's exit status, once ended; None if a signal killed it.
     pub fn status(&self) -> Option<i32> {
-        self.tmux(&["display-message", "-p", "-t", "0", "#{pane_dead_status}"])
-            .stdout
-            .trim()
-            .parse()
-            .ok()
+        let status = std::fs::read_to_string(&self.status_file).unwrap_or_else(|err| {
+            panic!(
+                "the terminal's program left no exit status ({err}); screen:\n{}",
+                self.screen()
+            )
+        });
+        Some(status.trim().parse().unwrap()).filter(|status: &i32| *status >= 0)
     }
 }
 
