@@ -211,6 +211,7 @@ impl Sshd {
 #[derive(Default)]
 pub struct Builder {
     envs: Vec<String>,
+    bashrc: Option<String>,
     profile: String,
     sshd_options: Vec<String>,
     link: bool,
@@ -220,6 +221,12 @@ impl Builder {
     /// An environment variable every session on the box gets (sshd's SetEnv).
     pub fn env(mut self, name: &str, value: &str) -> Builder {
         self.envs.push(format!("{name}={value}"));
+        self
+    }
+
+    /// A `.bashrc` in the box's HOME, which its login shell runs for every command.
+    pub fn bashrc(mut self, text: &str) -> Builder {
+        self.bashrc = Some(text.into());
         self
     }
 
@@ -279,6 +286,9 @@ impl Builder {
             link,
             _tmp: tmp,
         };
+        if let Some(bashrc) = &self.bashrc {
+            std::fs::write(test.box_home().join(".bashrc"), bashrc).unwrap();
+        }
         test.write_config(&test.default_config(&self.profile));
         Some(test)
     }
@@ -304,6 +314,11 @@ impl TestBox {
 
     pub fn builder() -> Builder {
         Builder::default()
+    }
+
+    /// The HOME of the box's sessions, a directory of the test's own.
+    pub fn box_home(&self) -> PathBuf {
+        self.sshd.dir.join("home")
     }
 
     /// The profile `box`, reaching the sshd through its own ssh config.
