@@ -15,6 +15,7 @@ mod logs;
 mod monitor;
 mod notify;
 mod run;
+mod slurm_status;
 mod ssh;
 mod status;
 mod tmux;

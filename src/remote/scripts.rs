@@ -10,6 +10,8 @@ use super::{Output, Remote};
 
 /// `fenton status`: one frame, or a frame per interval for `--watch`.
 pub const STATUS: &str = include_str!("scripts/status.sh");
+/// `fenton status` on a Slurm profile: the login node's load, sinfo and squeue, in sections.
+pub const SLURM_STATUS: &str = include_str!("scripts/slurm-status.sh");
 /// `fenton doctor`: facts about the box, one `key=value` a line; it changes nothing.
 pub const DOCTOR: &str = include_str!("scripts/doctor.sh");
 /// `fenton jupyter`: start, find, or stop the server in its tmux window; `key value` lines.
@@ -315,6 +317,7 @@ mod tests {
     fn every_script_is_valid_posix_sh() {
         let scripts = [
             ("status.sh", STATUS.to_string()),
+            ("slurm-status.sh", SLURM_STATUS.to_string()),
             ("doctor.sh", DOCTOR.to_string()),
             ("run.sh", job(JOB_RUN)),
             ("list.sh", job(JOB_LIST)),
