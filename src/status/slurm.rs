@@ -486,23 +486,25 @@ pub fn render(c: &Cluster, style: Style) -> String {
     };
     let l = &c.login;
     let mut head = format!(
-        "[{}] {} (Slurm login node) · load {:.2} {:.2} {:.2}",
+        "[{}] {} · Slurm login node",
         clean(&c.profile),
-        clean(&l.host),
-        l.load.avg_1m,
-        l.load.avg_5m,
-        l.load.avg_15m
+        clean(&l.host)
     );
-    if l.cpu_count > 0 {
-        let _ = write!(head, " on {} cores", l.cpu_count);
-    }
-    if let (Some(total), Some(free)) = (l.memory_total_mib, l.memory_available_mib) {
-        let _ = write!(head, " · mem {} free of {}", gib(free), gib(total));
-    }
     if let Some(ms) = c.answer_ms {
         let _ = write!(head, " · answered in {ms:.0} ms");
     }
     line(head);
+    let mut login = format!(
+        "Login   load {:.2} {:.2} {:.2}",
+        l.load.avg_1m, l.load.avg_5m, l.load.avg_15m
+    );
+    if l.cpu_count > 0 {
+        let _ = write!(login, " · {} cores", l.cpu_count);
+    }
+    if let (Some(total), Some(free)) = (l.memory_total_mib, l.memory_available_mib) {
+        let _ = write!(login, " · memory {} free of {}", gib(free), gib(total));
+    }
+    line(login);
     for p in &c.partitions {
         let mut text = format!(
             "{}{}{} · {} · nodes {} up, {} down",
