@@ -19,5 +19,6 @@ mod jupyter;
 mod login_shell;
 mod many;
 mod monitor;
+mod slurm;
 mod status;
 mod tunnel;
