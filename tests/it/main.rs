@@ -20,5 +20,6 @@ mod login_shell;
 mod many;
 mod monitor;
 mod slurm;
+mod slurm_status;
 mod status;
 mod tunnel;
