@@ -1,6 +1,7 @@
 //! One module per command; this one resolves what every command shares (the config and the
 //! profile) and dispatches.
 
+mod cluster;
 mod completions;
 mod config;
 mod connect;
@@ -15,7 +16,6 @@ mod logs;
 mod monitor;
 mod notify;
 mod run;
-mod slurm_status;
 mod ssh;
 mod status;
 mod tmux;

@@ -39,7 +39,7 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<Exit> {
         );
     }
     if remote.profile.scheduler == Scheduler::Slurm {
-        return runtime()?.block_on(super::slurm_status::show(
+        return runtime()?.block_on(super::cluster::show(
             &remote,
             style(ctx),
             args.json,

@@ -12,6 +12,8 @@ use super::{Output, Remote};
 pub const STATUS: &str = include_str!("scripts/status.sh");
 /// `fenton status` on a Slurm profile: the login node's load, sinfo and squeue, in sections.
 pub const SLURM_STATUS: &str = include_str!("scripts/slurm-status.sh");
+/// `fenton doctor` on a Slurm profile: the scheduler's commands, partitions, a test submission.
+pub const SLURM_DOCTOR: &str = include_str!("scripts/slurm-doctor.sh");
 /// `fenton doctor`: facts about the box, one `key=value` a line; it changes nothing.
 pub const DOCTOR: &str = include_str!("scripts/doctor.sh");
 /// `fenton jupyter`: start, find, or stop the server in its tmux window; `key value` lines.
@@ -318,6 +320,7 @@ mod tests {
         let scripts = [
             ("status.sh", STATUS.to_string()),
             ("slurm-status.sh", SLURM_STATUS.to_string()),
+            ("slurm-doctor.sh", SLURM_DOCTOR.to_string()),
             ("doctor.sh", DOCTOR.to_string()),
             ("run.sh", job(JOB_RUN)),
             ("list.sh", job(JOB_LIST)),

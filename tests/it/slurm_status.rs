@@ -125,3 +125,96 @@ fn status_shows_both_nodes_their_gpus_and_a_running_job() {
         "{line}"
     );
 }
+
+/// `fenton doctor --json`'s checks by id: (status, message, fix).
+fn doctor(
+    test: &crate::common::TestBox,
+) -> std::collections::BTreeMap<String, (String, String, String)> {
+    let out = test.run(["doctor", "--json"]);
+    let report: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap_or("").to_string();
+            (text("id"), (text("status"), text("message"), text("fix")))
+        })
+        .collect()
+}
+
+#[test]
+fn doctor_passes_on_a_good_profile_and_names_the_fix_for_a_bad_one() {
+    let Some(cluster) = SlurmCluster::start() else {
+        return;
+    };
+    let Some(test) = cluster
+        .builder()
+        .profile("[profile.box.slurm]\npartition = \"debug\"\ngpus = 1\ntime = \"30m\"")
+        .start()
+    else {
+        return;
+    };
+    let checks = doctor(&test);
+    for id in [
+        "slurm.commands",
+        "slurm.controller",
+        "slurm.partition",
+        "slurm.submit",
+        "slurm.gpus",
+    ] {
+        assert_eq!(checks[id].0, "ok", "{id}: {checks:#?}");
+    }
+    assert!(
+        checks["slurm.gpus"].1.contains("4 GPU(s) on 2 node(s)"),
+        "{checks:#?}"
+    );
+    assert!(
+        checks["slurm.submit"].1.contains("--gpus=1")
+            && checks["slurm.submit"].1.contains("in partition debug"),
+        "{checks:#?}"
+    );
+    // The login node has no GPU of its own, and that is no warning on a cluster.
+    assert_eq!(checks["box.gpu"].0, "ok", "{checks:#?}");
+
+    let config = test.config.clone();
+    let good = std::fs::read_to_string(&config).unwrap();
+    test.write_config(&good.replace("partition = \"debug\"", "partition = \"nope\""));
+    let checks = doctor(&test);
+    let (status, message, fix) = &checks["slurm.partition"];
+    assert_eq!(status, "problem", "{checks:#?}");
+    assert!(
+        message.contains("\"nope\" does not exist") && message.contains("debug, big"),
+        "{message}"
+    );
+    assert!(
+        fix.contains("partition = \"debug\"") && fix.contains("[profile.box.slurm]"),
+        "{fix}"
+    );
+    let (status, message, fix) = &checks["slurm.submit"];
+    assert_eq!(status, "problem", "{checks:#?}");
+    assert!(
+        message.contains("invalid partition specified: nope"),
+        "{message}"
+    );
+    assert!(fix.contains("as `partition = "), "{fix}");
+    assert_eq!(checks["slurm.gpus"].0, "skipped", "{checks:#?}");
+
+    // A GPU type the partition does not have.
+    test.write_config(&good.replace("gpus = 1", "gpus = \"a100:1\""));
+    let checks = doctor(&test);
+    let (status, message, fix) = &checks["slurm.gpus"];
+    assert_eq!(status, "problem", "{checks:#?}");
+    assert!(message.contains("no GPUs of type \"a100\""), "{message}");
+    assert!(fix.contains("gpus = N"), "{fix}");
+    assert_eq!(checks["slurm.submit"].0, "problem", "{checks:#?}");
+    // The partition that never has a node up: its GPUs cannot take a job.
+    test.write_config(&good.replace("partition = \"debug\"", "partition = \"big\""));
+    let checks = doctor(&test);
+    assert_eq!(checks["slurm.gpus"].0, "warning", "{checks:#?}");
+    assert!(
+        checks["slurm.gpus"].1.contains("none can take a job now"),
+        "{checks:#?}"
+    );
+}
