@@ -173,6 +173,14 @@ pub struct Jupyter {
     /// Seconds to wait for the server to answer.
     #[serde(default = "default_jupyter_timeout")]
     pub start_timeout: u64,
+    /// On a Slurm profile: seconds the notebook's job may wait in the queue before it is
+    /// cancelled (apart from `start_timeout`, which counts from when it runs).
+    #[serde(default = "default_jupyter_queue_timeout")]
+    pub queue_timeout: u64,
+    /// On a Slurm profile: options for the ssh the login node runs to reach the notebook's
+    /// node (`["-i", "~/.ssh/id_cluster"]`), one word per entry.
+    #[serde(default)]
+    pub node_ssh_options: Vec<String>,
 }
 
 /// The recorder on the box (`fenton monitor`).
@@ -263,6 +271,9 @@ fn default_jupyter_port() -> u16 {
 fn default_jupyter_timeout() -> u64 {
     60
 }
+fn default_jupyter_queue_timeout() -> u64 {
+    1800
+}
 fn default_monitor_every() -> u64 {
     10
 }
@@ -319,6 +330,8 @@ impl Default for Jupyter {
             remote_port: default_jupyter_port(),
             local_port: default_jupyter_port(),
             start_timeout: default_jupyter_timeout(),
+            queue_timeout: default_jupyter_queue_timeout(),
+            node_ssh_options: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod fs;
 mod jesus;
 mod jobs;
 mod jupyter;
+pub mod jupyter_slurm;
 mod kill;
 mod logs;
 mod monitor;

@@ -14,6 +14,8 @@ pub const STATUS: &str = include_str!("scripts/status.sh");
 pub const SLURM_STATUS: &str = include_str!("scripts/slurm-status.sh");
 /// `fenton doctor` on a Slurm profile: the scheduler's commands, partitions, a test submission.
 pub const SLURM_DOCTOR: &str = include_str!("scripts/slurm-doctor.sh");
+/// `fenton jupyter` on a Slurm profile: the notebook as a batch job, on the login node.
+pub const JUPYTER_SLURM: &str = include_str!("scripts/jupyter-slurm.sh");
 /// `fenton doctor`: facts about the box, one `key=value` a line; it changes nothing.
 pub const DOCTOR: &str = include_str!("scripts/doctor.sh");
 /// `fenton jupyter`: start, find, or stop the server in its tmux window; `key value` lines.
@@ -330,6 +332,7 @@ mod tests {
             ("notify-test.sh", job(NOTIFY_TEST)),
             ("job.sh", JOB_WRAPPER.to_string()),
             ("jupyter.sh", JUPYTER.to_string()),
+            ("jupyter-slurm.sh", JUPYTER_SLURM.to_string()),
             ("monitor.sh", MONITOR.to_string()),
             ("recorder.sh", recorder()),
         ];

@@ -218,3 +218,267 @@ fn doctor_passes_on_a_good_profile_and_names_the_fix_for_a_bad_one() {
         "{checks:#?}"
     );
 }
+
+/// The Jupyter that scripts/test installs.
+fn jupyter() -> std::path::PathBuf {
+    std::path::Path::new(crate::common::ROOT).join("target/jupyter-venv/bin/jupyter")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The HTTP status of GET /api/status at a local port, with or without a token.
+fn api_status(port: u16, token: Option<&str>) -> Option<u16> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let mut request = agent.get(format!("http://127.0.0.1:{port}/api/status"));
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("token {token}"));
+    }
+    request.call().ok().map(|r| r.status().as_u16())
+}
+
+/// A cluster whose login node runs the venv's `jupyter server` as a Slurm job. The login
+/// node reaches the nodes (this host) by ssh with `node_ssh` (the test box's own key and
+/// port, through an ssh config for every host), as a site's login node does with a key of
+/// the user's.
+struct Notebook {
+    test: crate::common::TestBox,
+    local_port: u16,
+    cluster: SlurmCluster,
+}
+
+impl Notebook {
+    fn start(extra: &str, reach_nodes: bool) -> Option<Notebook> {
+        if !crate::common::available(
+            "jupyter-server (scripts/test installs it)",
+            jupyter().is_file(),
+        ) {
+            return None;
+        }
+        let cluster = SlurmCluster::start()?;
+        let test = cluster.builder().start()?;
+        let nodes = test.root.join("node_ssh_config");
+        let login = std::fs::read_to_string(test.sshd.ssh_config()).unwrap();
+        std::fs::write(&nodes, login.replace("Host fenton-sandbox", "Host *")).unwrap();
+        // Without a way in, the hop's ssh meets a port where nothing listens.
+        let node_ssh = if reach_nodes {
+            format!("[\"-F\", {:?}]", nodes.display())
+        } else {
+            format!(
+                "[\"-F\", {:?}, \"-p\", \"{}\"]",
+                nodes.display(),
+                free_port()
+            )
+        };
+        let (remote_port, local_port) = (free_port(), free_port());
+        let jr = test.root.join("jupyter-home");
+        let nb = test.root.join("notebooks");
+        std::fs::create_dir_all(&nb).unwrap();
+        let setup = format!(
+            "export JUPYTER_RUNTIME_DIR={0}/run JUPYTER_DATA_DIR={0}/data JUPYTER_CONFIG_DIR={0}/config",
+            jr.display()
+        );
+        test.write_config(&test.default_config(&format!(
+            "scheduler = \"slurm\"\n[profile.box.slurm]\ntime = \"10m\"\n{extra}\n[profile.box.jupyter]\ncommand = \"{} server\"\nsetup = {setup:?}\ndir = {:?}\nremote_port = {remote_port}\nlocal_port = {local_port}\nstart_timeout = 60\nnode_ssh_options = {node_ssh}\n",
+            jupyter().display(),
+            nb.display()
+        )));
+        Some(Notebook {
+            test,
+            local_port,
+            cluster,
+        })
+    }
+
+    fn run(&self, args: &[&str]) -> crate::common::Out {
+        crate::common::run(self.test.fenton(args), Duration::from_secs(120))
+    }
+
+    fn state(&self, file: &str) -> std::path::PathBuf {
+        self.test.remote_dir.join("jupyter-slurm").join(file)
+    }
+
+    fn squeue(&self, job: &str) -> String {
+        self.cluster
+            .client(&format!("squeue -h -j {job} -o %T 2>/dev/null"))
+            .stdout
+            .trim()
+            .to_string()
+    }
+}
+
+#[test]
+fn jupyter_on_a_node_answers_through_the_login_node_and_stop_cancels_its_job() {
+    let Some(nb) = Notebook::start("", true) else {
+        return;
+    };
+    let start = nb.run(&["jupyter", "start", "--no-browser"]).ok();
+    assert!(
+        start
+            .stdout
+            .contains(&format!("http://127.0.0.1:{}/", nb.local_port)),
+        "{start:?}"
+    );
+    assert!(
+        start.stderr.contains("listens on n1's loopback only")
+            || start.stderr.contains("listens on n2's loopback only"),
+        "{start:?}"
+    );
+    let token = std::fs::read_to_string(nb.state("token")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(nb.state("token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        api_status(nb.local_port, Some(&token)),
+        Some(200),
+        "{start:?}"
+    );
+    assert_eq!(api_status(nb.local_port, None), Some(403));
+    // The token is on no command line here, on the login node or on the node (one machine).
+    assert_eq!(
+        crate::common::TestBox::pids_mentioning(&token),
+        Vec::<i32>::new()
+    );
+    assert!(!start.stdout.contains(&token) && !start.stderr.contains(&token));
+
+    let job = std::fs::read_to_string(nb.state("job"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_eq!(nb.squeue(&job), "RUNNING");
+    let status = nb.run(&["jupyter", "status"]).ok();
+    assert!(
+        status
+            .stdout
+            .contains(&format!("running in Slurm job {job}")),
+        "{status:?}"
+    );
+    assert!(
+        status
+            .stdout
+            .contains("loopback only, reached by an ssh hop"),
+        "{status:?}"
+    );
+    assert!(status.stdout.contains("left of 10m 0s"), "{status:?}");
+    assert!(
+        status
+            .stdout
+            .contains(&format!("url:       http://127.0.0.1:{}/", nb.local_port)),
+        "{status:?}"
+    );
+    let checks = doctor(&nb.test);
+    assert_eq!(checks["slurm.jupyter"].0, "ok", "{checks:#?}");
+    assert!(
+        checks["slurm.jupyter"].1.contains("loopback"),
+        "{checks:#?}"
+    );
+    // A second start finds the same server.
+    let again = nb.run(&["jupyter", "start", "--no-browser"]).ok();
+    assert!(
+        again.stderr.contains(&format!("job {job} on"))
+            && again.stderr.contains("was already running"),
+        "{again:?}"
+    );
+
+    let hop = nb.state("hop.sock").to_string_lossy().into_owned();
+    assert!(
+        !crate::common::TestBox::pids_mentioning(&hop).is_empty(),
+        "no hop runs"
+    );
+    let stop = nb.run(&["jupyter", "stop"]).ok();
+    assert!(
+        stop.stderr
+            .contains(&format!("cancelled Jupyter's Slurm job {job}")),
+        "{stop:?}"
+    );
+    let left = nb.squeue(&job);
+    assert!(
+        left.is_empty() || left.starts_with("CANCELLED"),
+        "squeue still lists job {job}: {left}"
+    );
+    wait_until("the hop to end", Duration::from_secs(10), || {
+        crate::common::TestBox::pids_mentioning(&hop).is_empty()
+    });
+    assert_eq!(
+        api_status(nb.local_port, None),
+        None,
+        "the forward is still up"
+    );
+    assert!(!nb.state("token").exists());
+    let status = nb.run(&["jupyter", "status"]);
+    assert_eq!(status.code, Some(1), "{status:?}");
+}
+
+#[test]
+fn without_ssh_to_the_node_jupyter_listens_on_its_address_and_says_so() {
+    let Some(nb) = Notebook::start("", false) else {
+        return;
+    };
+    let start = nb.run(&["jupyter", "start", "--no-browser"]).ok();
+    assert!(
+        start
+            .stderr
+            .contains("address 127.0.0.1: anyone on the cluster's network can reach it"),
+        "{start:?}"
+    );
+    let token = std::fs::read_to_string(nb.state("token")).unwrap();
+    assert_eq!(
+        api_status(nb.local_port, Some(&token)),
+        Some(200),
+        "{start:?}"
+    );
+    assert_eq!(api_status(nb.local_port, None), Some(403));
+    let status = nb.run(&["jupyter", "status"]).ok();
+    assert!(
+        status.stdout.contains("anyone on the cluster's network"),
+        "{status:?}"
+    );
+    let checks = doctor(&nb.test);
+    let (state, message, fix) = &checks["slurm.jupyter"];
+    assert_eq!(state, "warning", "{checks:#?}");
+    assert!(message.contains("could not ssh to n"), "{message}");
+    assert!(fix.contains("jupyter.node_ssh_options"), "{fix}");
+    let job = std::fs::read_to_string(nb.state("job"))
+        .unwrap()
+        .trim()
+        .to_string();
+    nb.run(&["jupyter", "stop"]).ok();
+    let left = nb.squeue(&job);
+    assert!(left.is_empty() || left.starts_with("CANCELLED"), "{left}");
+}
+
+#[test]
+fn a_notebook_that_cannot_leave_the_queue_is_cancelled_after_queue_timeout() {
+    // Partition big's only node never comes up.
+    let Some(nb) = Notebook::start("partition = \"big\"", true) else {
+        return;
+    };
+    let config = std::fs::read_to_string(&nb.test.config).unwrap();
+    nb.test.write_config(&config.replace(
+        "start_timeout = 60",
+        "start_timeout = 60\nqueue_timeout = 4",
+    ));
+    let start = nb.run(&["jupyter", "start", "--no-browser"]);
+    assert_eq!(start.code, Some(1), "{start:?}");
+    assert!(
+        start
+            .stderr
+            .contains("past jupyter.queue_timeout (4 s), so fenton cancelled it"),
+        "{start:?}"
+    );
+    let jobs = nb.cluster.client("squeue -h -o '%i %T'").stdout;
+    assert!(jobs.trim().is_empty(), "{jobs}");
+}

@@ -12,12 +12,13 @@ use crate::status::slurm::{self, Node};
 /// sinfo, squeue and sbatch get 20 s each on the login node; this bounds the whole.
 const SCRIPT_LIMIT: std::time::Duration = std::time::Duration::from_secs(90);
 
-pub const IDS: [&str; 5] = [
+pub const IDS: [&str; 6] = [
     "slurm.commands",
     "slurm.controller",
     "slurm.partition",
     "slurm.submit",
     "slurm.gpus",
+    "slurm.jupyter",
 ];
 
 /// What the script said: each key with its values, in order.
@@ -62,7 +63,11 @@ impl Facts {
 
 pub fn checks(target: &Target, remote: &Remote) -> Vec<Check> {
     let options = crate::commands::cluster::profile_options(&target.profile.slurm);
-    let mut line = format!("sh -s -- {}", sh::quote(slurm::SINFO_NODES));
+    let mut line = format!(
+        "sh -s -- {} {}",
+        sh::quote(slurm::SINFO_NODES),
+        sh::path(&crate::commands::jupyter_slurm::state_dir(remote))
+    );
     for option in &options {
         line.push(' ');
         line.push_str(&sh::quote(option));
@@ -150,6 +155,7 @@ pub fn checks(target: &Target, remote: &Remote) -> Vec<Check> {
             .all(|one| partitions.iter().any(|p| p.0 == one))
     });
     checks.push(gpus(target, &nodes, known));
+    checks.push(jupyter(&facts));
     checks
 }
 
@@ -313,6 +319,26 @@ fn submit(
         ),
         fix,
     )
+}
+
+/// fenton's notebook job, when one runs: a server open to the cluster's network is said.
+fn jupyter(facts: &Facts) -> Check {
+    let (job, state) = (facts.get("jupyter_job"), facts.get("jupyter_state"));
+    if job.is_empty() || state != "RUNNING" {
+        return Check::ok("slurm.jupyter", "no notebook job of fenton's runs");
+    }
+    let node = facts.get("jupyter_node");
+    match facts.get("jupyter_bind") {
+        "loopback" => Check::ok(
+            "slurm.jupyter",
+            format!("Jupyter (job {job}) listens on {node}'s loopback only, reached by an ssh hop from the login node"),
+        ),
+        addr => Check::warning(
+            "slurm.jupyter",
+            format!("Jupyter (job {job}) listens on {node}'s address {addr}: anyone on the cluster's network can reach it (its token still guards it), because the login node could not ssh to {node}"),
+            Some("let the login node reach the node by ssh (a key of yours, or set jupyter.node_ssh_options), then `fenton jupyter stop` and `fenton jupyter start`".into()),
+        ),
+    }
 }
 
 /// What to change for what sbatch said when it refused the test job.

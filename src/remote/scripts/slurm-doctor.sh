@@ -2,9 +2,9 @@
 # job with the profile's defaults? It changes nothing (`sbatch --test-only` submits nothing).
 # Prints `key=value` lines; a command's output comes one line per `key=`.
 #
-# Usage: sh -s -- SINFO_NODES_FORMAT SBATCH_OPTION...
-nodes_format=$1
-shift
+# Usage: sh -s -- SINFO_NODES_FORMAT JUPYTER_STATE SBATCH_OPTION...
+nodes_format=$1 jupyter=$2
+shift 2
 LC_ALL=C
 export LC_ALL
 unset SINFO_FORMAT SQUEUE_FORMAT SQUEUE_FORMAT2 SBATCH_PARTITION SBATCH_ACCOUNT SBATCH_QOS
@@ -37,5 +37,12 @@ if command -v squeue >/dev/null 2>&1; then
 fi
 if command -v sbatch >/dev/null 2>&1; then
   out test sbatch --test-only --job-name=fenton-doctor --output=/dev/null --chdir=/ "$@" --wrap true
+fi
+# fenton's notebook job, if one runs: how its server listens.
+if [ -s "$jupyter/job" ] && command -v squeue >/dev/null 2>&1; then
+  echo "jupyter_job=$(cat "$jupyter/job")"
+  echo "jupyter_state=$(bounded 20 squeue -h -j "$(cat "$jupyter/job")" -o %T 2>/dev/null)"
+  echo "jupyter_node=$(cat "$jupyter/node" 2>/dev/null)"
+  echo "jupyter_bind=$(cat "$jupyter/bind" 2>/dev/null)"
 fi
 echo done=1
