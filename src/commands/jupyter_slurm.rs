@@ -27,9 +27,12 @@ use crate::remote::{free_local_port, scripts, sh, Remote, STEP_LIMIT};
 use crate::status::slurm::duration;
 use crate::ui;
 
-pub async fn run(_ctx: &Ctx, remote: &Remote, command: JupyterCommand) -> Result<Exit> {
+pub async fn run(ctx: &Ctx, remote: &Remote, command: JupyterCommand) -> Result<Exit> {
     match command {
-        JupyterCommand::Start(args) => start(remote, args).await,
+        JupyterCommand::Start(args) => {
+            let channels = super::notify::files(&ctx.config()?.file.notify)?;
+            start(remote, args, &channels).await
+        }
         JupyterCommand::Stop => stop(remote).await,
         JupyterCommand::Status => status(remote).await,
         JupyterCommand::Open => open(remote, true).await,
@@ -52,7 +55,7 @@ fn input(args: &[String], vars: &[String]) -> String {
         "set -- {}\n{}\n{}",
         args.join(" "),
         vars.join("\n"),
-        scripts::JUPYTER_SLURM
+        scripts::jupyter_slurm()
     )
 }
 
@@ -93,6 +96,8 @@ struct Notebook {
     port: Option<u16>,
     socket: Option<String>,
     watcher: bool,
+    /// When the watcher warned that the time limit is near (Unix, the login node's clock).
+    warned: Option<i64>,
     now: Option<i64>,
     token: Option<String>,
 }
@@ -118,6 +123,10 @@ impl Notebook {
             port: reply.field("port").ok(),
             socket: reply.fields.get("socket").cloned(),
             watcher: reply.fields.contains_key("watcher"),
+            warned: reply
+                .fields
+                .get("warned")
+                .and_then(|w| w.split(' ').next()?.parse().ok()),
             now: reply.field("now").ok(),
             token: reply.fields.get("token").cloned(),
         }
@@ -150,12 +159,12 @@ impl Notebook {
         }
     }
 
-    /// `25m 10s left of 30m 0s`, flagged once less than a tenth is left.
+    /// `25m 10s left of 30m 0s`, flagged once the warning is due (see [`warning_before`]).
     fn time_left(&self) -> String {
         match (self.left, self.limit) {
             (Some(left), Some(limit)) => {
                 let text = format!("{} left of {}", ui::duration(left), ui::duration(limit));
-                if left * 10 < limit {
+                if left <= warning_before(limit) {
                     format!("{text} (the allocation ends soon, and the notebook with it: save your work)")
                 } else {
                     text
@@ -164,6 +173,12 @@ impl Notebook {
             _ => "no time limit".into(),
         }
     }
+}
+
+/// How long before its time limit the notebook warns: a tenth of the limit, at least one
+/// minute and at most ten (the login node's watcher uses the same rule).
+fn warning_before(limit: u64) -> u64 {
+    (limit / 10).clamp(60, 600)
 }
 
 /// What the forward from here reaches on the login node: the hop's socket, or the node.
@@ -199,7 +214,13 @@ impl Target {
     }
 }
 
-async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
+/// Starts (or finds) the notebook's job; `channels` are the notification channels' files,
+/// for the warning before its time limit.
+async fn start(
+    remote: &Remote,
+    args: JupyterStartArgs,
+    channels: &[(String, String)],
+) -> Result<Exit> {
     let p = &remote.profile;
     let config = &p.jupyter;
     let port = args.port.unwrap_or(config.remote_port);
@@ -217,7 +238,12 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
         sh::quote(&config.command),
         sh::quote(&config.setup),
     ];
+    let notify_files: String = channels
+        .iter()
+        .map(|(name, content)| sh::write_file("fj_files", &format!("notify.d/{name}"), content))
+        .collect();
     let vars = [
+        sh::assign("notify_files", &notify_files),
         sh::assign("token", &token),
         sh::assign("sbatch_options", &sh::words(&options)),
         sh::assign("node_ssh", &sh::words(&config.node_ssh_options)),
@@ -585,6 +611,12 @@ async fn status(remote: &Remote) -> Result<Exit> {
             );
         }
     }
+    if let (Some(at), Some(now)) = (n.warned, n.now) {
+        crate::outln!(
+            "warned:    {} ago that the time limit is near (and on your notification channels, if any)",
+            ui::duration((now - at).max(0) as u64)
+        );
+    }
     if !n.watcher {
         crate::outln!(
             "watcher:   gone (`fenton jupyter start` brings the hop and its watcher back)"
@@ -680,6 +712,14 @@ mod tests {
         );
         assert!(n.listens().contains("loopback only"));
         assert_eq!(n.time_left(), "25m 0s left of 30m 0s");
+        assert_eq!(
+            (
+                warning_before(60),
+                warning_before(1800),
+                warning_before(36000)
+            ),
+            (60, 180, 600)
+        );
         let n = Notebook::from(&Reply::parse(
             "ready\njob 12\nslurm RUNNING|n1|None|0|2:00|30:00\nnode n1\naddr 10.0.0.5\nport 8890\nbind 10.0.0.5\n",
         ));

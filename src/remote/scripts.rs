@@ -46,6 +46,16 @@ pub fn recorder() -> String {
     out + RECORDER
 }
 
+/// The Slurm notebook's script as the login node runs it: job.sh's senders first, so its
+/// warning before the time limit goes out as a job's notifications do.
+pub fn jupyter_slurm() -> String {
+    let mut out = String::new();
+    for name in ["fj_curl_why", "fj_send", "fj_json", "fj_jstr"] {
+        out.push_str(job_function(name));
+    }
+    out + JUPYTER_SLURM
+}
+
 /// The text of the function `name` in job.sh, from its `name() {` line to its closing `}`.
 fn job_function(name: &str) -> &'static str {
     let head = format!("\n{name}() {{\n");
@@ -332,7 +342,7 @@ mod tests {
             ("notify-test.sh", job(NOTIFY_TEST)),
             ("job.sh", JOB_WRAPPER.to_string()),
             ("jupyter.sh", JUPYTER.to_string()),
-            ("jupyter-slurm.sh", JUPYTER_SLURM.to_string()),
+            ("jupyter-slurm.sh", jupyter_slurm()),
             ("monitor.sh", MONITOR.to_string()),
             ("recorder.sh", recorder()),
         ];

@@ -482,3 +482,40 @@ fn a_notebook_that_cannot_leave_the_queue_is_cancelled_after_queue_timeout() {
     let jobs = nb.cluster.client("squeue -h -o '%i %T'").stdout;
     assert!(jobs.trim().is_empty(), "{jobs}");
 }
+
+#[test]
+fn a_notebook_near_its_time_limit_warns_and_notifies() {
+    let Some(nb) = Notebook::start("", true) else {
+        return;
+    };
+    let server = crate::common::http::HttpServer::start();
+    let config = std::fs::read_to_string(&nb.test.config).unwrap();
+    // A one-minute allocation is within its last minute from the start.
+    nb.test.write_config(&format!(
+        "{}\n[notify.ntfy]\nurl = {:?}\n",
+        config.replace("time = \"10m\"", "time = \"1m\""),
+        server.url("/topic")
+    ));
+    nb.run(&["jupyter", "start", "--no-browser"]).ok();
+    let sent = server.wait_for("/topic", 1, Duration::from_secs(30));
+    let text = &sent[0].body;
+    assert!(
+        text.contains("ends in about 1 min") && text.contains("save your notebooks"),
+        "{text}"
+    );
+    assert!(
+        sent[0]
+            .header("title")
+            .is_some_and(|t| t.contains("Jupyter on n")),
+        "{sent:#?}"
+    );
+    let status = nb.run(&["jupyter", "status"]).ok();
+    assert!(
+        status.stdout.contains("warned:") && status.stdout.contains("ends soon"),
+        "{status:?}"
+    );
+    // Once, not at every look of the watcher.
+    std::thread::sleep(Duration::from_secs(16));
+    assert_eq!(server.requests().len(), 1, "{:#?}", server.requests());
+    nb.run(&["jupyter", "stop"]).ok();
+}

@@ -1,6 +1,7 @@
 # fenton's Jupyter on a Slurm cluster, run on the login node: sent on stdin to `sh -s` after
 # `set -- ACTION STATE [...]` and, for a start, `$token`, `$sbatch_options` and `$node_ssh`
-# (shell words quoted by fenton).
+# (shell words quoted by fenton) and `$notify_files` (fenton's lines that write the
+# channels' files, as for a job; job.sh's senders are written above this script).
 #
 #   start STATE QUEUE_TIMEOUT START_TIMEOUT DIR PORT COMMAND SETUP
 #   status STATE [token]
@@ -26,10 +27,38 @@ bounded() {
   if command -v timeout >/dev/null 2>&1; then timeout "$@"; else shift; "$@"; fi
 }
 
-# `STATE|NODE|REASON|END|LEFT|LIMIT` of the recorded job; empty once Slurm forgot it.
+# `STATE|NODE|REASON|END|LEFT|LIMIT|START` of the recorded job (END and START as Unix
+# seconds); empty once Slurm forgot it.
 job_line() {
   [ -s "$state/job" ] || return 0
-  bounded 20 squeue -h -j "$(cat "$state/job")" -o '%T|%N|%r|%e|%L|%l' 2>/dev/null | head -n 1
+  bounded 20 squeue -h -j "$(cat "$state/job")" -o '%T|%N|%r|%e|%L|%l|%S' 2>/dev/null | head -n 1
+}
+
+# warn LEFT_SECONDS: says once, on every configured channel and in STATE/warned, that the
+# allocation's time limit is about to end the notebook.
+warn() {
+  [ -f "$state/warned" ] && return 0
+  host=$(uname -n | tr -cd 'A-Za-z0-9.-')
+  node=$(tr -cd 'A-Za-z0-9.-' <"$state/node" 2>/dev/null)
+  mins=$((($1 + 59) / 60))
+  text="Jupyter on $node (Slurm job $job) ends in about $mins min, when its allocation reaches its time limit: save your notebooks."
+  printf '%s %s\n' "$(date +%s)" "$1" >"$state/warned"
+  fj_n=$state/notify.d
+  [ -d "$fj_n" ] || return 0
+  title="fenton: Jupyter on $node ends in $mins min"
+  if [ -f "$fj_n/telegram.curl" ]; then
+    fj_send telegram "$(printf '{"chat_id":%s,"text":%s}' "$(cat "$fj_n/telegram.chat")" "$(fj_jstr "$text")")" \
+      'Content-Type: application/json'
+  fi
+  if [ -f "$fj_n/ntfy.curl" ]; then
+    fj_send ntfy "$text" 'Content-Type: text/plain; charset=utf-8' "Title: $title" \
+      "Priority: high" "Tags: fenton,hourglass"
+  fi
+  if [ -f "$fj_n/webhook.curl" ]; then
+    fj_send webhook "$(printf '{"source":"fenton","event":"jupyter_ending","host":%s,"id":%s,"name":"jupyter","left_s":%s,"title":%s,"text":%s}' \
+      "$(fj_jstr "$host")" "$(fj_jstr "$job")" "$1" "$(fj_jstr "$title")" "$(fj_jstr "$text")")" \
+      'Content-Type: application/json'
+  fi >/dev/null
 }
 
 # Whether the recorded job is still queued or running (not ended, not ending).
@@ -56,6 +85,7 @@ report() {
   if [ -s "$state/watch.pid" ] && kill -0 "$(cat "$state/watch.pid")" 2>/dev/null; then
     printf 'watcher %s\n' "$(cat "$state/watch.pid")"
   fi
+  if [ -s "$state/warned" ]; then printf 'warned %s\n' "$(cat "$state/warned")"; fi
   printf 'now %s\n' "$(date +%s)"
   printf 'dir %s\n' "$(cat "$state/dir" 2>/dev/null)"
 }
@@ -97,15 +127,28 @@ hop_and_watch() {
     }
     [ "$(cat "$state/bind")" = loopback ] && hop
     while :; do
-      sleep 15
-      case $(job_line | cut -d'|' -f1) in
+      line=$(job_line)
+      case $(printf '%s' "$line" | cut -d'|' -f1) in
       RUNNING | COMPLETING) ;;
       *) break ;;
       esac
+      # The warning comes a tenth of the limit before its end (1 to 10 minutes before).
+      end=$(printf '%s' "$line" | cut -d'|' -f4) begin=$(printf '%s' "$line" | cut -d'|' -f7)
+      case $end$begin in *[!0-9]* | '') ;; *)
+        soon=$(((end - begin) / 10))
+        [ "$soon" -lt 60 ] && soon=60
+        [ "$soon" -gt 600 ] && soon=600
+        left=$((end - $(date +%s)))
+        [ "$left" -le "$soon" ] && warn "$((left < 0 ? 0 : left))"
+        ;;
+      esac
+      sleep 15
       if [ -s "$state/hop.pid" ] && ! kill -0 "$(cat "$state/hop.pid")" 2>/dev/null; then hop; fi
     done
+    # The job ended (its time limit, a scancel elsewhere): its secrets go with it.
     kill "$(cat "$state/hop.pid" 2>/dev/null)" 2>/dev/null
-    rm -f "$state/hop.sock" "$state/hop.pid" "$state/watch.pid"
+    rm -f "$state/hop.sock" "$state/hop.pid" "$state/watch.pid" "$state/token"
+    rm -rf "$state/notify.d"
   ) &
   echo $! >"$state/watch.pid"
   if [ "$(cat "$state/bind")" = loopback ]; then
@@ -150,7 +193,8 @@ stop)
     done
     left=$(job_line | cut -d'|' -f1)
     unhop
-    rm -f "$state/token" "$state/job" "$state/bind" "$state/port" "$state/node" "$state/addr"
+    rm -f "$state/token" "$state/job" "$state/bind" "$state/port" "$state/node" "$state/addr" "$state/warned"
+    rm -rf "$state/notify.d"
     case $left in
     '' | CANCELLED* | COMPLETED | FAILED | TIMEOUT) printf 'stopped %s %s\n' "$job" "$was" ;;
     *) printf 'stuck %s %s\n' "$job" "$left" ;;
@@ -182,6 +226,12 @@ start)
     printf '%s' "$setup" >"$state/setup"
     printf '%s' "$port" >"$state/want_port"
     printf '%s' "$login_umask" >"$state/umask"
+    rm -rf "$state/notify.d" "$state/warned"
+    # fenton sets $notify_files before the script: lines that write into $fj_files.
+    # shellcheck disable=SC2154,SC2034
+    if [ -n "$notify_files" ]; then
+      mkdir "$state/notify.d" && fj_files=$state && eval "$notify_files"
+    fi
     # What the node runs: nothing secret in it, and the state directory its one argument.
     cat >"$state/job.sh" <<'EOF'
 #!/bin/sh
