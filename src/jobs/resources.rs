@@ -135,6 +135,22 @@ pub fn name(what: &str, text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// An array spec for `sbatch --array`: `0-9`, `1,3,5`, `0-15:4`, `0-99%10`.
+pub fn array(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b",-:%".contains(&b))
+        && text.bytes().next().is_some_and(|b| b.is_ascii_digit());
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an array: give indexes such as 0-9, 1,3,5, 0-15:4 or 0-99%10"
+        ))
+    }
+}
+
 /// The options fenton sets itself, which an `extra` entry may not change.
 const OWN_OPTIONS: [&str; 9] = [
     "--output",
@@ -234,6 +250,12 @@ mod tests {
         assert!(name("a partition", "gpu,debug").is_ok());
         for bad in ["", "-x", "a b", "a\nb", "$(id)"] {
             assert!(name("a partition", bad).is_err(), "{bad:?}");
+        }
+        for good in ["0-9", "1,3,5", "0-15:4", "0-99%10"] {
+            assert!(array(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-1", "a", "0-9;id"] {
+            assert!(array(bad).is_err(), "{bad:?}");
         }
         assert!(extra("--constraint=a100").is_ok());
         assert!(extra("--exclusive").is_ok());

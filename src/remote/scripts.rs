@@ -27,6 +27,12 @@ pub const JOB_LIST: &str = include_str!("scripts/list.sh");
 pub const JOB_LOGS: &str = include_str!("scripts/logs.sh");
 pub const JOB_KILL: &str = include_str!("scripts/kill.sh");
 pub const JOB_PRUNE: &str = include_str!("scripts/prune.sh");
+/// What the Slurm job scripts share; each goes after [`JOB_LIB`] and this.
+pub const SLURM_LIB: &str = include_str!("scripts/slurm-lib.sh");
+pub const SLURM_RUN: &str = include_str!("scripts/slurm-run.sh");
+pub const SLURM_LIST: &str = include_str!("scripts/slurm-list.sh");
+pub const SLURM_LOGS: &str = include_str!("scripts/slurm-logs.sh");
+pub const SLURM_KILL: &str = include_str!("scripts/slurm-kill.sh");
 /// `fenton monitor` and `status --history`: start, find, stop and read the recorder.
 pub const MONITOR: &str = include_str!("scripts/monitor.sh");
 /// The recorder itself, written to the box by `monitor start` (see [`recorder`]).
@@ -339,6 +345,10 @@ mod tests {
             ("logs.sh", job(JOB_LOGS)),
             ("kill.sh", job(JOB_KILL)),
             ("prune.sh", job(JOB_PRUNE)),
+            ("slurm-run.sh", job(&format!("{SLURM_LIB}\n{SLURM_RUN}"))),
+            ("slurm-list.sh", job(&format!("{SLURM_LIB}\n{SLURM_LIST}"))),
+            ("slurm-logs.sh", job(&format!("{SLURM_LIB}\n{SLURM_LOGS}"))),
+            ("slurm-kill.sh", job(&format!("{SLURM_LIB}\n{SLURM_KILL}"))),
             ("notify-test.sh", job(NOTIFY_TEST)),
             ("job.sh", JOB_WRAPPER.to_string()),
             ("jupyter.sh", JUPYTER.to_string()),
