@@ -98,7 +98,9 @@ pub enum Command {
     ///
     /// Each word reaches the box as typed, as with `fenton exec`; for pipes or `&&`, hand them
     /// to a shell: `fenton run -- sh -c 'python train.py | tee out.txt'`. stdout and stderr go
-    /// to the job's log on the box. Prints the job's id.
+    /// to the job's log on the box. Prints the job's id. On a Slurm profile
+    /// (`scheduler = "slurm"`) the command is submitted with sbatch instead, and fenton prints
+    /// the Slurm job id too.
     Run(RunArgs),
 
     /// List the jobs on the box: id, name, state, start, duration, last line of the log
@@ -206,6 +208,30 @@ pub struct RunArgs {
     /// Directory on the box to run in; default: the remote home
     #[arg(long, value_name = "DIR")]
     pub dir: Option<String>,
+
+    /// Slurm: GPUs for the job, a count or TYPE:COUNT (default: the profile's slurm.gpus)
+    #[arg(long, value_name = "N|TYPE:N", help_heading = "Slurm profiles")]
+    pub gpus: Option<String>,
+
+    /// Slurm: the time limit: minutes, 30m, 4h, 2d or D-HH:MM:SS (default: slurm.time)
+    #[arg(long, value_name = "TIME", help_heading = "Slurm profiles")]
+    pub time: Option<String>,
+
+    /// Slurm: the partition (default: slurm.partition, else the cluster's default)
+    #[arg(long, value_name = "P", help_heading = "Slurm profiles")]
+    pub partition: Option<String>,
+
+    /// Slurm: CPUs for the job's task (default: slurm.cpus)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), help_heading = "Slurm profiles")]
+    pub cpus: Option<u32>,
+
+    /// Slurm: memory on the node, e.g. 32G (default: slurm.mem)
+    #[arg(long, value_name = "SIZE", help_heading = "Slurm profiles")]
+    pub mem: Option<String>,
+
+    /// Slurm: an array job, one task per index: 0-9, 1,3,5, 0-99%10
+    #[arg(long, value_name = "INDEXES", help_heading = "Slurm profiles")]
+    pub array: Option<String>,
 
     /// The command and its arguments, after fenton's options (`--` first if it starts with `-`)
     #[arg(

@@ -51,6 +51,75 @@ pub struct Profile {
     pub jupyter: Jupyter,
     #[serde(default)]
     pub monitor: Monitor,
+    /// What runs `fenton run`'s jobs: the box itself, or the Slurm cluster whose login node
+    /// `host` is.
+    #[serde(default)]
+    pub scheduler: Scheduler,
+    #[serde(default)]
+    pub slurm: Slurm,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    /// Jobs run on the box, in the background (tmux or setsid).
+    #[default]
+    Box,
+    /// Jobs go to Slurm through the login node (`sbatch`, `squeue`, `sacct`, `scancel`).
+    Slurm,
+}
+
+/// `[profile.x.slurm]`: what a job asks for unless `fenton run`'s options say otherwise.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slurm {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// A count (`2`) or `TYPE:COUNT` (`"a100:2"`).
+    pub gpus: Option<crate::jobs::resources::GpusValue>,
+    pub cpus: Option<i64>,
+    /// Memory per node: `32G`.
+    pub mem: Option<String>,
+    /// Time limit: minutes, `4h`, `2d` or `D-HH:MM:SS`.
+    pub time: Option<String>,
+    /// Raw sbatch options, one per entry: `["--constraint=a100", "--exclusive"]`.
+    #[serde(default)]
+    pub extra: Vec<String>,
+}
+
+impl Slurm {
+    /// The first value that sbatch would refuse or fenton must not pass, as (key, why).
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        use crate::jobs::resources as r;
+        let named = [
+            ("slurm.partition", "a partition", &self.partition),
+            ("slurm.account", "an account", &self.account),
+            ("slurm.qos", "a QOS", &self.qos),
+        ];
+        for (key, what, value) in named {
+            if let Some(Err(why)) = value.as_deref().map(|v| r::name(what, v)) {
+                return Some((key, why));
+            }
+        }
+        let checks = [
+            (
+                "slurm.gpus",
+                self.gpus.as_ref().map(|g| r::gpus(&g.as_text())),
+            ),
+            ("slurm.cpus", self.cpus.map(r::cpus)),
+            ("slurm.mem", self.mem.as_deref().map(r::mem)),
+            ("slurm.time", self.time.as_deref().map(r::time)),
+            (
+                "slurm.extra",
+                self.extra.iter().map(|e| r::extra(e)).find(Result::is_err),
+            ),
+        ];
+        checks.into_iter().find_map(|(key, check)| match check {
+            Some(Err(why)) => Some((key, why)),
+            _ => None,
+        })
+    }
 }
 
 /// `[profile.x.notify]`: defaults for `fenton run`'s `--notify-every`, `--notify-on`,
@@ -104,6 +173,14 @@ pub struct Jupyter {
     /// Seconds to wait for the server to answer.
     #[serde(default = "default_jupyter_timeout")]
     pub start_timeout: u64,
+    /// On a Slurm profile: seconds the notebook's job may wait in the queue before it is
+    /// cancelled (apart from `start_timeout`, which counts from when it runs).
+    #[serde(default = "default_jupyter_queue_timeout")]
+    pub queue_timeout: u64,
+    /// On a Slurm profile: options for the ssh the login node runs to reach the notebook's
+    /// node (`["-i", "~/.ssh/id_cluster"]`), one word per entry.
+    #[serde(default)]
+    pub node_ssh_options: Vec<String>,
 }
 
 /// The recorder on the box (`fenton monitor`).
@@ -194,6 +271,9 @@ fn default_jupyter_port() -> u16 {
 fn default_jupyter_timeout() -> u64 {
     60
 }
+fn default_jupyter_queue_timeout() -> u64 {
+    1800
+}
 fn default_monitor_every() -> u64 {
     10
 }
@@ -250,6 +330,8 @@ impl Default for Jupyter {
             remote_port: default_jupyter_port(),
             local_port: default_jupyter_port(),
             start_timeout: default_jupyter_timeout(),
+            queue_timeout: default_jupyter_queue_timeout(),
+            node_ssh_options: Vec::new(),
         }
     }
 }
@@ -447,6 +529,7 @@ fn problem(p: &Profile) -> Option<(&'static str, String)> {
     checks
         .into_iter()
         .find_map(|(key, problem)| problem.map(|p| (key, p)))
+        .or_else(|| p.slurm.problem())
 }
 
 /// Where a profile's key is written: `key` under `[profile.NAME.TABLE]`, or `TABLE.key` under
@@ -707,6 +790,72 @@ mod tests {
             Path::new("c.toml"),
         )
         .unwrap();
+    }
+
+    #[test]
+    fn slurm_defaults_are_read_and_checked_where_they_are() {
+        let text = "[profile.c]\nhost = \"login\"\nscheduler = \"slurm\"\n[profile.c.slurm]\n\
+            partition = \"gpu\"\naccount = \"lab\"\ngpus = \"a100:2\"\ncpus = 8\nmem = \"32G\"\n\
+            time = \"4h\"\nextra = [\"--constraint=a100\"]\n";
+        let file = parse(text, Path::new("c.toml")).unwrap();
+        let p = &file.profile["c"];
+        assert_eq!(p.scheduler, Scheduler::Slurm);
+        assert_eq!(p.slurm.partition.as_deref(), Some("gpu"));
+        assert_eq!(p.slurm.gpus.as_ref().unwrap().as_text(), "a100:2");
+        let count = parse(
+            "[profile.c]\nhost = \"h\"\nslurm.gpus = 2\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            count.profile["c"].slurm.gpus.as_ref().unwrap().as_text(),
+            "2"
+        );
+        assert_eq!(
+            parse("[profile.b]\nhost = \"h\"\n", Path::new("c.toml"))
+                .unwrap()
+                .profile["b"]
+                .scheduler,
+            Scheduler::Box
+        );
+        let cases = [
+            (
+                "[profile.c]\nhost = \"h\"\nscheduler = \"pbs\"\n",
+                "c.toml:3:13: unknown variant `pbs`, expected `box` or `slurm`",
+            ),
+            (
+                "[profile.c]\nhost = \"h\"\n[profile.c.slurm]\ngpus = \"a100\"\n",
+                "c.toml:4:1: profile \"c\": `slurm.gpus` \"a100\" is not a GPU request",
+            ),
+            (
+                "[profile.c]\nhost = \"h\"\n[profile.c.slurm]\npartition = \"gpu\"\ntime = \"forever\"\n",
+                "c.toml:5:1: profile \"c\": `slurm.time` \"forever\" is not a time limit",
+            ),
+            (
+                "[profile.c]\nhost = \"h\"\n[profile.c.slurm]\naccount = \"-x\"\n",
+                "c.toml:4:1: profile \"c\": `slurm.account` \"-x\" is not an account name",
+            ),
+            (
+                "[profile.c]\nhost = \"h\"\n[profile.c.slurm]\nextra = [\"--output=/tmp/x\"]\n",
+                "c.toml:4:1: profile \"c\": `slurm.extra` \"--output=/tmp/x\": fenton sets --output itself",
+            ),
+            (
+                "[profile.c]\nhost = \"h\"\n[profile.c.slurm]\nmem = \"lots\"\n",
+                "c.toml:4:1: profile \"c\": `slurm.mem` \"lots\" is not an amount of memory",
+            ),
+            (
+                "[profile.c]\nhost = \"h\"\n[profile.c.slurm]\ncpus = 0\n",
+                "c.toml:4:1: profile \"c\": `slurm.cpus` 0 is not a CPU count",
+            ),
+            (
+                "[profile.c]\nhost = \"h\"\n[profile.c.slurm]\nparition = \"gpu\"\n",
+                "c.toml:4:1: unknown field `parition`",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = parse_err(text);
+            assert!(err.starts_with(want), "{err}\nwanted: {want}");
+        }
     }
 
     #[test]

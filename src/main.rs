@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod config;
 mod exit;
+mod jobs;
 mod lock;
 mod monitor;
 mod proc;

@@ -10,6 +10,7 @@ mod laptop;
 mod link;
 mod notify;
 mod on_box;
+mod slurm;
 
 use std::path::PathBuf;
 
@@ -18,7 +19,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::DoctorArgs;
-use crate::config::Profile;
+use crate::config::{Profile, Scheduler};
 use crate::exit::Exit;
 use crate::remote::Remote;
 use crate::ui;
@@ -149,10 +150,21 @@ fn profile_checks(
     checks.push(laptop::control_dir(&remote));
     checks.push(laptop::ssh_config(target, &settings));
     let sent: Option<notify::Sent>;
+    let cluster = target.profile.scheduler == Scheduler::Slurm;
+    // The same ids on every run of a profile: a cluster's checks are skipped with the box's.
+    let box_ids = || {
+        let slurm_ids = if cluster { &slurm::IDS[..] } else { &[] };
+        on_box::IDS.iter().chain(slurm_ids).copied()
+    };
     match (&remote, &settings) {
         (Ok(remote), Ok(settings)) => {
             let (link_checks, on_box) = link::checks(target, remote, settings, key_refused, || {
-                on_box::checks(target, remote, notify)
+                let mut checks = on_box::checks(target, remote, notify);
+                if cluster {
+                    login_node_gpu(&mut checks);
+                    checks.extend(slurm::checks(target, remote));
+                }
+                checks
             });
             checks.extend(link_checks);
             match on_box {
@@ -166,7 +178,7 @@ fn profile_checks(
                     } else {
                         "no command runs on the box (see link.auth and link.rtt)"
                     };
-                    checks.extend(on_box::IDS.iter().map(|id| Check::skipped(id, why)));
+                    checks.extend(box_ids().map(|id| Check::skipped(id, why)));
                     sent = send.then(|| Err(why.to_string()));
                 }
             }
@@ -174,12 +186,24 @@ fn profile_checks(
         _ => {
             let why = "ssh cannot be set up for this profile";
             checks.extend(LINK.iter().map(|id| Check::skipped(id, why)));
-            checks.extend(on_box::IDS.iter().map(|id| Check::skipped(id, why)));
+            checks.extend(box_ids().map(|id| Check::skipped(id, why)));
             sent = send.then(|| Err(why.to_string()));
         }
     }
     checks.extend(notify::checks(notify, sent.as_ref()));
     checks
+}
+
+/// A cluster's login node rarely has a GPU: its GPUs are the nodes' (`slurm.gpus`).
+fn login_node_gpu(checks: &mut [Check]) {
+    for check in checks.iter_mut() {
+        if check.id == "box.gpu" && check.status == Status::Warning {
+            *check = Check::ok(
+                "box.gpu",
+                "no GPU on the login node itself (the cluster's are under slurm.gpus)",
+            );
+        }
+    }
 }
 
 /// The box sends a test message on every configured channel, as it would for a job.

@@ -27,6 +27,9 @@ use crate::ui;
 pub fn run(ctx: &Ctx, command: JupyterCommand) -> Result<Exit> {
     let remote = ctx.remote()?;
     let runtime = runtime()?;
+    if remote.profile.scheduler == crate::config::Scheduler::Slurm {
+        return runtime.block_on(super::jupyter_slurm::run(ctx, &remote, command));
+    }
     match command {
         JupyterCommand::Start(args) => runtime.block_on(start(&remote, args)),
         JupyterCommand::Stop => runtime.block_on(stop(&remote)),
@@ -37,15 +40,15 @@ pub fn run(ctx: &Ctx, command: JupyterCommand) -> Result<Exit> {
 }
 
 /// What the box script said: its first line, its `key value` lines, and Jupyter's last lines.
-struct Reply {
-    kind: String,
-    rest: String,
-    fields: HashMap<String, String>,
-    log: Vec<String>,
+pub(super) struct Reply {
+    pub(super) kind: String,
+    pub(super) rest: String,
+    pub(super) fields: HashMap<String, String>,
+    pub(super) log: Vec<String>,
 }
 
 impl Reply {
-    fn parse(text: &str) -> Reply {
+    pub(super) fn parse(text: &str) -> Reply {
         let mut lines = text.lines();
         let first = lines.next().unwrap_or("");
         let (kind, rest) = first.split_once(' ').unwrap_or((first, ""));
@@ -71,7 +74,7 @@ impl Reply {
         }
     }
 
-    fn field<T: std::str::FromStr>(&self, key: &str) -> Result<T> {
+    pub(super) fn field<T: std::str::FromStr>(&self, key: &str) -> Result<T> {
         self.fields
             .get(key)
             .and_then(|v| v.trim().parse().ok())
@@ -141,7 +144,7 @@ async fn script(remote: &Remote, args: &[String], prefix: &str) -> Result<Reply>
 
 /// A line of the server's log without the wrapper's own name: `./run.sh: 1: exec: jupyter:
 /// not found` is `jupyter: not found`.
-fn unwrapped(line: &str) -> &str {
+pub(super) fn unwrapped(line: &str) -> &str {
     let Some(rest) = line.strip_prefix("./run.sh: ") else {
         return line;
     };
@@ -153,7 +156,7 @@ fn unwrapped(line: &str) -> &str {
 }
 
 /// The program the shell could not find, when that is why the server died at once.
-fn missing(log: &[String]) -> Option<&str> {
+pub(super) fn missing(log: &[String]) -> Option<&str> {
     log.iter().rev().find_map(|line| {
         let line = unwrapped(line.trim());
         let program = line
@@ -163,7 +166,7 @@ fn missing(log: &[String]) -> Option<&str> {
     })
 }
 
-fn last_line(text: &str) -> &str {
+pub(super) fn last_line(text: &str) -> &str {
     text.lines()
         .rev()
         .find(|l| !l.trim().is_empty())
@@ -185,7 +188,7 @@ async fn query(remote: &Remote, token: bool) -> Result<Option<Server>> {
 }
 
 /// 192 random bits from the system's generator, as hex.
-fn new_token() -> Result<String> {
+pub(super) fn new_token() -> Result<String> {
     scripts::random_hex(24).context("cannot make Jupyter's token")
 }
 
@@ -306,7 +309,7 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
 }
 
 /// Opens the browser at the server, or says where it is.
-fn show(remote: &Remote, local: u16, token: &str, browser: bool) -> Result<Exit> {
+pub(super) fn show(remote: &Remote, local: u16, token: &str, browser: bool) -> Result<Exit> {
     let plain = format!("http://127.0.0.1:{local}/");
     if browser {
         match open_browser(remote, &format!("{plain}?token={token}")) {
@@ -413,7 +416,7 @@ fn forget(remote: &Remote) {
 }
 
 /// The HTTP status of Jupyter's `/api/status` at a local port; None when nothing answers.
-fn probe(local: u16, token: Option<&str>) -> Option<u16> {
+pub(super) fn probe(local: u16, token: Option<&str>) -> Option<u16> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(None)

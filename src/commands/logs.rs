@@ -10,6 +10,7 @@ use anyhow::Result;
 use super::{jobs, Ctx};
 use crate::cli::LogsArgs;
 use crate::exit::{Exit, SshFailed};
+use crate::jobs::{slurm, Backend};
 use crate::remote::{runtime, scripts, Remote};
 use crate::ui;
 
@@ -27,7 +28,8 @@ pub fn run(ctx: &Ctx, args: LogsArgs) -> Result<Exit> {
 }
 
 async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
-    let script = scripts::job(scripts::JOB_LOGS);
+    let backend = Backend::of(remote);
+    let script = backend.log_script();
     let lines = args.lines.map_or("all".to_string(), |n| n.to_string());
     let follow = if args.follow { "1" } else { "0" };
     // The log's byte where the next output starts, once the box has said where it began.
@@ -85,11 +87,32 @@ async fn logs(remote: &Remote, args: &LogsArgs) -> Result<Exit> {
         offset = at.or(offset);
         job = id.unwrap_or(job);
         match result {
+            Ok(0) if backend == Backend::Slurm && args.follow => return ended(remote, &job).await,
             Ok(code) => return Ok(Exit::from_code(code)),
             Err(e) if args.follow && e.downcast_ref::<SshFailed>().is_some() => {
                 reconnect(remote, &job, offset).await?;
             }
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// How a followed Slurm job ended, said and given as the exit status: its own for a job
+/// that exited, else 1 (cancelled, timeout, out of memory…), the state said on stderr.
+async fn ended(remote: &Remote, job: &str) -> Result<Exit> {
+    let Some(found) = slurm::find(remote, job).await? else {
+        return Ok(Exit::Success);
+    };
+    let state = found.state_text();
+    match (found.state, found.exit) {
+        ("succeeded", _) => Ok(Exit::Success),
+        ("failed", Some(code)) => {
+            ui::info(format_args!("job {job} ended: {state}"));
+            Ok(Exit::from_code(code))
+        }
+        _ => {
+            ui::warn(format_args!("job {job} ended: {state}"));
+            Ok(Exit::from_code(found.exit.unwrap_or(1)))
         }
     }
 }

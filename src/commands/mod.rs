@@ -1,6 +1,7 @@
 //! One module per command; this one resolves what every command shares (the config and the
 //! profile) and dispatches.
 
+mod cluster;
 mod completions;
 mod config;
 mod connect;
@@ -10,6 +11,7 @@ mod fs;
 mod jesus;
 mod jobs;
 mod jupyter;
+pub mod jupyter_slurm;
 mod kill;
 mod logs;
 mod monitor;

@@ -12,8 +12,9 @@ use anyhow::{bail, Result};
 
 use super::{jobs, notify, Ctx};
 use crate::cli::RunArgs;
-use crate::config::ProfileNotify;
+use crate::config::{ProfileNotify, Scheduler};
 use crate::exit::Exit;
+use crate::jobs::slurm;
 use crate::remote::{runtime, scripts, sh, Remote, STEP_LIMIT};
 use crate::ui;
 
@@ -62,6 +63,24 @@ pub fn run(ctx: &Ctx, mut args: RunArgs) -> Result<Exit> {
         files.extend(watch.files());
     }
     let remote = Remote::new(profile_name, profile)?;
+    if remote.profile.scheduler == Scheduler::Slurm {
+        return submit(&remote, &args, &name, notify.then_some(watch.what.as_str()));
+    }
+    let slurm_only = [
+        ("--gpus", args.gpus.is_some()),
+        ("--time", args.time.is_some()),
+        ("--partition", args.partition.is_some()),
+        ("--cpus", args.cpus.is_some()),
+        ("--mem", args.mem.is_some()),
+        ("--array", args.array.is_some()),
+    ];
+    if let Some((flag, _)) = slurm_only.iter().find(|(_, given)| *given) {
+        bail!(
+            "{flag} is for Slurm profiles: profile {:?} runs jobs on {} itself (set scheduler = \"slurm\" on a cluster's profile)",
+            remote.name,
+            remote.profile.host
+        );
+    }
 
     let body = format!(
         "{}\n{}fj_launch\n",
@@ -120,6 +139,50 @@ pub fn run(ctx: &Ctx, mut args: RunArgs) -> Result<Exit> {
     ));
     ui::info(format_args!(
         "follow it: fenton logs {id} -f    stop it: fenton kill {id}    list: fenton jobs"
+    ));
+    Ok(Exit::Success)
+}
+
+/// `fenton run` on a Slurm profile: sbatch through the login node.
+fn submit(remote: &Remote, args: &RunArgs, name: &str, notify: Option<&str>) -> Result<Exit> {
+    let ask = slurm::Ask {
+        gpus: args.gpus.clone(),
+        time: args.time.clone(),
+        partition: args.partition.clone(),
+        cpus: args.cpus,
+        mem: args.mem.clone(),
+    };
+    let options = slurm::options(&remote.profile.slurm, &ask)?;
+    let array = match &args.array {
+        Some(a) => {
+            Some(crate::jobs::resources::array(a).map_err(|e| anyhow::anyhow!("--array {e}"))?)
+        }
+        None => None,
+    };
+    let dir = remote_dir_arg(args.dir.as_deref().unwrap_or("~"));
+    let job = slurm::Submit {
+        name,
+        dir: &dir,
+        command: &args.command,
+        notify,
+        array,
+        options,
+    };
+    let done = runtime()?.block_on(slurm::submit(remote, job))?;
+    crate::outln!("{}", ui::clean(&done.id));
+    ui::info(format_args!(
+        "job {} ({name}) submitted to Slurm on {} as job {}{}",
+        done.id,
+        remote.profile.host,
+        ui::clean(&done.slurm_id),
+        match notify {
+            Some(what) => format!("; it will notify you: {what}"),
+            None => String::new(),
+        }
+    ));
+    ui::info(format_args!(
+        "follow it: fenton logs {id} -f    stop it: fenton kill {id}    list: fenton jobs",
+        id = done.id
     ));
     Ok(Exit::Success)
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::cli::StatusArgs;
-use crate::config::expand_home;
+use crate::config::{expand_home, Scheduler};
 use crate::exit::Exit;
 use crate::remote::{runtime, scripts, sh, Remote};
 use crate::status::parse::Reader;
@@ -37,6 +37,14 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<Exit> {
             args.html.as_deref(),
             style(ctx).width,
         );
+    }
+    if remote.profile.scheduler == Scheduler::Slurm {
+        return runtime()?.block_on(super::cluster::show(
+            &remote,
+            style(ctx),
+            args.json,
+            args.watch,
+        ));
     }
     if let Some(secs) = args.watch {
         return runtime()?.block_on(watch(ctx, &remote, secs, args.json));

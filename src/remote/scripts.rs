@@ -10,6 +10,12 @@ use super::{Output, Remote};
 
 /// `fenton status`: one frame, or a frame per interval for `--watch`.
 pub const STATUS: &str = include_str!("scripts/status.sh");
+/// `fenton status` on a Slurm profile: the login node's load, sinfo and squeue, in sections.
+pub const SLURM_STATUS: &str = include_str!("scripts/slurm-status.sh");
+/// `fenton doctor` on a Slurm profile: the scheduler's commands, partitions, a test submission.
+pub const SLURM_DOCTOR: &str = include_str!("scripts/slurm-doctor.sh");
+/// `fenton jupyter` on a Slurm profile: the notebook as a batch job, on the login node.
+pub const JUPYTER_SLURM: &str = include_str!("scripts/jupyter-slurm.sh");
 /// `fenton doctor`: facts about the box, one `key=value` a line; it changes nothing.
 pub const DOCTOR: &str = include_str!("scripts/doctor.sh");
 /// `fenton jupyter`: start, find, or stop the server in its tmux window; `key value` lines.
@@ -21,6 +27,12 @@ pub const JOB_LIST: &str = include_str!("scripts/list.sh");
 pub const JOB_LOGS: &str = include_str!("scripts/logs.sh");
 pub const JOB_KILL: &str = include_str!("scripts/kill.sh");
 pub const JOB_PRUNE: &str = include_str!("scripts/prune.sh");
+/// What the Slurm job scripts share; each goes after [`JOB_LIB`] and this.
+pub const SLURM_LIB: &str = include_str!("scripts/slurm-lib.sh");
+pub const SLURM_RUN: &str = include_str!("scripts/slurm-run.sh");
+pub const SLURM_LIST: &str = include_str!("scripts/slurm-list.sh");
+pub const SLURM_LOGS: &str = include_str!("scripts/slurm-logs.sh");
+pub const SLURM_KILL: &str = include_str!("scripts/slurm-kill.sh");
 /// `fenton monitor` and `status --history`: start, find, stop and read the recorder.
 pub const MONITOR: &str = include_str!("scripts/monitor.sh");
 /// The recorder itself, written to the box by `monitor start` (see [`recorder`]).
@@ -38,6 +50,16 @@ pub fn recorder() -> String {
         out.push_str(job_function(name));
     }
     out + RECORDER
+}
+
+/// The Slurm notebook's script as the login node runs it: job.sh's senders first, so its
+/// warning before the time limit goes out as a job's notifications do.
+pub fn jupyter_slurm() -> String {
+    let mut out = String::new();
+    for name in ["fj_curl_why", "fj_send", "fj_json", "fj_jstr"] {
+        out.push_str(job_function(name));
+    }
+    out + JUPYTER_SLURM
 }
 
 /// The text of the function `name` in job.sh, from its `name() {` line to its closing `}`.
@@ -315,15 +337,22 @@ mod tests {
     fn every_script_is_valid_posix_sh() {
         let scripts = [
             ("status.sh", STATUS.to_string()),
+            ("slurm-status.sh", SLURM_STATUS.to_string()),
+            ("slurm-doctor.sh", SLURM_DOCTOR.to_string()),
             ("doctor.sh", DOCTOR.to_string()),
             ("run.sh", job(JOB_RUN)),
             ("list.sh", job(JOB_LIST)),
             ("logs.sh", job(JOB_LOGS)),
             ("kill.sh", job(JOB_KILL)),
             ("prune.sh", job(JOB_PRUNE)),
+            ("slurm-run.sh", job(&format!("{SLURM_LIB}\n{SLURM_RUN}"))),
+            ("slurm-list.sh", job(&format!("{SLURM_LIB}\n{SLURM_LIST}"))),
+            ("slurm-logs.sh", job(&format!("{SLURM_LIB}\n{SLURM_LOGS}"))),
+            ("slurm-kill.sh", job(&format!("{SLURM_LIB}\n{SLURM_KILL}"))),
             ("notify-test.sh", job(NOTIFY_TEST)),
             ("job.sh", JOB_WRAPPER.to_string()),
             ("jupyter.sh", JUPYTER.to_string()),
+            ("jupyter-slurm.sh", jupyter_slurm()),
             ("monitor.sh", MONITOR.to_string()),
             ("recorder.sh", recorder()),
         ];

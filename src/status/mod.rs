@@ -5,6 +5,7 @@
 
 pub mod parse;
 pub mod render;
+pub mod slurm;
 
 use serde::Serialize;
 

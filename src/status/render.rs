@@ -414,7 +414,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// Cuts plain text to `width` characters, marking the cut; colour codes count for nothing.
-fn fit(text: &str, width: usize) -> String {
+pub fn fit(text: &str, width: usize) -> String {
     if visible(text) <= width {
         return text.to_string();
     }

@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod netns;
+pub mod slurm;
 
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;

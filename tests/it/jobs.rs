@@ -494,7 +494,7 @@ fn secrets_stay_off_command_lines_and_out_of_logs() {
 
 /// The pids of this test's local ssh and fenton processes (the box's sshd, tmux and jobs
 /// are left alone, although the box is this machine).
-fn laptop_pids(test: &TestBox) -> Vec<i32> {
+pub(crate) fn laptop_pids(test: &TestBox) -> Vec<i32> {
     TestBox::pids_mentioning(&test.root.to_string_lossy())
         .into_iter()
         .filter(|pid| {
@@ -705,14 +705,14 @@ fn following_survives_the_link_going_down_for_20_seconds() {
 }
 
 /// `fenton logs JOB -f` running, its output gathered as it arrives.
-struct Follow {
+pub(crate) struct Follow {
     child: std::process::Child,
     got: Arc<Mutex<Vec<u8>>>,
     reader: std::thread::JoinHandle<()>,
 }
 
 impl Follow {
-    fn start(test: &TestBox, job: &str) -> Follow {
+    pub(crate) fn start(test: &TestBox, job: &str) -> Follow {
         let mut child = test
             .fenton(["logs", job, "-f"])
             .stdout(Stdio::piped())
@@ -734,7 +734,7 @@ impl Follow {
         Follow { child, got, reader }
     }
 
-    fn lines(&self) -> usize {
+    pub(crate) fn lines(&self) -> usize {
         self.got
             .lock()
             .unwrap()
@@ -745,7 +745,7 @@ impl Follow {
 
     /// Waits for `logs -f` to end with the job (exit 0), having reconnected, and checks it
     /// printed `line 1` … `line N` each exactly once.
-    fn ends_with_every_line_once(self, n: usize, timeout: Duration) {
+    pub(crate) fn ends_with_every_line_once(self, n: usize, timeout: Duration) {
         let Follow { child, got, reader } = self;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

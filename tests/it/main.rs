@@ -19,5 +19,7 @@ mod jupyter;
 mod login_shell;
 mod many;
 mod monitor;
+mod slurm;
+mod slurm_status;
 mod status;
 mod tunnel;

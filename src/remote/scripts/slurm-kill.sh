@@ -1,0 +1,42 @@
+# `fenton kill` on a Slurm profile: arguments JOB GRACE. A running job's processes get
+# SIGTERM (`scancel --signal=TERM --full`), GRACE seconds to end, and then Slurm's own cancel
+# (SIGTERM, SIGKILL after the cluster's KillWait); a job that has not started is cancelled at
+# once. Prints `ended` when the job was over already, else `sigkill` when the grace ran out,
+# then `killed` once the job has left the queue (30 s more at most). scancel says nothing of
+# a job it does not know, so the queue is asked before and after.
+fj_sfind "$1"
+fj_grace=$2
+fj_states=$(fj_states "$fj_sid")
+# shellcheck disable=SC2086 # one word per task
+if ! fj_active $fj_states; then echo ended; exit 0; fi
+{ date +%s > "$fj_job/killed"; } 2>/dev/null || : > "$fj_job/killed"
+case " $fj_states" in
+  *" RUNNING "*)
+    scancel --signal=TERM --full "$fj_sid" 2>/dev/null || :
+    fj_limit=$(($(date +%s) + fj_grace + 1))
+    while [ "$(date +%s)" -lt "$fj_limit" ]; do
+      fj_states=$(fj_states "$fj_sid")
+      # shellcheck disable=SC2086
+      fj_active $fj_states || break
+      fj_nap 0.5
+    done
+    ;;
+esac
+fj_states=$(fj_states "$fj_sid")
+# shellcheck disable=SC2086
+if fj_active $fj_states; then
+  case " $fj_states" in *" RUNNING "*) echo sigkill ;; esac
+  if ! fj_err=$(scancel "$fj_sid" 2>&1); then
+    printf 'fenton: scancel %s failed: %s\n' "$fj_sid" "$(printf '%s' "$fj_err" | head -n 1)" >&2
+    exit 1
+  fi
+fi
+fj_t=60
+while [ "$fj_t" -gt 0 ]; do
+  fj_states=$(fj_states "$fj_sid")
+  # shellcheck disable=SC2086
+  fj_active $fj_states || break
+  fj_nap 0.5
+  fj_t=$((fj_t - 1))
+done
+echo killed

@@ -1,0 +1,48 @@
+# What the Slurm job scripts share (after lib.sh). A Slurm job's directory holds `slurm`
+# (its Slurm job id), `array` (its --array spec, for an array), `job.sh` (the batch script
+# fenton wrote), `log` (or `log.N` per array task), and `final` once fenton has seen it end
+# (the scheduler's last word on it, so it is never asked about again).
+
+# fj_sfind JOB: as fj_find, and JOB may be the Slurm job id too; fj_sid becomes that id.
+# `ID.N` names task N of an array job (fj_task).
+fj_sfind() {
+  fj_task=
+  fj_want=$1
+  case $1 in
+    *.[0-9]*)
+      if [ ! -d "$fj_jobs/$1" ]; then fj_task=${1##*.} fj_want=${1%.*}; fi
+      case $fj_task in *[!0-9]*) fj_task='' fj_want=$1 ;; esac
+      ;;
+  esac
+  fj_job=
+  case $fj_want in
+    *[!0-9]* | '') ;;
+    *)
+      for fj_d in "$fj_jobs"/*/; do
+        fj_read "${fj_d}slurm"
+        if [ "$fj_v" = "$fj_want" ]; then fj_job=${fj_d%/}; fi
+      done
+      ;;
+  esac
+  [ -n "$fj_job" ] || fj_find "$fj_want"
+  fj_read "$fj_job/slurm"
+  fj_sid=$fj_v
+  case $fj_sid in
+    '' | *[!0-9]*) fj_damaged "it holds no Slurm job id: it is not a job of this cluster" ;;
+  esac
+}
+
+# fj_active STATE...: whether any of these Slurm states is one a job leaves by itself.
+fj_active() {
+  for fj_s in "$@"; do
+    case $fj_s in
+      PENDING | RUNNING | COMPLETING | CONFIGURING | SUSPENDED | REQUEUED | REQUEUE_* | RESIZING | SIGNALING | STAGE_OUT | STOPPED) return 0 ;;
+    esac
+  done
+  return 1
+}
+
+# fj_states ID: the states of the job's tasks now (squeue, one query), on one line.
+fj_states() {
+  squeue -h -j "$1" -o %T 2>/dev/null | tr '\n' ' '
+}

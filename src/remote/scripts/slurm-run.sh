@@ -1,0 +1,76 @@
+# `fenton run` on a Slurm profile: arguments NAME DIR CMD NOTIFY ARRAY, then sbatch's own
+# options. Makes the job's directory (ids as run.sh makes them), writes the batch script
+# (`job.sh`: the command, quoted as `fenton exec` quotes it, and nothing else), and submits it
+# with its output going to the job's `log` (or `log.N` per task of an array). Prints
+# `id ID` and `slurm JOBID`; or, when sbatch refuses, `refused LINE` for each line sbatch
+# said (then a bare `refused`) and `sinfo PARTITION GRES` for what the cluster offers, and
+# removes the directory.
+umask 077
+fj_name=$1 fj_dir=$2 fj_cmd=$3 fj_notify=$4 fj_array=$5
+shift 5
+if ! command -v sbatch >/dev/null 2>&1; then
+  echo 'fenton: sbatch is not on the login node'\''s PATH: is this a Slurm cluster? (scheduler = "box" runs jobs on the box itself)' >&2
+  exit 1
+fi
+{ mkdir -p "$fj_jobs" && fj_jobs=$(CDPATH='' cd "$fj_jobs" && pwd); } 2>/dev/null || fj_nospace "$fj_jobs"
+case $fj_dir in
+  /*) fj_cd=$fj_dir ;;
+  *) fj_cd=${HOME:-.}/$fj_dir ;;
+esac
+if ! CDPATH='' cd "$fj_cd" 2>/dev/null; then
+  printf 'fenton: cannot enter %s on the login node: give an existing directory with --dir\n' "$fj_dir" >&2
+  exit 1
+fi
+fj_dir=$(pwd && echo .)
+fj_dir=${fj_dir%?.}
+
+fj_job=
+fj_keep=
+trap '[ -n "$fj_job" ] && [ -z "$fj_keep" ] && rm -rf "$fj_job"' EXIT
+trap 'exit 1' HUP INT TERM PIPE
+fj_stamp=$(date -u +%Y%m%d-%H%M%S)
+fj_i=1
+while :; do
+  fj_job=$fj_jobs/$fj_stamp-$(printf %02d "$fj_i")
+  if mkdir "$fj_job" 2>/dev/null; then break; fi
+  if [ ! -d "$fj_job" ] || [ "$fj_i" -ge 999 ]; then
+    fj_job=
+    fj_nospace "$fj_jobs"
+  fi
+  fj_i=$((fj_i + 1))
+done
+fj_log=$fj_job/log
+if [ -n "$fj_array" ]; then fj_log=$fj_job/log.%a; fi
+{
+  printf '%s\n' "$fj_name" > "$fj_job/name" &&
+    printf '%s\n' "$fj_cmd" > "$fj_job/cmd" &&
+    printf '%s\n' "$fj_dir" > "$fj_job/dir" &&
+    date +%s > "$fj_job/started" &&
+    printf '#!/bin/sh\n# fenton job %s (%s): the command as fenton run was given it.\nexec %s\n' \
+      "${fj_job##*/}" "$fj_name" "$fj_cmd" > "$fj_job/job.sh" &&
+    { [ -n "$fj_array" ] || : > "$fj_job/log"; } &&
+    { [ -z "$fj_array" ] || printf '%s\n' "$fj_array" > "$fj_job/array"; } &&
+    { [ "$fj_notify" = 0 ] || printf '%s\n' "$fj_notify" > "$fj_job/notify"; }
+} 2>/dev/null || fj_nospace "$fj_jobs"
+# (The job's files stay private; its output keeps the user's umask on the node.)
+if fj_out=$(sbatch --parsable --job-name="$fj_name" --chdir="$fj_dir" --output="$fj_log" \
+  --open-mode=append ${fj_array:+"--array=$fj_array"} "$@" "$fj_job/job.sh" 2>"$fj_job/sbatch.err" </dev/null); then
+  fj_sid=${fj_out%%;*}
+  case $fj_sid in
+    '' | *[!0-9]*)
+      printf 'fenton: sbatch answered %s, not a job id: see %s\n' "$(fj_shown "$fj_out")" "$fj_job" >&2
+      fj_keep=1
+      exit 1
+      ;;
+  esac
+  printf '%s\n' "$fj_sid" > "$fj_job/slurm"
+  fj_keep=1
+  printf 'id %s\nslurm %s\n' "${fj_job##*/}" "$fj_sid"
+  exit 0
+fi
+# What sbatch said, and what the cluster offers, for fenton to explain the refusal.
+while IFS= read -r fj_v; do
+  printf 'refused %s\n' "$fj_v"
+done < "$fj_job/sbatch.err"
+echo 'refused'
+sinfo -h -o '%P %G' 2>/dev/null | while IFS= read -r fj_v; do printf 'sinfo %s\n' "$fj_v"; done

@@ -1,0 +1,281 @@
+//! A real two-node Slurm for one test, with the test's sshd box as its login node.
+//!
+//! `SlurmCluster::start()` writes `tests/fixtures/slurm/{slurm,gres}.conf` (no cgroup.conf: processes are tracked by /proc, which works in a container) into a temp
+//! dir of its own (free ports, this host's name), starts a private `munged` (its own key and
+//! socket), `slurmctld` and two `slurmd` (nodes `n1`, `n2` in the default partition `debug`,
+//! 8 CPUs and two fake GPUs each), and waits, with a deadline, until both nodes are idle; a
+//! third node `n3` (partition `big`, 4 GPUs) never gets a slurmd, so what asks for it pends.
+//! It gives `None` (test skipped, or failed under FENTON_REQUIRE_ALL=1) when Slurm or munge
+//! is missing. `cluster.builder()` is a `TestBox` builder whose box sessions find this
+//! cluster (`SLURM_CONF`) and whose profile says `scheduler = "slurm"`; `cluster.client(line)`
+//! runs a Slurm command line here, against this cluster, to check what fenton did. Dropping
+//! the cluster cancels its jobs and stops every daemon it started (by pid; each also carries
+//! a parent-death signal, so none outlives a test process that was killed) — drop the
+//! `TestBox` first (declare it after the cluster). Startup takes 1-2 s on a quiet machine, so
+//! each test has a cluster of its own and tests never see each other's jobs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{available, installed, run, Builder, Out, ROOT};
+
+pub struct SlurmCluster {
+    pub root: PathBuf,
+    pub conf: PathBuf,
+    /// munged, slurmctld, slurmd n1, slurmd n2: stopped in the reverse order.
+    daemons: Vec<(&'static str, Child)>,
+    _tmp: tempfile::TempDir,
+}
+
+/// The programs a cluster needs, and their Debian packages (as scripts/test installs them).
+const PROGRAMS: [(&str, &str); 6] = [
+    ("munged", "munge"),
+    ("slurmctld", "slurmctld"),
+    ("slurmd", "slurmd"),
+    ("sbatch", "slurm-client"),
+    ("squeue", "slurm-client"),
+    ("setpriv", "util-linux"),
+];
+
+/// How long the daemons get to bring both nodes to idle (slow while the machine builds).
+const START_LIMIT: Duration = Duration::from_secs(60);
+
+impl SlurmCluster {
+    pub fn start() -> Option<SlurmCluster> {
+        for (program, package) in PROGRAMS {
+            if !available(&format!("{program} ({package})"), installed(program)) {
+                return None;
+            }
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix("fenton-slurm")
+            .tempdir()
+            .expect("tempdir");
+        let root = tmp.path().to_path_buf();
+        for dir in ["munge", "ctld", "spool", "log", "gpu/n1", "gpu/n2"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        for node in ["n1", "n2"] {
+            for i in 0..2 {
+                std::os::unix::fs::symlink("/dev/null", root.join(format!("gpu/{node}/nvidia{i}")))
+                    .unwrap();
+            }
+        }
+        // munged wants its key private and its socket's directory searchable by all.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path, mode| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        mode(&root, 0o755);
+        mode(&root.join("munge"), 0o755);
+        let key = root.join("munge/munge.key");
+        let mut bytes = vec![0u8; 1024];
+        use std::io::Read;
+        std::fs::File::open("/dev/urandom")
+            .unwrap()
+            .read_exact(&mut bytes)
+            .unwrap();
+        std::fs::write(&key, bytes).unwrap();
+        mode(&key, 0o600);
+
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .expect("hostname")
+            .trim()
+            .split('.')
+            .next()
+            .unwrap()
+            .to_string();
+        let ports = free_ports(4);
+        let fill = |name: &str| {
+            let template =
+                std::fs::read_to_string(Path::new(ROOT).join("tests/fixtures/slurm").join(name))
+                    .unwrap();
+            let text = template
+                .replace("{root}", &root.to_string_lossy())
+                .replace("{host}", &host)
+                .replace("{ctld}", &ports[0].to_string())
+                .replace("{n1}", &ports[1].to_string())
+                .replace("{n2}", &ports[2].to_string())
+                .replace("{n3}", &ports[3].to_string());
+            std::fs::write(root.join(name), text).unwrap();
+        };
+        for name in ["slurm.conf", "gres.conf"] {
+            fill(name);
+        }
+        let conf = root.join("slurm.conf");
+        let mut cluster = SlurmCluster {
+            root: root.clone(),
+            conf: conf.clone(),
+            daemons: vec![],
+            _tmp: tmp,
+        };
+        let m = |name: &str| root.join("munge").join(name);
+        cluster.spawn(
+            "munged",
+            &[
+                sbin("munged").as_os_str(),
+                "-F".as_ref(),
+                format!("--socket={}", m("socket").display()).as_ref(),
+                format!("--key-file={}", key.display()).as_ref(),
+                format!("--pid-file={}", m("munged.pid").display()).as_ref(),
+                format!("--log-file={}", m("munged.log").display()).as_ref(),
+                format!("--seed-file={}", m("munged.seed").display()).as_ref(),
+            ],
+        );
+        super::wait_until("munged's socket", START_LIMIT, || m("socket").exists());
+        let c = conf.to_string_lossy().into_owned();
+        let (ctld, slurmd) = (sbin("slurmctld"), sbin("slurmd"));
+        cluster.spawn(
+            "slurmctld",
+            &[ctld.as_os_str(), "-D".as_ref(), "-f".as_ref(), c.as_ref()],
+        );
+        for (name, node) in [("slurmd n1", "n1"), ("slurmd n2", "n2")] {
+            let argv = [
+                slurmd.as_os_str(),
+                "-D".as_ref(),
+                "-N".as_ref(),
+                node.as_ref(),
+            ];
+            cluster.spawn(name, &[&argv[..], &["-f".as_ref(), c.as_ref()]].concat());
+        }
+        let deadline = Instant::now() + START_LIMIT;
+        loop {
+            let out = cluster.client("sinfo -h -N -p debug -o '%N %t'");
+            let idle = out.stdout.lines().filter(|l| l.ends_with(" idle")).count();
+            if idle == 2 {
+                break;
+            }
+            if let Some(dead) = cluster.dead() {
+                panic!("{dead} ended while the cluster started\n{}", cluster.logs());
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {START_LIMIT:?} waiting for nodes n1 and n2 to be idle (sinfo: {:?} {:?})\n{}",
+                    out.stdout,
+                    out.stderr,
+                    cluster.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(cluster)
+    }
+
+    fn spawn(&mut self, name: &'static str, argv: &[&std::ffi::OsStr]) {
+        let log = std::fs::File::create(
+            self.root
+                .join("log")
+                .join(format!("{}.out", name.replace(' ', "-"))),
+        )
+        .unwrap();
+        // setpriv's parent-death signal: a killed test process takes its daemons with it.
+        let child = Command::new("setpriv")
+            .arg("--pdeathsig=KILL")
+            .arg("--")
+            .args(argv)
+            .env("SLURM_CONF", &self.conf)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        self.daemons.push((name, child));
+    }
+
+    /// The first daemon that is no longer running.
+    fn dead(&mut self) -> Option<&'static str> {
+        self.daemons
+            .iter_mut()
+            .find_map(|(name, child)| (!matches!(child.try_wait(), Ok(None))).then_some(*name))
+    }
+
+    /// A shell line run here against this cluster (`squeue …`), 30 s at most.
+    pub fn client(&self, line: &str) -> Out {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", line])
+            .env("SLURM_CONF", &self.conf)
+            .stdin(Stdio::null());
+        run(cmd, Duration::from_secs(30))
+    }
+
+    /// A box whose sessions use this cluster, with `scheduler = "slurm"` in its profile.
+    pub fn builder(&self) -> Builder {
+        Builder::default()
+            .env("SLURM_CONF", &self.conf.to_string_lossy())
+            .profile("scheduler = \"slurm\"")
+    }
+
+    /// What the daemons logged, for a failed test.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.root.join("log")) {
+            for entry in entries.flatten() {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                out.push_str(&format!("--- {} ---\n", entry.path().display()));
+                for line in tail.iter().rev() {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Where a daemon's program is (sbin is not on every PATH).
+fn sbin(program: &str) -> PathBuf {
+    let path = std::env::var("PATH").unwrap_or_default() + ":/usr/sbin:/sbin:/usr/local/sbin";
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| program.into())
+}
+
+/// `n` ports free on 127.0.0.1 now (held together, so they differ).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+impl Drop for SlurmCluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.logs());
+        }
+        // Jobs first, while the daemons can still end them (their processes are no child
+        // of ours); then the daemons, newest first.
+        if self.dead().is_none() {
+            let _ = self.client("scancel --user=\"$(id -un)\" 2>/dev/null");
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline
+                && !self
+                    .client("squeue -h -o %i 2>/dev/null")
+                    .stdout
+                    .trim()
+                    .is_empty()
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        for (_, child) in self.daemons.iter_mut().rev() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (_, child) in self.daemons.iter_mut().rev() {
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

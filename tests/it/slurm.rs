@@ -1,0 +1,289 @@
+//! `fenton run`, `jobs`, `logs` and `kill` on a Slurm profile, against a real two-node Slurm
+//! (tests/common/slurm.rs) whose login node is the test's sshd box: GPUs reach the job, exit
+//! codes, time limits, cancels and arrays read as they happened, a job that cannot start says
+//! why, sbatch's refusals come with their fix, and `logs -f` outlives the link.
+
+use std::time::Duration;
+
+use crate::common::slurm::SlurmCluster;
+use crate::common::{run, wait_until, Out, TestBox};
+use crate::jobs::{find, jobs_json, laptop_pids, start, Follow};
+
+/// A cluster and its login node (declared in this order, so the box goes first).
+fn cluster() -> Option<(SlurmCluster, TestBox)> {
+    let cluster = SlurmCluster::start()?;
+    let test = cluster.builder().start()?;
+    Some((cluster, test))
+}
+
+/// `fenton logs JOB -f`, for a job that ends within `secs`.
+fn follow(test: &TestBox, job: &str, secs: u64) -> Out {
+    run(test.fenton(["logs", job, "-f"]), Duration::from_secs(secs))
+}
+
+/// Waits until `fenton jobs --json` shows the job in `state`, and returns it.
+fn wait_state(test: &TestBox, id: &str, state: &str, secs: u64) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    wait_until(
+        &format!("job {id} to be {state}"),
+        Duration::from_secs(secs),
+        || {
+            last = find(&jobs_json(test), id).clone();
+            last["state"] == state
+        },
+    );
+    last
+}
+
+#[test]
+fn the_login_node_reaches_the_cluster() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let out = test
+        .run(["exec", "--", "sinfo", "-h", "-o", "%P %D %G"])
+        .ok();
+    assert!(out.stdout.contains("debug* 2 gpu:2"), "{out:?}");
+    assert!(out.stdout.contains("big 1 gpu:4"), "{out:?}");
+}
+
+#[test]
+fn a_gpu_job_gets_its_gpu_and_a_failure_its_exit_code() {
+    let Some((cluster, test)) = cluster() else {
+        return;
+    };
+    let out = test
+        .run([
+            "run",
+            "--gpus",
+            "1",
+            "--name",
+            "gpu",
+            "--",
+            "sh",
+            "-c",
+            "echo \"gpus=$CUDA_VISIBLE_DEVICES\"; echo \"it's here\"",
+        ])
+        .ok();
+    let id = out.stdout.trim().to_string();
+    let slurm_id = out
+        .stderr
+        .split("as job ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no Slurm job id said: {out:?}"))
+        .trim_end_matches(';')
+        .to_string();
+    let failing = start(&test, &["--", "sh", "-c", "echo bye; exit 3"]);
+
+    let log = follow(&test, &id, 60);
+    assert_eq!(log.code, Some(0), "{log:?}");
+    assert!(
+        log.stdout == "gpus=0\nit's here\n" || log.stdout == "gpus=1\nit's here\n",
+        "{log:?}"
+    );
+    let log = follow(&test, &failing, 60);
+    assert_eq!(log.code, Some(3), "{log:?}");
+    assert_eq!(log.stdout, "bye\n");
+    assert!(log.stderr.contains("ended: failed (3)"), "{log:?}");
+
+    // The scheduler agrees, and the list says so.
+    let job = wait_state(&test, &id, "succeeded", 30);
+    assert_eq!(job["slurm"]["job_id"], slurm_id.as_str());
+    assert_eq!(job["exit"], 0);
+    let job = wait_state(&test, &failing, "failed", 30);
+    assert_eq!(job["exit"], 3);
+    let listed = cluster.client(&format!("squeue -h -t all -j {slurm_id} -o %T"));
+    assert_eq!(listed.stdout.trim(), "COMPLETED", "{listed:?}");
+    let table = test.run(["jobs"]).ok();
+    let row = table
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&failing))
+        .unwrap();
+    assert!(row.contains("failed (3)"), "{table:?}");
+}
+
+#[test]
+fn a_job_past_its_time_limit_times_out() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let id = start(
+        &test,
+        &[
+            "--time",
+            "1",
+            "--",
+            "sh",
+            "-c",
+            "echo started; exec sleep 600",
+        ],
+    );
+    // Slurm counts limits in minutes and looks every 30 s or so.
+    let log = follow(&test, &id, 180);
+    assert_eq!(log.code, Some(1), "{log:?}");
+    assert!(log.stdout.starts_with("started\n"), "{log:?}");
+    assert!(log.stdout.contains("DUE TO TIME LIMIT"), "{log:?}");
+    assert!(log.stderr.contains("ended: timeout"), "{log:?}");
+    let job = wait_state(&test, &id, "timeout", 30);
+    assert_eq!(job["slurm"]["state"], "TIMEOUT");
+}
+
+#[test]
+fn kill_lets_a_job_checkpoint_and_then_it_is_cancelled() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let id = start(
+        &test,
+        &[
+            "--name",
+            "ckpt",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo checkpoint saved; exit 0' TERM; echo started; while :; do sleep 0.2; done",
+        ],
+    );
+    wait_until("the job to start", Duration::from_secs(60), || {
+        test.run(["logs", &id]).stdout.contains("started")
+    });
+    let out = run(
+        test.fenton(["kill", "ckpt", "--grace", "20"]),
+        Duration::from_secs(90),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("stopped: cancelled"), "{out:?}");
+    // (Slurm notes the cancel in the log too, and sh that its sleep was terminated.)
+    let log = test.run(["logs", &id]).ok();
+    assert!(log.stdout.starts_with("started\n"), "{log:?}");
+    assert!(log.stdout.ends_with("checkpoint saved\n"), "{log:?}");
+    wait_state(&test, &id, "cancelled", 30);
+    // Killing it again says it had ended; an unknown job is an error, not a quiet 0.
+    let again = run(test.fenton(["kill", &id]), Duration::from_secs(60)).ok();
+    assert!(again.stderr.contains("had already ended"), "{again:?}");
+    let none = test.run(["kill", "nosuchjob"]);
+    assert_eq!(none.code, Some(1), "{none:?}");
+    assert!(none.stderr.contains("no job nosuchjob"), "{none:?}");
+}
+
+#[test]
+fn an_array_is_one_job_of_four_tasks() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let id = start(
+        &test,
+        &[
+            "--array",
+            "0-3",
+            "--name",
+            "sweep",
+            "--",
+            "sh",
+            "-c",
+            "echo \"task $SLURM_ARRAY_TASK_ID\"",
+        ],
+    );
+    let job = wait_state(&test, &id, "succeeded", 60);
+    let tasks = job["slurm"]["tasks"].as_array().unwrap();
+    let mut indexes: Vec<&str> = tasks.iter().map(|t| t["index"].as_str().unwrap()).collect();
+    indexes.sort();
+    assert_eq!(indexes, ["0", "1", "2", "3"], "{job:#}");
+    let table = test.run(["jobs"]).ok();
+    assert_eq!(
+        table.stdout.lines().filter(|l| l.contains("sweep")).count(),
+        1,
+        "{table:?}"
+    );
+    assert!(
+        table.stdout.contains("succeeded (4 tasks: 4 succeeded)"),
+        "{table:?}"
+    );
+    let log = test.run(["logs", &format!("{id}.2")]).ok();
+    assert_eq!(log.stdout, "task 2\n");
+    let whole = test.run(["logs", &id]);
+    assert_eq!(whole.code, Some(1));
+    assert!(
+        whole.stderr.contains(&format!("fenton logs {id}.0")),
+        "{whole:?}"
+    );
+}
+
+#[test]
+fn a_job_that_cannot_start_says_why_and_a_refused_one_how_to_fix_it() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    // Partition big's only node (four GPUs) has no slurmd: the job waits, with a reason.
+    let id = start(&test, &["--partition", "big", "--gpus", "4", "--", "true"]);
+    let job = wait_state(&test, &id, "pending", 30);
+    let reason = job["slurm"]["reason"].as_str().unwrap_or("");
+    assert!(!reason.is_empty(), "{job:#}");
+    let table = test.run(["jobs"]).ok();
+    assert!(table.stdout.contains("pending ("), "{table:?}");
+    let out = run(test.fenton(["kill", &id]), Duration::from_secs(60)).ok();
+    assert!(out.stderr.contains("cancelled"), "{out:?}");
+
+    // More GPUs than any node of the default partition has: sbatch refuses at once.
+    let before = std::fs::read_dir(test.remote_dir.join("jobs"))
+        .unwrap()
+        .count();
+    let out = test.run(["run", "--gpus", "3", "--", "true"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("Requested node configuration is not available")
+            && out.stderr.contains("debug: gpu:2"),
+        "{out:?}"
+    );
+    let out = test.run(["run", "--partition", "nope", "--", "true"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("nope") && out.stderr.contains("sinfo lists debug*, big"),
+        "{out:?}"
+    );
+    let out = test.run(["run", "--time", "forever", "--", "true"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("--time \"forever\" is not a time limit"),
+        "{out:?}"
+    );
+    let after = std::fs::read_dir(test.remote_dir.join("jobs"))
+        .unwrap()
+        .count();
+    assert_eq!(before, after, "a refused job leaves nothing behind");
+}
+
+#[test]
+fn following_a_slurm_job_survives_the_master_dying() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let id = start(
+        &test,
+        &[
+            "--name",
+            "count",
+            "--",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo \"line $i\"; sleep 0.02; done",
+        ],
+    );
+    let follow = Follow::start(&test, &id);
+    wait_until("50 lines", Duration::from_secs(60), || follow.lines() >= 50);
+    let masters: Vec<i32> = laptop_pids(&test)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|&b| b == 0).any(|w| w == b"-M"))
+        })
+        .collect();
+    assert_eq!(masters.len(), 1, "one shared connection");
+    crate::jobs::sigkill(&masters[0].to_string(), false);
+    follow.ends_with_every_line_once(300, Duration::from_secs(90));
+}
