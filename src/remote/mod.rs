@@ -2,15 +2,12 @@
 //! command through the `openssh` crate's native mux client, so a warm command costs one channel
 //! instead of a handshake. Interactive commands exec the system `ssh -t` through the same master.
 
-mod forward;
 pub mod holder;
 mod master;
 mod mux;
 pub use master::on_path;
 pub mod scripts;
 pub mod sh;
-
-pub use forward::free_local_port;
 
 use std::convert::Infallible;
 use std::ffi::OsString;

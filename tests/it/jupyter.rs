@@ -257,9 +257,15 @@ fn start_serves_jupyter_through_a_private_forward() {
         );
     }
 
-    // Stopped: the server, its token file and the forward are gone.
+    // Stopped: the server and the forward are gone; the token stays, private, for the next
+    // start's same URL.
     assert!(!alive(pid), "Jupyter (pid {pid}) still runs after stop");
-    assert!(!lab.state("token").exists());
+    assert_eq!(lab.token(), token);
+    let mode = std::fs::metadata(lab.state("token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
     assert_eq!(api_status(local, None), None);
     let status = lab.run(&["jupyter", "status"]);
     assert_eq!(status.code, Some(1), "{status:#?}");
@@ -285,8 +291,12 @@ fn a_running_server_is_reused_and_outlives_fenton_and_its_connection() {
     );
     assert_eq!((lab.pid(), lab.token()), (Some(pid), token.clone()));
 
-    // The forward lives in the shared connection: closing it loses the forward, not Jupyter.
-    lab.run(&["disconnect"]).ok();
+    // The forward is fenton's, not the connection's: it outlives a disconnect and connects
+    // again when used; `disconnect --all` closes it, not Jupyter.
+    let out = lab.run(&["disconnect"]).ok();
+    assert!(out.stderr.contains("disconnect --all"), "{out:#?}");
+    assert_eq!(api_status(lab.local_port, Some(&token)), Some(200));
+    lab.run(&["disconnect", "--all"]).ok();
     assert_eq!(api_status(lab.local_port, None), None);
     lab.run(&["connect"]).ok();
     assert!(alive(pid));
