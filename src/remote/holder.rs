@@ -106,6 +106,11 @@ impl Remote {
             Ok(answer)
         };
         match talk(&mut stream) {
+            // One that was ending as we asked.
+            Ok(answer) if answer.is_empty() => Ok(None),
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                Ok(None)
+            }
             Ok(answer) => Ok(Some(answer)),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => bail!(
                 "fenton's forwarder for profile {:?} did not answer within {} s (stopped?): end it (its pid is in {}) and try again",
@@ -200,14 +205,20 @@ impl Remote {
 
     /// Holds a forward in the forwarder, starting it if need be.
     pub fn hold_forward(&self, forward: &Forward) -> Result<Opened> {
-        self.start_forwarder()?;
         let request = format!(
             "open {} {} {} {}",
             forward.local, forward.host, forward.port, forward.kind
         );
-        let answer = self
-            .ask(&request, Duration::from_secs(10))?
-            .context("fenton's forwarder went away")?;
+        // One that ends (its last forward just closed) as we ask is replaced, once.
+        let mut answer = None;
+        for _ in 0..2 {
+            self.start_forwarder()?;
+            answer = self.ask(&request, Duration::from_secs(10))?;
+            if answer.is_some() {
+                break;
+            }
+        }
+        let answer = answer.context("fenton's forwarder went away as it was asked")?;
         match answer.trim() {
             "ok new" => Ok(Opened::New),
             "ok already" => Ok(Opened::Already),
@@ -304,6 +315,21 @@ struct Holder {
     last_use: Mutex<Instant>,
 }
 
+/// The forwarder's socket and its identity, removed on the way out (if still ours), so that
+/// a command that comes next finds none running instead of one that is ending.
+static SOCKET: std::sync::OnceLock<(PathBuf, (u64, u64))> = std::sync::OnceLock::new();
+
+fn leave(why: std::fmt::Arguments) -> ! {
+    log(why);
+    if let Some((path, identity)) = SOCKET.get() {
+        let ours = std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == *identity);
+        if ours {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    std::process::exit(0);
+}
+
 fn log(args: std::fmt::Arguments) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -326,14 +352,22 @@ pub fn serve(remote: Remote, socket: &Path) -> Result<()> {
     let held_path = remote.state_file("fwd.held");
     let file = File::create(&held_path)
         .with_context(|| format!("cannot create {}", held_path.display()))?;
-    let mut life = match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
-    {
-        Ok(lock) => lock,
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-            log(format_args!("another forwarder runs for this profile"));
-            return Ok(());
+    // One that is ending lets go within moments; one that lives keeps it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut file = file;
+    let mut life = loop {
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => break lock,
+            Err((busy, nix::errno::Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                file = busy;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                log(format_args!("another forwarder runs for this profile"));
+                return Ok(());
+            }
+            Err((_, e)) => return Err(e).context("cannot lock the forwarder's file"),
         }
-        Err((_, e)) => return Err(e).context("cannot lock the forwarder's file"),
     };
     let _ = writeln!(life, "{}", std::process::id());
     let runtime = runtime()?;
@@ -343,6 +377,7 @@ pub fn serve(remote: Remote, socket: &Path) -> Result<()> {
             .with_context(|| format!("cannot listen on {}", socket.display()))?;
         let meta = std::fs::metadata(socket)?;
         let identity = (meta.dev(), meta.ino());
+        let _ = SOCKET.set((socket.to_path_buf(), identity));
         let holder = Arc::new(Holder {
             bound: Duration::from_secs(remote.profile.connect_timeout) + MARGIN,
             control: remote.control_path().to_path_buf(),
@@ -382,19 +417,16 @@ async fn watch(holder: Arc<Holder>, socket: PathBuf, identity: (u64, u64)) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = std::fs::metadata(&socket).map(|m| (m.dev(), m.ino()));
         if now.ok() != Some(identity) {
-            log(format_args!(
+            leave(format_args!(
                 "{} was removed: the session that made it ended; stopping",
                 socket.display()
             ));
-            std::process::exit(0);
         }
         let quiet = holder.last_use.lock().unwrap().elapsed();
         if idle > 0 && holder.active.load(SeqCst) == 0 && quiet > Duration::from_secs(idle) {
-            log(format_args!(
+            leave(format_args!(
                 "no connection for {idle} s (forward_idle_timeout): stopping"
             ));
-            let _ = std::fs::remove_file(&socket);
-            std::process::exit(0);
         }
     }
 }
@@ -433,8 +465,7 @@ async fn request(holder: Arc<Holder>, mut stream: UnixStream) {
                 let _ = stream.write_all(answer.as_bytes()).await;
                 let _ = stream.shutdown().await;
                 if holder.forwards.lock().unwrap().is_empty() {
-                    log(format_args!("no forward left: stopping"));
-                    std::process::exit(0);
+                    leave(format_args!("no forward left: stopping"));
                 }
                 return;
             }
@@ -445,8 +476,7 @@ async fn request(holder: Arc<Holder>, mut stream: UnixStream) {
         ["stop"] => {
             let _ = stream.write_all(b"ok\n").await;
             let _ = stream.shutdown().await;
-            log(format_args!("asked to stop"));
-            std::process::exit(0);
+            leave(format_args!("asked to stop"));
         }
         _ => "error a bad request\n".into(),
     };
