@@ -304,3 +304,46 @@ fn two_opens_at_once_share_one_forwarder() {
     assert_eq!(get(local), None);
     assert!(TcpListener::bind(("127.0.0.1", local)).is_ok());
 }
+
+/// The forwarder stops by itself after `forward_idle_timeout` seconds without a connection,
+/// and when its socket goes (the login session's runtime directory is removed at logout).
+#[test]
+fn the_forwarder_stops_when_idle_or_when_the_session_ends() {
+    let Some(test) = TestBox::builder()
+        .profile("forward_idle_timeout = 2")
+        .start()
+    else {
+        return;
+    };
+    let Some(web) = WebServer::start(&test) else {
+        return;
+    };
+    let local = free_port();
+    let spec = format!("{local}:127.0.0.1:{}", web.port);
+    test.run(["tunnel", &spec]).ok();
+    // Used, it stays past the timeout; idle, it goes.
+    for _ in 0..4 {
+        assert_eq!(get(local).as_deref(), Some("hello from the box\n"));
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    assert_eq!(test.forwarders().len(), 1);
+    wait_until(
+        "the idle forwarder to stop",
+        Duration::from_secs(10),
+        || test.forwarders().is_empty(),
+    );
+    assert_eq!(get(local), None);
+
+    test.run(["tunnel", &spec]).ok();
+    let sockets: Vec<_> = std::fs::read_dir(test.root.join("run/fenton"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".fwd.sock"))
+        .collect();
+    assert_eq!(sockets.len(), 1, "{sockets:?}");
+    std::fs::remove_file(&sockets[0]).unwrap();
+    wait_until("the forwarder to stop", Duration::from_secs(5), || {
+        test.forwarders().is_empty()
+    });
+    assert_eq!(get(local), None);
+}
