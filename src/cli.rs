@@ -371,11 +371,12 @@ pub enum FsCommand {
 pub enum JupyterCommand {
     /// Start Jupyter on the box (or find the one running), forward it here and open the browser
     Start(JupyterStartArgs),
-    /// Stop Jupyter on the box and remove its token and forward
+    /// Stop Jupyter on the box and close its forward (its token and local port stay for the
+    /// next start: the same URL)
     Stop,
     /// Whether Jupyter runs: pid, port, uptime, and the local URL (without the token)
     Status,
-    /// Open the browser at the running Jupyter, re-creating the forward if it was lost
+    /// Open the browser at the running Jupyter, holding its forward again if it was closed
     Open,
     /// Print the local URL with its token, for pasting (the only output that shows the token)
     Url,

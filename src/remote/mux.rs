@@ -197,7 +197,10 @@ mod tests {
         put_string(&mut buf, b"open failed");
         assert_eq!(get_u32(&buf, 0), Some(S_FAILURE));
         assert_eq!(get_string(&buf, 8).as_deref(), Some("open failed"));
-        assert_eq!(get_string(&buf, 4), None, "a length past the end");
+        let mut short = Vec::new();
+        put_u32(&mut short, 100);
+        short.extend_from_slice(b"abc");
+        assert_eq!(get_string(&short, 0), None, "a length past the end");
         assert_eq!(get_u32(&buf[..3], 0), None);
     }
 }
