@@ -176,8 +176,10 @@ impl Remote {
             .arg("hold-forwards")
             .arg("--socket")
             .arg(&socket);
-        // It outlives us: it must not hold our stdout or stderr open.
-        cmd.stdin(Stdio::null())
+        // It outlives us: it must not hold our stdout or stderr open, nor our directory (a
+        // mount that could then not be unmounted).
+        cmd.current_dir("/")
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
         ui::trace_command("fenton", cmd.get_args());
@@ -410,11 +412,25 @@ pub fn serve(remote: Remote, socket: &Path) -> Result<()> {
 }
 
 /// Ends the process when its socket is gone or replaced (the runtime directory was removed:
-/// the login session ended), or when idle past `forward_idle_timeout`.
+/// the login session ended), when idle past `forward_idle_timeout`, and when the config no
+/// longer has its profile as it was: a forward must not keep a port for a box the profile
+/// no longer names.
 async fn watch(holder: Arc<Holder>, socket: PathBuf, identity: (u64, u64)) {
     let idle = holder.remote.profile.forward_idle_timeout;
+    let config = holder.remote.config_path.clone();
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let mut seen = config.as_deref().and_then(modified);
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Some(path) = &config {
+            let now = modified(path);
+            if now != seen {
+                seen = now;
+                if let Some(why) = profile_changed(&holder.remote, path) {
+                    leave(format_args!("{why}: stopping"));
+                }
+            }
+        }
         let now = std::fs::metadata(&socket).map(|m| (m.dev(), m.ino()));
         if now.ok() != Some(identity) {
             leave(format_args!(
@@ -427,6 +443,29 @@ async fn watch(holder: Arc<Holder>, socket: PathBuf, identity: (u64, u64)) {
             leave(format_args!(
                 "no connection for {idle} s (forward_idle_timeout): stopping"
             ));
+        }
+    }
+}
+
+/// Why the config at `path` no longer holds `remote`'s profile as it was, if it does not; a
+/// config that cannot be read (being written) says nothing yet.
+fn profile_changed(remote: &Remote, path: &Path) -> Option<String> {
+    let loaded = crate::config::load(Some(path)).ok()?;
+    match loaded.profile(Some(&remote.name)) {
+        Err(_) => Some(format!(
+            "profile {:?} is gone from {}",
+            remote.name,
+            path.display()
+        )),
+        Ok((name, profile)) => {
+            let now = Remote::new(name, profile).ok()?;
+            (now.control_path() != remote.control_path()).then(|| {
+                format!(
+                    "profile {:?} now names another box in {}",
+                    remote.name,
+                    path.display()
+                )
+            })
         }
     }
 }

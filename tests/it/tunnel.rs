@@ -306,7 +306,8 @@ fn two_opens_at_once_share_one_forwarder() {
 }
 
 /// The forwarder stops by itself after `forward_idle_timeout` seconds without a connection,
-/// and when its socket goes (the login session's runtime directory is removed at logout).
+/// when its socket goes (the login session's runtime directory is removed at logout), and
+/// when the config's profile names another box.
 #[test]
 fn the_forwarder_stops_when_idle_or_when_the_session_ends() {
     let Some(test) = TestBox::builder()
@@ -334,6 +335,8 @@ fn the_forwarder_stops_when_idle_or_when_the_session_ends() {
     );
     assert_eq!(get(local), None);
 
+    // Without an idle timeout from here on: only what is tested can stop it.
+    test.write_config(&test.default_config(""));
     test.run(["tunnel", &spec]).ok();
     let sockets: Vec<_> = std::fs::read_dir(test.root.join("run/fenton"))
         .unwrap()
@@ -342,6 +345,15 @@ fn the_forwarder_stops_when_idle_or_when_the_session_ends() {
         .collect();
     assert_eq!(sockets.len(), 1, "{sockets:?}");
     std::fs::remove_file(&sockets[0]).unwrap();
+    wait_until("the forwarder to stop", Duration::from_secs(5), || {
+        test.forwarders().is_empty()
+    });
+    assert_eq!(get(local), None);
+
+    // The profile now names another box: the old box's forward must not keep the port.
+    test.run(["tunnel", &spec]).ok();
+    assert_eq!(test.forwarders().len(), 1);
+    test.write_config(&test.default_config("user = \"someone-else\""));
     wait_until("the forwarder to stop", Duration::from_secs(5), || {
         test.forwarders().is_empty()
     });
