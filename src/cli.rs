@@ -84,6 +84,15 @@ pub enum Command {
     Jupyter(JupyterCommand),
 
     /// Forward a local port to a port on (or reachable from) the box: TensorBoard and the like
+    ///
+    /// The forward listens on 127.0.0.1 only and is held by a small fenton process on this
+    /// machine (one per profile, shared with Jupyter's forward), not by the ssh connection: it
+    /// survives sleep, a network change and a killed connection, and the next connection
+    /// through it opens the shared connection again by itself. That process stops with
+    /// `tunnel close` of its last forward, `jupyter stop`, `disconnect --all`, after
+    /// `forward_idle_timeout` seconds without a connection (when set; default: never), and
+    /// with your login session (when the session's runtime directory, $XDG_RUNTIME_DIR, is
+    /// removed at logout; where there is none, at reboot).
     Tunnel(TunnelArgs),
     /// Mount the box's files here with sshfs, unmount them, or say how the mount is
     #[command(subcommand)]
@@ -123,8 +132,11 @@ pub enum Command {
     /// Open the shared connection now (later commands reuse it)
     Connect,
 
-    /// Close the shared connection
-    Disconnect,
+    /// Close the shared connection; with --all, Jupyter's and the tunnels' forwards too
+    ///
+    /// Without --all the forwards stay: the next connection through one opens the shared
+    /// connection again.
+    Disconnect(DisconnectArgs),
 
     /// Check the laptop, the config, the link and the box; say what to fix (exit 1 on a problem)
     Doctor(DoctorArgs),
@@ -141,6 +153,13 @@ pub enum Command {
 
     /// Print the man page (roff); with --dir, write it and one page per command there
     Man(ManArgs),
+
+    /// Holds the profile's forwards; fenton starts it when a forward is opened
+    #[command(hide = true, name = "hold-forwards")]
+    HoldForwards {
+        #[arg(long)]
+        socket: PathBuf,
+    },
 
     /// Opens the video that gave fenton its name
     #[command(hide = true)]
@@ -378,11 +397,12 @@ pub enum FsCommand {
 pub enum JupyterCommand {
     /// Start Jupyter on the box (or find the one running), forward it here and open the browser
     Start(JupyterStartArgs),
-    /// Stop Jupyter on the box and remove its token and forward
+    /// Stop Jupyter on the box and close its forward (its token and local port stay for the
+    /// next start: the same URL)
     Stop,
     /// Whether Jupyter runs: pid, port, uptime, and the local URL (without the token)
     Status,
-    /// Open the browser at the running Jupyter, re-creating the forward if it was lost
+    /// Open the browser at the running Jupyter, holding its forward again if it was closed
     Open,
     /// Print the local URL with its token, for pasting (the only output that shows the token)
     Url,
@@ -398,9 +418,21 @@ pub struct JupyterStartArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
 
-    /// Local port; default: the profile's `jupyter.local_port` (the next free one when busy)
+    /// Local port; default: the one the last start used, else the profile's
+    /// `jupyter.local_port` (the next free one when busy)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub local_port: Option<u16>,
+
+    /// Make a new token (a saved URL stops working); default: keep the one Jupyter had
+    #[arg(long)]
+    pub new_token: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    /// Also close Jupyter's and the tunnels' forwards and stop the process that holds them
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -416,7 +448,7 @@ pub struct TunnelArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TunnelCommand {
-    /// The tunnels this machine holds, and whether each is up
+    /// Every forward held here (Jupyter's too), whether the box end answers, and its traffic
     List,
     /// Close the tunnel on a local port
     Close {

@@ -43,7 +43,9 @@ impl Ctx {
     pub fn remote(&self) -> Result<Remote> {
         let loaded = self.config()?;
         let (name, profile) = loaded.profile(self.global.profile.as_deref())?;
-        Remote::new(name, profile)
+        let mut remote = Remote::new(name, profile)?;
+        remote.config_path = Some(loaded.path);
+        Ok(remote)
     }
 }
 
@@ -67,7 +69,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Jupyter(command) => jupyter::run(&ctx, command),
         Command::Tunnel(args) => tunnel::run(&ctx, args),
         Command::Connect => connect::connect(&ctx),
-        Command::Disconnect => connect::disconnect(&ctx),
+        Command::Disconnect(args) => connect::disconnect(&ctx, args),
+        Command::HoldForwards { socket } => tunnel::hold(&ctx, &socket),
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Config(command) => config::run(&ctx, command),
         Command::Completions { shell } => completions::completions(shell),

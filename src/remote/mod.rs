@@ -2,13 +2,12 @@
 //! command through the `openssh` crate's native mux client, so a warm command costs one channel
 //! instead of a handshake. Interactive commands exec the system `ssh -t` through the same master.
 
-mod forward;
+pub mod holder;
 mod master;
+mod mux;
 pub use master::on_path;
 pub mod scripts;
 pub mod sh;
-
-pub use forward::free_local_port;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -29,6 +28,8 @@ use crate::ui;
 pub struct Remote {
     pub name: String,
     pub profile: Profile,
+    /// The config file the profile came from, for the forwarder fenton starts.
+    pub config_path: Option<PathBuf>,
     control: PathBuf,
 }
 
@@ -52,6 +53,7 @@ impl Remote {
             control: dir.join(stem),
             name,
             profile,
+            config_path: None,
         })
     }
 

@@ -419,6 +419,27 @@ impl TestBox {
             .collect()
     }
 
+    /// The pids of fenton's forwarders (`fenton hold-forwards`) started in this test.
+    pub fn forwarders(&self) -> Vec<i32> {
+        let root = self.root.to_string_lossy().into_owned();
+        Self::pids_mentioning("hold-forwards")
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&root))
+            })
+            .collect()
+    }
+
+    /// The pids of the ssh masters serving this test's shared connection (not the
+    /// forwarder, whose socket's name starts with the connection's).
+    pub fn masters(&self) -> Vec<i32> {
+        self.control_sockets()
+            .iter()
+            .flat_map(|socket| Self::pids_mentioning(&format!("ControlPath={}", socket.display())))
+            .collect()
+    }
+
     fn kill_mentioning(needle: &str) {
         for pid in Self::pids_mentioning(needle) {
             let _ = nix_kill(pid);
