@@ -1,6 +1,7 @@
 //! One module per command; this one resolves what every command shares (the config and the
 //! profile) and dispatches.
 
+mod code;
 mod completions;
 mod config;
 mod connect;
@@ -64,6 +65,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Monitor(command) => monitor::run(&ctx, command),
         Command::Jupyter(command) => jupyter::run(&ctx, command),
         Command::Tunnel(args) => tunnel::run(&ctx, args),
+        Command::Code(args) => code::code(&ctx, args),
+        Command::SshConfig(args) => code::ssh_config(&ctx, args),
         Command::Connect => connect::connect(&ctx),
         Command::Disconnect => connect::disconnect(&ctx),
         Command::Doctor(args) => doctor::run(&ctx, args),
