@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{run, Out, TestBox};
+use crate::common::{run, wait_until, Out, Terminal, TestBox};
 
 /// A stand-in editor in `dir/bin`, which writes its arguments to `dir/argv`, one a line.
 fn stand_in_editor(dir: &Path) -> PathBuf {
@@ -191,6 +191,53 @@ fn setup_adds_one_include_line_once() {
     let other = String::from_utf8_lossy(&other.stdout);
     assert!(other.lines().any(|l| l == "user someone"), "{other}");
     assert!(!other.contains("controlpath"), "{other}");
+}
+
+#[test]
+fn a_terminal_is_asked_once() {
+    const T: Duration = Duration::from_secs(30);
+    let ask = |test: &TestBox, answer: Option<&str>| -> Option<String> {
+        let bin = stand_in_editor(&test.root);
+        let mut cmd = test.fenton(["code"]);
+        cmd.env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        );
+        let term = Terminal::start(test, &cmd)?;
+        if let Some(answer) = answer {
+            term.wait_for("[y/N]", T);
+            term.line(answer);
+        }
+        wait_until("fenton code to end", T, || term.exited());
+        // tmux keeps no status for a program that ends as it starts: the editor's record
+        // says that fenton went on to run it.
+        let screen = term.screen();
+        assert!(
+            editor_argv(test).is_some(),
+            "the editor did not run: {screen}"
+        );
+        let _ = std::fs::remove_file(test.root.join("argv"));
+        drop(term);
+        // The next terminal gets a server of its own, not this one as it ends.
+        let _ = std::fs::remove_file(test.root.join("term.sock"));
+        Some(screen)
+    };
+    let Some(test) = TestBox::new() else { return };
+    let config = test.root.join("home/.ssh/config");
+    let Some(_) = ask(&test, Some("n")) else {
+        return;
+    };
+    assert!(!config.exists(), "~/.ssh/config was made after a no");
+    let screen = ask(&test, None).unwrap();
+    assert!(!screen.contains("[y/N]"), "asked twice: {screen}");
+    assert!(screen.contains("--setup"), "{screen}");
+    assert!(!config.exists());
+
+    let Some(test) = TestBox::new() else { return };
+    let config = test.root.join("home/.ssh/config");
+    ask(&test, Some("y")).unwrap();
+    let include = format!("Include {}\n", managed(&test).display());
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), include);
 }
 
 #[test]
