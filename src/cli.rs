@@ -129,6 +129,27 @@ pub enum Command {
     #[command(subcommand)]
     Monitor(MonitorCommand),
 
+    /// Open VS Code (or another editor) on a directory of the box, over the shared connection
+    ///
+    /// Runs `code --remote ssh-remote+fenton-PROFILE DIR`. The host `fenton-PROFILE` is an
+    /// entry fenton keeps in its own ssh config file (`fenton ssh-config` prints it): it uses
+    /// fenton's shared connection, so the editor needs no second login. For the editor to find
+    /// it, ~/.ssh/config must include that file: fenton adds one `Include` line at its top when
+    /// you agree (--setup, or a question on a terminal, asked once), keeping a copy of the file
+    /// as it was. fenton first checks that the box can run the editor's server (glibc 2.28 or
+    /// newer since VS Code 1.99) and that DIR is a directory there. Needs the editor's
+    /// Remote - SSH extension.
+    Code(CodeArgs),
+
+    /// Print the ssh Host entry that reaches the box over fenton's shared connection
+    ///
+    /// For any other tool that speaks ssh: PyCharm's SSH interpreter, JetBrains Gateway, scp,
+    /// rsync (`rsync -e 'ssh -F FILE'`, or plain `ssh fenton-PROFILE` once ~/.ssh/config
+    /// includes fenton's file). The entry is also written to fenton's ssh config file
+    /// ($XDG_CONFIG_HOME/fenton/ssh_config or ~/.config/fenton/ssh_config), whose path
+    /// `--path` prints instead.
+    SshConfig(SshConfigArgs),
+
     /// Open the shared connection now (later commands reuse it)
     Connect,
 
@@ -193,6 +214,37 @@ pub struct ExecArgs {
         value_parser = clap::value_parser!(OsString)
     )]
     pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct CodeArgs {
+    /// Directory on the box to open (relative: to the remote home); default: the remote home
+    #[arg(value_name = "DIR")]
+    pub dir: Option<String>,
+
+    /// The editor to run: code, cursor, codium, code-insiders… (default: the config's
+    /// `editor`, else code)
+    #[arg(long, value_name = "PROGRAM")]
+    pub editor: Option<String>,
+
+    /// Add the one `Include` line to ~/.ssh/config (a copy of it is kept) without asking
+    #[arg(long)]
+    pub setup: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SshConfigArgs {
+    /// The profile whose entry to print (default: -p, else the config's default)
+    #[arg(value_name = "PROFILE")]
+    pub name: Option<String>,
+
+    /// Print the path of fenton's ssh config file instead
+    #[arg(long)]
+    pub path: bool,
+
+    /// Also add the one `Include` line to ~/.ssh/config (a copy of it is kept)
+    #[arg(long)]
+    pub setup: bool,
 }
 
 #[derive(Debug, Args)]

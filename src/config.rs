@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub struct ConfigFile {
     /// Profile used when `-p` is not given.
     pub default: Option<String>,
+    /// The editor `fenton code` opens (`code`, `cursor`, `codium`…), when `--editor` is not given.
+    pub editor: Option<String>,
     #[serde(default)]
     pub profile: BTreeMap<String, Profile>,
     #[serde(default)]

@@ -2,6 +2,7 @@
 //! profile) and dispatches.
 
 mod cluster;
+mod code;
 mod completions;
 mod config;
 mod connect;
@@ -68,6 +69,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Monitor(command) => monitor::run(&ctx, command),
         Command::Jupyter(command) => jupyter::run(&ctx, command),
         Command::Tunnel(args) => tunnel::run(&ctx, args),
+        Command::Code(args) => code::code(&ctx, args),
+        Command::SshConfig(args) => code::ssh_config(&ctx, args),
         Command::Connect => connect::connect(&ctx),
         Command::Disconnect(args) => connect::disconnect(&ctx, args),
         Command::HoldForwards { socket } => tunnel::hold(&ctx, &socket),
