@@ -12,7 +12,7 @@
 //! Jupyter reads through `JUPYTER_TOKEN_FILE`.
 
 use std::fs;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ use super::jupyter::{last_line, missing, new_token, probe, show, unwrapped, Repl
 use super::Ctx;
 use crate::cli::{JupyterCommand, JupyterStartArgs};
 use crate::exit::Exit;
-use crate::remote::{free_local_port, scripts, sh, Remote, STEP_LIMIT};
+use crate::remote::{scripts, sh, Remote, STEP_LIMIT};
 use crate::status::slurm::duration;
 use crate::ui;
 
@@ -523,6 +523,18 @@ async fn forward(
     fs::write(&path, format!("{local} {}\n", target.text()))
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(local)
+}
+
+/// The first port from `from` on that nobody listens on at 127.0.0.1.
+fn free_local_port(from: u16) -> Result<u16> {
+    (from..=from.saturating_add(100))
+        .find(|&port| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok())
+        .with_context(|| {
+            format!(
+                "no free local port in {from}..{}: close what uses them or pick another",
+                from.saturating_add(100)
+            )
+        })
 }
 
 async fn request(remote: &Remote, local: u16, target: &Target) -> Result<()> {
