@@ -4,6 +4,7 @@
 //! files within the retention, and end for good on `monitor stop`.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -348,6 +349,59 @@ fn the_recorder_outlives_the_connection_and_records_what_the_gpus_say() {
         !html.contains("src=") && !html.contains("href="),
         "fetches nothing: {html}"
     );
+    // --open: a private temporary page, handed to the system's opener (a stand-in here that
+    // notes what it was given and the page's mode).
+    let opener_dir = test.root.join("opener");
+    let tmp = test.root.join("tmp");
+    std::fs::create_dir_all(&opener_dir).unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    let seen = test.root.join("opened");
+    let opener = opener_dir.join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\n{{ printf '%s\\n' \"$1\"; stat -c %a \"$1\"; }} > '{}'\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = test.fenton(["status", "--history", "2m", "--open"]);
+    cmd.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            opener_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    )
+    .env("TMPDIR", &tmp);
+    let out = common::run(cmd, T).ok();
+    let said = std::fs::read_to_string(&seen).unwrap_or_default();
+    let (opened, mode) = said.trim().split_once('\n').unwrap_or(("", ""));
+    assert!(
+        opened.starts_with(&tmp.to_string_lossy().into_owned()) && opened.ends_with(".html"),
+        "{said:?} {out:?}"
+    );
+    assert_eq!(mode, "600", "{said:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("wrote {opened} and opened it")),
+        "{out:?}"
+    );
+    let page = std::fs::read_to_string(opened).unwrap();
+    assert!(page.contains("<svg") && page.contains("epoch"), "{page}");
+    // Without an opener the page is still written, and the error says where it is.
+    let mut cmd = test.fenton(["status", "--history", "2m", "--open"]);
+    cmd.env("PATH", "/nonexistent").env("TMPDIR", &tmp);
+    let out = common::run(cmd, T);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("could not open it: there is no xdg-open here"),
+        "{out:?}"
+    );
+
     let out = test.run(["doctor", "--json"]);
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     let check = report["checks"]
@@ -583,7 +637,6 @@ fn the_box_alerts_with_nothing_running_on_the_laptop() {
         laptop(test).is_empty(),
         "fenton ran on the laptop meanwhile"
     );
-    use std::os::unix::fs::PermissionsExt;
     let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(m.dir().join("notify.d")), 0o700);
     assert_eq!(mode(m.dir().join("notify.d/webhook.curl")), 0o600);
