@@ -559,7 +559,7 @@ fn auto_starts_the_recorder_and_notices_when_it_is_gone() {
 
 /// The alerts come from the box while no fenton runs on the laptop: an idle GPU under a
 /// running job (once, however long it stays idle, then "recovered"), the kernel's OOM
-/// killer, a hot GPU and a full disk (thresholds set low enough for this box). A real OOM kill would take the test machine down with it, so the box's
+/// killer (naming the job it ended), a hot GPU and a full disk (thresholds set low enough for this box). A real OOM kill would take the test machine down with it, so the box's
 /// `FENTON_VMSTAT` points the recorder at a stand-in for /proc/vmstat whose `oom_kill`
 /// counter the test raises.
 #[test]
@@ -626,11 +626,18 @@ fn the_box_alerts_with_nothing_running_on_the_laptop() {
         !alerts("gpu_idle.0", "recovered").is_empty()
     });
 
+    // The OOM killer ends the job: its process group killed outright, the counter raised.
+    let group =
+        std::fs::read_to_string(test.remote_dir.join("jobs").join(&job).join("pid")).unwrap();
+    sigkill(group.trim(), true);
     std::fs::write(&vmstat, "nr_free_pages 1000\noom_kill 2\n").unwrap();
     wait_until("an OOM alert", T, || !alerts("oom", "alert").is_empty());
     let oom = &alerts("oom", "alert")[0];
+    let text = oom["text"].as_str().unwrap();
     assert!(
-        oom["text"].as_str().unwrap().contains("2 OOM kill"),
+        text.contains(&format!(
+            "killed fenton job {job} (train) for memory (2 OOM kill(s))"
+        )) && text.contains(&format!("fenton logs {job}")),
         "{oom}"
     );
     assert!(

@@ -20,7 +20,8 @@
 # each sample is checked for the conditions named there; a condition that holds long enough is
 # sent once an hour at most, and once "recovered" when it ends (monitor/alert.state keeps
 # `KEY SINCE SENT ALERTED VALUE` lines; what was sent goes to monitor/alerts.log). The OOM
-# counter is read from FENTON_VMSTAT when set (the tests' stand-in), else /proc/vmstat.
+# counter is read from FENTON_VMSTAT when set (the tests' stand-in), else /proc/vmstat; the
+# OOM alert names the fenton jobs it ended (see oom_hit).
 every=$1 keep=$2 rdir=$3
 mdir=$rdir/monitor
 LC_ALL=C
@@ -78,8 +79,13 @@ alert() {
 alerts() {
   [ -f "$mdir/alerts.conf" ] && [ -d "$fj_n" ] || return 0
   oom=$(awk '$1 == "oom_kill" { print $2 }' "$vmstat" 2>/dev/null)
+  hit='' hit_id=''
+  if [ "$oom" != "$oom_seen" ]; then
+    oom_hit
+    oom_seen=$oom
+  fi
   [ -f "$mdir/alert.state" ] || : >"$mdir/alert.state"
-  todo=$(FM_SAMPLE=$1 FM_OOM=$oom awk -v now="$now" -v out="$mdir/alert.state.tmp" '
+  todo=$(FM_SAMPLE=$1 FM_OOM=$oom FM_HIT=$hit FM_HIT_ID=$hit_id awk -v now="$now" -v out="$mdir/alert.state.tmp" '
     function dur(s) { return s >= 3600 ? int(s / 3600) "h" int(s % 3600 / 60) "m" : s >= 60 ? int(s / 60) "m" : s "s" }
     FILENAME ~ /alerts\.conf$/ { on[$1] = 1; t1[$1] = $2; t2[$1] = $3; next }
     { since[$1] = $2; sent[$1] = $3; up[$1] = $4; val[$1] = $5; known[$1] = 1 }
@@ -110,7 +116,10 @@ alerts() {
         o = ENVIRON["FM_OOM"] + 0
         if (known["oom"] && o > val["oom"] + 0) {
           if (now - sent["oom"] >= 3600) {
-            print "alert oom the kernel killed a process for memory (" o - val["oom"] " OOM kill(s), job(s) running: " (v["jobs"] == "" ? "none" : v["jobs"]) "): fenton jobs shows which ended"
+            if (ENVIRON["FM_HIT"] != "")
+              print "alert oom the kernel killed fenton job " ENVIRON["FM_HIT"] " for memory (" o - val["oom"] " OOM kill(s)): fenton logs " ENVIRON["FM_HIT_ID"]
+            else
+              print "alert oom the kernel killed a process for memory (" o - val["oom"] " OOM kill(s), job(s) running: " (v["jobs"] == "" ? "none" : v["jobs"]) "): fenton jobs shows which ended"
             sent["oom"] = now
           }
         }
@@ -177,6 +186,41 @@ jobs_now() {
   printf '%s' "$list"
 }
 
+# The fenton jobs the OOM killer ended, when the counter moved: of those that ran in the last
+# three samples, each that ended by SIGKILL (exit 137) within that time, or whose process
+# group is gone while its wrapper records the end. hit becomes `ID (NAME)`, comma-separated,
+# and hit_id the first ID.
+oom_hit() {
+  since=$((now - 3 * every - 5))
+  seen=, all=$jobs_2,$jobs_1,$jobs
+  set -f
+  IFS=,
+  for id in $all; do
+    IFS=$ifs
+    case $id in '' | */* | .*) continue ;; esac
+    case $seen in *",$id,"*) continue ;; esac
+    seen=$seen$id,
+    j=$rdir/jobs/$id
+    code='' ended='' pid='' name=''
+    [ -r "$j/exit" ] && read -r code <"$j/exit"
+    [ -r "$j/ended" ] && read -r ended <"$j/ended"
+    [ -r "$j/pid" ] && read -r pid <"$j/pid"
+    case $ended in '' | *[!0-9]*) ended=0 ;; esac
+    case $pid in '' | 0 | 1 | *[!0-9]*) pid='' ;; esac
+    if [ -f "$j/exit" ]; then
+      if [ "$code" != 137 ] || [ "$ended" -lt "$since" ]; then continue; fi
+    elif [ -z "$pid" ] || kill -0 "-$pid" 2>/dev/null; then
+      continue
+    fi
+    [ -r "$j/name" ] && read -r name <"$j/name"
+    name=$(printf '%s' "$name" | tr -cd 'A-Za-z0-9._-')
+    hit=$hit${hit:+, }"$id ($name)"
+    [ -n "$hit_id" ] || hit_id=$id
+  done
+  IFS=$ifs
+  set +f
+}
+
 # Removes what is past KEEP and thins what is past KEEP/7.
 prune() {
   for f in "$mdir"/r-* "$mdir"/t-*; do
@@ -202,10 +246,13 @@ fi
 
 prev=
 file=
+jobs_1='' jobs_2='' oom_seen=''
+ifs=$IFS
 while :; do
   now=$(date +%s)
   disks=$(bounded 5 df -Pk / "$HOME" 2>/dev/null | awk 'NR > 1 { print $1, $5 }')
-  out=$(FM_GPUS=$(gpus) FM_DISKS=$disks FM_JOBS=$(jobs_now) awk -v now="$now" -v prev="$prev" '
+  jobs=$(jobs_now)
+  out=$(FM_GPUS=$(gpus) FM_DISKS=$disks FM_JOBS=$jobs awk -v now="$now" -v prev="$prev" '
     BEGIN {
       ng = split(ENVIRON["FM_GPUS"], gl, "\n")
       for (j = 1; j <= ng; j++) {
@@ -260,6 +307,7 @@ while :; do
 }" >>"$file" 2>/dev/null
   alerts "${out#*
 }"
+  jobs_2=$jobs_1 jobs_1=$jobs
   sleep "$every" &
   sleeper=$!
   wait "$sleeper"
