@@ -35,6 +35,11 @@ fn monitor_box(retention: &str) -> Option<MonitorBox> {
 
 /// The same with `monitor` keys of the test's and extra environment on the box.
 fn monitor_box_with(keys: &str, vars: &[(&str, &str)]) -> Option<MonitorBox> {
+    monitor_box_on(&common::recording(H100), keys, vars)
+}
+
+/// The same with the GPU answering from `recording`.
+fn monitor_box_on(recording: &Path, keys: &str, vars: &[(&str, &str)]) -> Option<MonitorBox> {
     let bin = tempfile::Builder::new()
         .prefix("fenton-bin")
         .tempdir()
@@ -47,10 +52,7 @@ fn monitor_box_with(keys: &str, vars: &[(&str, &str)]) -> Option<MonitorBox> {
         builder = builder.env(k, v);
     }
     let test = builder
-        .env(
-            "NVIDIA_SMI_CAPTURE",
-            &common::recording(H100).to_string_lossy(),
-        )
+        .env("NVIDIA_SMI_CAPTURE", &recording.to_string_lossy())
         .env("NVIDIA_SMI_STATE_FILE", &state.to_string_lossy())
         .env(
             "PATH",
@@ -675,4 +677,93 @@ fn the_box_alerts_with_nothing_running_on_the_laptop() {
         "{}",
         full[0]
     );
+}
+
+/// The GPUs' compute processes go into the samples with their user and, for a fenton job's,
+/// the job's id, and `--history` lists them. The recording's first process (pid 11327) is
+/// made the job's, as a training run's would be.
+#[test]
+fn gpu_processes_are_recorded_with_their_fenton_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("h100.txt");
+    let original = std::fs::read_to_string(common::recording(H100)).unwrap();
+    std::fs::write(&recording, &original).unwrap();
+    let Some(m) = monitor_box_on(&recording, "every = 1, retention = \"1h\"", &[]) else {
+        return;
+    };
+    let test = &m.test;
+    let _reaper = reaper(test);
+    std::fs::write(&m.state, "load\n").unwrap();
+    let job = test
+        .run(["run", "--name", "train", "--", "sleep", "60"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let pid = std::fs::read_to_string(test.remote_dir.join("jobs").join(&job).join("pid"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let swapped = dir.path().join("swapped.txt");
+    std::fs::write(&swapped, original.replace("11327", &pid)).unwrap();
+    std::fs::rename(&swapped, &recording).unwrap();
+    test.run(["monitor", "start"]).ok();
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .unwrap()
+        .unwrap()
+        .name;
+    let ours = format!("0/{pid}/{user}/2566/{job}");
+    wait_until("3 samples with the job's GPU process", T, || {
+        m.samples()
+            .iter()
+            .filter(|s| {
+                s.1.get("procs")
+                    .is_some_and(|p| p.split(',').any(|p| p == ours))
+            })
+            .count()
+            >= 3
+    });
+    // The recording's other processes are no job's.
+    let last = m.samples().pop().unwrap();
+    let procs: Vec<&str> = last.1["procs"].split(',').collect();
+    assert_eq!(procs.len(), 3, "{procs:?}");
+    for other in ["11328", "11345"] {
+        let p = procs
+            .iter()
+            .find(|p| p.split('/').nth(1) == Some(other))
+            .unwrap_or_else(|| panic!("{procs:?}"));
+        assert!(p.ends_with('/'), "{p}");
+    }
+
+    let out = test.run(["status", "--history", "1m", "--json"]).ok();
+    let h: Value = serde_json::from_str(&out.stdout).unwrap();
+    let found = h["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"].as_u64().map(|n| n.to_string()) == Some(pid.clone()))
+        .unwrap_or_else(|| panic!("{h}"))
+        .clone();
+    assert_eq!(found["gpu"], 0);
+    assert_eq!(found["user"], user.as_str());
+    assert_eq!(found["peak_mib"], 2566.0);
+    assert_eq!(found["job"], job.as_str());
+    let out = test.run(["status", "--history", "1m"]).ok();
+    assert!(
+        out.stdout.contains(&format!(
+            "gpu0 pid {pid} {user}, up to 2566 MiB, fenton job {job} (train)"
+        )),
+        "{}",
+        out.stdout
+    );
+    // Idle, the GPU holds no memory: no second nvidia-smi, no processes.
+    std::fs::write(&m.state, "idle\n").unwrap();
+    let before = m.samples().len();
+    wait_until("2 idle samples", T, || m.samples().len() >= before + 2);
+    assert!(!m.samples().last().unwrap().1.contains_key("procs"));
+    let rpid = m.pid().unwrap();
+    test.run(["monitor", "stop"]).ok();
+    wait_until("the recorder's processes to end", T, || {
+        in_session(rpid).is_empty()
+    });
 }
