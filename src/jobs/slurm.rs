@@ -81,8 +81,9 @@ pub struct Submit<'a> {
     /// Where the job runs; a `~` is the login node's home.
     pub dir: &'a str,
     pub command: &'a [OsString],
-    /// The notifications it has, in words; None for none.
-    pub notify: Option<&'a str>,
+    /// For an end message: the script lines that write the channels' files into notify.d,
+    /// and how often the login node's watcher looks; None for no message.
+    pub notify: Option<(String, u64)>,
     pub array: Option<String>,
     pub options: Vec<String>,
 }
@@ -94,11 +95,25 @@ pub struct Submitted {
 
 /// `sbatch`, by slurm-run.sh. A refusal is sbatch's own words on one line, and what to do.
 pub async fn submit(remote: &Remote, job: Submit<'_>) -> Result<Submitted> {
-    let body = format!("{}\n{}", scripts::SLURM_LIB, scripts::SLURM_RUN);
+    let mut body = format!("{}\n{}", scripts::SLURM_LIB, scripts::SLURM_RUN);
+    if let Some((files, _)) = &job.notify {
+        body.push_str(files);
+        body.push_str(&sh::write_file(
+            "fj_jobs",
+            ".watch.sh",
+            &scripts::slurm_watcher(),
+        ));
+    }
+    body.push_str("fj_submit \"$@\"\n");
+    let (what, every) = match &job.notify {
+        Some((_, every)) => ("end", *every),
+        None => ("0", 0),
+    };
     let mut args = vec![
         job.name.to_string(),
         job.command_words(),
-        job.notify.unwrap_or("0").to_string(),
+        what.to_string(),
+        every.to_string(),
         job.array.clone().unwrap_or_default(),
     ];
     args.extend(job.options.iter().cloned());
@@ -575,7 +590,11 @@ fn job(now: u64, fields: &[(String, String)], queue: &[Queued], acct: &[Accounte
             requested: get("notify").is_some(),
             what: get("notify").map(printable).unwrap_or_default(),
             last: get("notify.last").and_then(last),
-            results: vec![],
+            results: fields
+                .iter()
+                .filter(|(k, _)| k == "result")
+                .map(|(_, v)| printable(v))
+                .collect(),
         },
         age_s: now.saturating_sub(started),
         slurm: Some(slurm),

@@ -19,6 +19,11 @@ for fj_d in "$fj_jobs"/*/; do
       printf '%s %s\n' "$fj_f" "$fj_v"
     fi
   done
+  if [ -f "$fj_n/notify.result" ]; then
+    while IFS= read -r fj_v; do
+      case $fj_v in *[![:space:]]*) printf 'result %s\n' "$fj_v" ;; esac
+    done < "$fj_n/notify.result"
+  fi
   fj_l=$fj_n/log
   if [ -f "$fj_n/array" ]; then
     # shellcheck disable=SC2012 # the newest task's log; fenton names them log.N
