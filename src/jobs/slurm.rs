@@ -604,7 +604,14 @@ fn job(now: u64, fields: &[(String, String)], queue: &[Queued], acct: &[Accounte
 pub async fn list(remote: &Remote) -> Result<Vec<Job>> {
     let body = format!("{}\n{}", scripts::SLURM_LIB, scripts::SLURM_LIST);
     let out = boxed::output(remote, &body, &[] as &[&str]).await?;
-    Ok(parse(&String::from_utf8_lossy(&out.stdout)))
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.lines().any(|l| l == "squeue-failed") {
+        crate::ui::warn(format_args!(
+            "squeue did not answer on {}: how the jobs still in the queue stand is not known (fenton doctor checks the cluster)",
+            remote.profile.host
+        ));
+    }
+    Ok(parse(&text))
 }
 
 /// One job, by id, name or Slurm id, as `fenton jobs` shows it.

@@ -375,3 +375,47 @@ fn the_login_node_tells_the_phone_how_a_job_ended() {
         "the watcher is still running"
     );
 }
+
+#[test]
+fn a_job_the_queue_has_forgotten_is_read_from_the_accounting() {
+    let Some(cluster) = SlurmCluster::start_with(2) else {
+        return;
+    };
+    let Some(test) = cluster.builder().start() else {
+        return;
+    };
+    let out = test
+        .run(["run", "--", "sh", "-c", "echo gone; exit 3"])
+        .ok();
+    let id = out.stdout.trim().to_string();
+    let slurm_id = out
+        .stderr
+        .split("as job ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    wait_until(
+        "the queue to forget the job",
+        Duration::from_secs(60),
+        || {
+            let q = cluster.client(&format!("squeue -h -j {slurm_id} -o %T"));
+            q.code == Some(1) && q.stderr.contains("Invalid job id")
+        },
+    );
+    let job = find(&jobs_json(&test), &id).clone();
+    assert_eq!(job["state"], "failed", "{job:#}");
+    assert_eq!(job["exit"], 3, "{job:#}");
+    // Kept beside the job: the next listing asks nobody about it.
+    let kept =
+        std::fs::read_to_string(test.remote_dir.join("jobs").join(&id).join("final")).unwrap();
+    assert!(kept.starts_with(&format!("{slurm_id}|")), "{kept}");
+    let log = follow(&test, &id, 60);
+    assert_eq!(
+        (log.code, log.stdout.as_str()),
+        (Some(3), "gone\n"),
+        "{log:?}"
+    );
+}
