@@ -299,8 +299,9 @@ pub struct SlurmInfo {
     pub elapsed: Option<String>,
     pub time_limit: Option<String>,
     pub time_left: Option<String>,
-    /// When it started; for a pending job, when Slurm expects it to.
-    pub start: Option<String>,
+    /// When it started (seconds since the epoch, by the cluster's clock); for a pending
+    /// job, when Slurm expects it to, once it has a guess.
+    pub start: Option<u64>,
     /// The tasks of an array job.
     pub tasks: Vec<Task>,
 }
@@ -378,6 +379,7 @@ struct Accounted {
     exit: String,
     elapsed: Option<String>,
     start: Option<String>,
+    end: Option<u64>,
     nodes: Option<String>,
 }
 
@@ -392,6 +394,7 @@ fn accounted(line: &str) -> Option<Accounted> {
         exit: f[3].trim().to_string(),
         elapsed: field(f[4]),
         start: field(f[5]),
+        end: f[6].trim().parse().ok(),
         nodes: field(f[7]),
     })
 }
@@ -559,7 +562,9 @@ fn job(now: u64, fields: &[(String, String)], queue: &[Queued], acct: &[Accounte
     let q = lead.map(|i| tasks[i].queued.clone()).unwrap_or_default();
     let elapsed = q.elapsed.clone();
     let duration_s = elapsed.as_deref().and_then(seconds).unwrap_or(0);
-    let ended = (!active(st) && lead.is_some()).then_some(now);
+    // When it ended, as the accounting says; else (the queue's word only) by now.
+    let end = booked.iter().filter_map(|a| a.end).max();
+    let ended = (!active(st) && lead.is_some()).then_some(end.unwrap_or(now));
     let slurm = SlurmInfo {
         job_id: sid,
         state: lead.map(|i| tasks[i].state.clone()).unwrap_or_default(),
@@ -568,7 +573,7 @@ fn job(now: u64, fields: &[(String, String)], queue: &[Queued], acct: &[Accounte
         elapsed,
         time_limit: q.limit.clone(),
         time_left: q.left.clone().filter(|_| st == "running"),
-        start: q.start.clone(),
+        start: q.start.as_deref().and_then(|s| s.parse().ok()),
         tasks: if array { mapped } else { vec![] },
     };
     Job {
@@ -784,7 +789,7 @@ mod tests {
             squeue 11|9|1|FAILED|None|0:02|UNLIMITED|N/A|n2|x\n\
             squeue 9|9|2-3|PENDING|Resources|0:00|UNLIMITED|N/A||N/A\n\
             squeue 14|14|N/A|PENDING|ReqNodeNotAvail, UnavailableNodes:n3|0:00|UNLIMITED|N/A||N/A\n\
-            sacct 8|bad|FAILED|3:0|00:00:01|x|y|n1\n\
+            sacct 8|bad|FAILED|3:0|00:00:01|1500|1501|n1\n\
             sacct 10|arr|COMPLETED|0:0|00:00:02|x|y|n1\n\
             sacct 11|arr|FAILED|2:0|00:00:02|x|y|n2\n\
             sacct 15|stop|COMPLETED|0:0|00:00:09|x|y|n1\n";
@@ -807,6 +812,12 @@ mod tests {
         assert_eq!(jobs[0].last_line, "epoch 3");
         assert_eq!(jobs[2].slurm.as_ref().unwrap().tasks.len(), 3);
         assert_eq!(jobs[4].exit, Some(253));
-        assert!(jobs[1].ended.is_some() && jobs[0].ended.is_none());
+        assert!(jobs[0].ended.is_none());
+        assert_eq!(jobs[1].ended, Some(1501));
+        assert_eq!(
+            jobs[5].ended,
+            Some(2000),
+            "by the listing's clock when sacct gives none"
+        );
     }
 }

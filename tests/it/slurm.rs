@@ -76,6 +76,11 @@ fn a_gpu_job_gets_its_gpu_and_a_failure_its_exit_code() {
         .trim_end_matches(';')
         .to_string();
     let failing = start(&test, &["--", "sh", "-c", "echo bye; exit 3"]);
+    // The words reach the node as typed: none is read as code by the batch script.
+    let words = start(
+        &test,
+        &["--", "printf", "%s|", "$(touch pwned)", "a'b\\c", "*", ""],
+    );
 
     let log = follow(&test, &id, 60);
     assert_eq!(log.code, Some(0), "{log:?}");
@@ -88,10 +93,21 @@ fn a_gpu_job_gets_its_gpu_and_a_failure_its_exit_code() {
     assert_eq!(log.stdout, "bye\n");
     assert!(log.stderr.contains("ended: failed (3)"), "{log:?}");
 
+    let log = follow(&test, &words, 60);
+    assert_eq!(log.stdout, "$(touch pwned)|a'b\\c|*||", "{log:?}");
+    assert!(!test.root.join("box/home/pwned").exists());
+
     // The scheduler agrees, and the list says so.
     let job = wait_state(&test, &id, "succeeded", 30);
     assert_eq!(job["slurm"]["job_id"], slurm_id.as_str());
     assert_eq!(job["exit"], 0);
+    // Times are the epoch's seconds, whatever the cluster's time zone.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let start = job["slurm"]["start"].as_u64().unwrap_or(0);
+    assert!(start + 300 > now && start <= now + 5, "{job:#}");
     let job = wait_state(&test, &failing, "failed", 30);
     assert_eq!(job["exit"], 3);
     let listed = cluster.client(&format!("squeue -h -t all -j {slurm_id} -o %T"));
