@@ -16,7 +16,10 @@ if ! command -v sbatch >/dev/null 2>&1; then
   echo 'fenton: sbatch is not on the login node'\''s PATH: is this a Slurm cluster? (scheduler = "box" runs jobs on the box itself)' >&2
   exit 1
 fi
-{ mkdir -p "$fj_jobs" && fj_jobs=$(CDPATH='' cd "$fj_jobs" && pwd); } 2>/dev/null || fj_nospace "$fj_jobs"
+# (Few programs started: each costs as much as the rest of the script. CDPATH only for the
+# cds; $PWD keeps a directory as it is, even ending in a newline.)
+{ { [ -d "$fj_jobs" ] || mkdir -p "$fj_jobs"; } && CDPATH='' cd "$fj_jobs" && fj_jobs=$PWD; } 2>/dev/null ||
+  fj_nospace "$fj_jobs"
 case $fj_dir in
   /*) fj_cd=$fj_dir ;;
   *) fj_cd=${HOME:-.}/$fj_dir ;;
@@ -25,14 +28,14 @@ if ! CDPATH='' cd "$fj_cd" 2>/dev/null; then
   printf 'fenton: cannot enter %s on the login node: give an existing directory with --dir\n' "$fj_dir" >&2
   exit 1
 fi
-fj_dir=$(pwd && echo .)
-fj_dir=${fj_dir%?.}
+fj_dir=$PWD
 
 fj_job=
 fj_keep=
 trap '[ -n "$fj_job" ] && [ -z "$fj_keep" ] && rm -rf "$fj_job"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
-fj_stamp=$(date -u +%Y%m%d-%H%M%S)
+fj_t=$(date -u '+%Y%m%d-%H%M%S %s')
+fj_stamp=${fj_t% *} fj_now=${fj_t#* }
 fj_i=1
 while :; do
   fj_job=$fj_jobs/$fj_stamp-$(printf %02d "$fj_i")
@@ -49,7 +52,7 @@ if [ -n "$fj_array" ]; then fj_log=$fj_job/log.%a; fi
   printf '%s\n' "$fj_name" > "$fj_job/name" &&
     printf '%s\n' "$fj_cmd" > "$fj_job/cmd" &&
     printf '%s\n' "$fj_dir" > "$fj_job/dir" &&
-    date +%s > "$fj_job/started" &&
+    printf '%s\n' "$fj_now" > "$fj_job/started" &&
     printf '#!/bin/sh\n# fenton job %s (%s): the command as fenton run was given it.\nexec %s\n' \
       "${fj_job##*/}" "$fj_name" "$fj_cmd" > "$fj_job/job.sh" &&
     { [ -n "$fj_array" ] || : > "$fj_job/log"; } &&
