@@ -45,6 +45,9 @@ const PROTOCOL: &str = "fenton-forwards 1";
 const MARGIN: Duration = Duration::from_secs(3);
 /// How long a round trip through a master may take before it counts as dead.
 const ROUND_TRIP: Duration = Duration::from_secs(3);
+/// How long a greeted control connection is kept for the next forwarded connection. While
+/// it is, the master counts a client, so its `ControlPersist` starts this much later.
+const SPARE_KEEP: Duration = Duration::from_secs(5);
 
 /// One forward: 127.0.0.1:`local` here to `host`:`port` as the box sees it. `kind` says whose
 /// it is (`jupyter`, `tunnel`).
@@ -312,6 +315,11 @@ struct Holder {
     /// Held while the master is opened or ended; holds what the last opening said.
     flight: Arc<tokio::sync::Mutex<Option<String>>>,
     forwards: Mutex<BTreeMap<u16, Held>>,
+    /// A control connection to the master, greeted, ready for the next forwarded
+    /// connection (which then waits for one exchange fewer), and when it was made.
+    spare: Mutex<Option<(mux::Greeted, Instant)>>,
+    /// Whether a spare is being made.
+    greeting: std::sync::atomic::AtomicBool,
     /// Connections being carried now, and when the last one began or ended.
     active: AtomicU64,
     last_use: Mutex<Instant>,
@@ -387,6 +395,8 @@ pub fn serve(remote: Remote, socket: &Path) -> Result<()> {
             generation: AtomicU64::new(0),
             flight: Arc::new(tokio::sync::Mutex::new(None)),
             forwards: Mutex::new(BTreeMap::new()),
+            spare: Mutex::new(None),
+            greeting: std::sync::atomic::AtomicBool::new(false),
             active: AtomicU64::new(0),
             last_use: Mutex::new(Instant::now()),
         });
@@ -437,6 +447,15 @@ async fn watch(holder: Arc<Holder>, socket: PathBuf, identity: (u64, u64)) {
                 "{} was removed: the session that made it ended; stopping",
                 socket.display()
             ));
+        }
+        {
+            let mut spare = holder.spare.lock().unwrap();
+            if spare
+                .as_ref()
+                .is_some_and(|(_, made)| made.elapsed() > SPARE_KEEP)
+            {
+                *spare = None;
+            }
         }
         let quiet = holder.last_use.lock().unwrap().elapsed();
         if idle > 0 && holder.active.load(SeqCst) == 0 && quiet > Duration::from_secs(idle) {
@@ -632,36 +651,103 @@ impl Holder {
         *self.last_use.lock().unwrap() = Instant::now();
     }
 
-    /// A stream to `host`:`port` through the shared connection, opening it again when it
-    /// has gone, by `deadline`. The error says why, in words for the log and `tunnel list`.
+    /// A control connection to the master, greeted: the spare one if it is still good,
+    /// else a new one.
+    async fn greeted(&self) -> Result<mux::Greeted, mux::Error> {
+        let spare = self.spare.lock().unwrap().take();
+        match spare {
+            Some((greeted, _)) if greeted.fresh() => Ok(greeted),
+            _ => mux::greet(&self.control).await,
+        }
+    }
+
+    /// Makes a spare for the next connection, unless one is there or being made: once a
+    /// connection's stream is asked for, so that the master greets it after that request.
+    fn make_spare(self: &Arc<Self>) {
+        if self.spare.lock().unwrap().is_some() {
+            return;
+        }
+        if !self.greeting.swap(true, SeqCst) {
+            let me = self.clone();
+            tokio::spawn(async move {
+                if let Ok(greeted) = mux::greet(&me.control).await {
+                    me.spare
+                        .lock()
+                        .unwrap()
+                        .get_or_insert((greeted, Instant::now()));
+                }
+                me.greeting.store(false, SeqCst);
+            });
+        }
+    }
+
+    fn late(&self) -> String {
+        format!("the box did not answer within {} s", self.bound.as_secs())
+    }
+
+    /// Asks for a stream to `host`:`port` through the shared connection, opening that again
+    /// when it has gone, by `deadline`; the box's answer is still to come. With it, the
+    /// generation of the master asked. The error says why, for the log and `tunnel list`.
+    async fn ask(
+        self: &Arc<Self>,
+        host: &str,
+        port: u16,
+        deadline: tokio::time::Instant,
+    ) -> Result<(mux::Channel, u64), String> {
+        let mut reopened = false;
+        loop {
+            let seen = self.generation.load(SeqCst);
+            let attempt = async { self.greeted().await?.request(host, port).await };
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Ok(Ok(channel)) => {
+                    self.make_spare();
+                    return Ok((channel, seen));
+                }
+                Ok(Err(mux::Error::NoMaster(_))) if !reopened => {
+                    reopened = true;
+                    match tokio::time::timeout_at(deadline, self.reconnect(seen)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(format!("cannot reach the box: {e}")),
+                        Err(_) => return Err(self.late()),
+                    }
+                }
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => {
+                    tokio::spawn(self.clone().end_stalled(seen));
+                    return Err(self.late());
+                }
+            }
+        }
+    }
+
+    /// Waits for the box's answer to a stream asked of the master at generation `seen`,
+    /// by `deadline`; none in time may mean the master's link is dead (`end_stalled`).
+    async fn answered(
+        self: &Arc<Self>,
+        control: &mut UnixStream,
+        seen: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), String> {
+        match tokio::time::timeout_at(deadline, mux::answer(control)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => {
+                tokio::spawn(self.clone().end_stalled(seen));
+                Err(self.late())
+            }
+        }
+    }
+
+    /// A stream to `host`:`port` that the box has answered, by `deadline`.
     async fn channel(
         self: &Arc<Self>,
         host: &str,
         port: u16,
         deadline: tokio::time::Instant,
     ) -> Result<mux::Channel, String> {
-        let mut reopened = false;
-        let late = || format!("the box did not answer within {} s", self.bound.as_secs());
-        loop {
-            let seen = self.generation.load(SeqCst);
-            let attempt = mux::stdio_forward(&self.control, host, port);
-            match tokio::time::timeout_at(deadline, attempt).await {
-                Ok(Ok(channel)) => return Ok(channel),
-                Ok(Err(mux::Error::NoMaster(_))) if !reopened => {
-                    reopened = true;
-                    match tokio::time::timeout_at(deadline, self.reconnect(seen)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => return Err(format!("cannot reach the box: {e}")),
-                        Err(_) => return Err(late()),
-                    }
-                }
-                Ok(Err(e)) => return Err(e.to_string()),
-                Err(_) => {
-                    tokio::spawn(self.clone().end_stalled(seen));
-                    return Err(late());
-                }
-            }
-        }
+        let (mut channel, seen) = self.ask(host, port, deadline).await?;
+        self.answered(&mut channel.control, seen, deadline).await?;
+        Ok(channel)
     }
 
     /// Opens the shared connection again, unless another connection did since generation
@@ -786,18 +872,28 @@ async fn carry(
     let _active = Active(&holder, &stats);
     let _ = tcp.set_nodelay(true);
     let deadline = tokio::time::Instant::now() + holder.bound;
-    match holder.channel(&host, port, deadline).await {
-        Ok(channel) => pump(tcp, channel, &stats).await,
-        Err(e) => {
-            stats.failed.fetch_add(1, SeqCst);
-            log(format_args!("127.0.0.1:{local} -> {host}:{port}: {e}"));
-        }
+    let carried = match holder.ask(&host, port, deadline).await {
+        Ok((channel, seen)) => pump(&holder, tcp, channel, seen, deadline, &stats).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = carried {
+        stats.failed.fetch_add(1, SeqCst);
+        log(format_args!("127.0.0.1:{local} -> {host}:{port}: {e}"));
     }
 }
 
 /// Carries bytes both ways until the box's side has ended (and the master said so) and, or
-/// else, the local side has.
-async fn pump(tcp: TcpStream, channel: mux::Channel, stats: &Stats) {
+/// else, the local side has. They flow from the start, into the pipes, while the box's
+/// answer is awaited: the master reads them once the box has answered, as it would read a
+/// socket of its own. No answer by `deadline`, or a refusal, ends the connection.
+async fn pump(
+    holder: &Arc<Holder>,
+    tcp: TcpStream,
+    channel: mux::Channel,
+    seen: u64,
+    deadline: tokio::time::Instant,
+    stats: &Stats,
+) -> Result<(), String> {
     let (mut from_here, mut to_here) = tcp.into_split();
     let mux::Channel {
         mut to_box,
@@ -805,7 +901,7 @@ async fn pump(tcp: TcpStream, channel: mux::Channel, stats: &Stats) {
         mut control,
     } = channel;
     let up = async {
-        let mut buf = vec![0u8; 32 * 1024];
+        let mut buf = vec![0u8; 64 * 1024];
         while let Ok(n) = from_here.read(&mut buf).await {
             if n == 0 || to_box.write_all(&buf[..n]).await.is_err() {
                 break;
@@ -816,7 +912,7 @@ async fn pump(tcp: TcpStream, channel: mux::Channel, stats: &Stats) {
         drop(to_box);
     };
     let down = async {
-        let mut buf = vec![0u8; 32 * 1024];
+        let mut buf = vec![0u8; 64 * 1024];
         while let Ok(n) = from_box.read(&mut buf).await {
             if n == 0 || to_here.write_all(&buf[..n]).await.is_err() {
                 break;
@@ -824,14 +920,34 @@ async fn pump(tcp: TcpStream, channel: mux::Channel, stats: &Stats) {
             stats.down.fetch_add(n as u64, SeqCst);
         }
         let _ = to_here.shutdown().await;
-        // The master closes the control socket once the stream is done.
-        let _ = control.read(&mut [0u8; 1]).await;
     };
     tokio::pin!(up, down);
-    tokio::select! {
-        () = &mut down => {}
-        () = &mut up => down.await,
+    let (mut up_done, mut down_done) = (false, false);
+    {
+        let answer = holder.answered(&mut control, seen, deadline);
+        tokio::pin!(answer);
+        loop {
+            tokio::select! {
+                answer = &mut answer => break answer?,
+                () = &mut up, if !up_done => up_done = true,
+                () = &mut down, if !down_done => down_done = true,
+            }
+        }
     }
+    // The master closes the control connection once the stream is done; what the local
+    // side still sends after that has nowhere to go.
+    let ended = async {
+        if !down_done {
+            (&mut down).await;
+        }
+        let _ = control.read(&mut [0u8; 1]).await;
+    };
+    tokio::pin!(ended);
+    tokio::select! {
+        () = &mut ended => {}
+        () = &mut up, if !up_done => ended.await,
+    }
+    Ok(())
 }
 
 #[cfg(test)]

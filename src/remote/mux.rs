@@ -45,22 +45,25 @@ impl std::fmt::Display for Error {
     }
 }
 
-/// A stream to the box: write to `to_box`, read from `from_box`. `control` must be kept
-/// until both are done: the master ends the stream when it closes, and closes it (end of
-/// file) when the stream has ended.
+/// A stream to the box, asked for: write to `to_box`, read from `from_box` (bytes may flow
+/// before the box has answered: the pipes hold them). `control` carries the answer
+/// ([`Channel::opened`]) and must be kept until both pipes are done: the master ends the
+/// stream when it closes, and closes it (end of file) when the stream has ended.
 pub struct Channel {
     pub to_box: pipe::Sender,
     pub from_box: pipe::Receiver,
     pub control: UnixStream,
 }
 
+/// A control connection to the master, greeted and ready for one request.
+pub struct Greeted(UnixStream);
+
 fn broken(e: std::io::Error) -> Error {
     Error::Broken(e.to_string())
 }
 
-/// Asks the master at `control` for a stream to `host`:`port` and waits for the box's
-/// answer. No deadline here: the caller bounds the wait.
-pub async fn stdio_forward(control: &Path, host: &str, port: u16) -> Result<Channel, Error> {
+/// Connects to the master at `control` and exchanges greetings.
+pub async fn greet(control: &Path) -> Result<Greeted, Error> {
     let mut sock = UnixStream::connect(control)
         .await
         .map_err(|e| match e.kind() {
@@ -86,41 +89,68 @@ pub async fn stdio_forward(control: &Path, host: &str, port: u16) -> Result<Chan
             "the control socket did not greet as ssh does".into(),
         ));
     }
+    Ok(Greeted(sock))
+}
 
-    let request_id = fastrand::u32(..);
-    let mut request = Vec::new();
-    put_u32(&mut request, C_NEW_STDIO_FWD);
-    put_u32(&mut request, request_id);
-    put_string(&mut request, b"");
-    put_string(&mut request, host.as_bytes());
-    put_u32(&mut request, u32::from(port));
-    let (box_reads, to_box) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| broken(e.into()))?;
-    let (from_box, box_writes) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| broken(e.into()))?;
-    send_packet(&mut sock, &request).await.map_err(broken)?;
-    // The master's stdin and stdout, one per message, as ssh sends them.
-    send_fd(&sock, &box_reads).await.map_err(broken)?;
-    send_fd(&sock, &box_writes).await.map_err(broken)?;
-    drop((box_reads, box_writes));
+impl Greeted {
+    /// Whether the master is still there: it says nothing on a greeted connection until
+    /// asked, so anything to read is its end.
+    pub fn fresh(&self) -> bool {
+        let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+        matches!(
+            nix::sys::socket::recv(self.0.as_raw_fd(), &mut [0u8; 1], flags),
+            Err(nix::errno::Errno::EAGAIN)
+        )
+    }
 
-    let reply = read_packet(&mut sock).await.map_err(broken)?;
-    match get_u32(&reply, 0) {
-        Some(S_SESSION_OPENED) => {}
-        Some(S_FAILURE | S_PERMISSION_DENIED) => {
-            let reason = get_string(&reply, 8).unwrap_or_default();
-            return Err(Error::Refused(reason));
-        }
-        other => {
-            return Err(Error::Broken(format!(
+    /// Asks for a stream to `host`:`port` as the box sees it, without waiting for the answer.
+    pub async fn request(self, host: &str, port: u16) -> Result<Channel, Error> {
+        let Greeted(mut sock) = self;
+        let mut request = Vec::new();
+        put_u32(&mut request, C_NEW_STDIO_FWD);
+        put_u32(&mut request, fastrand::u32(..));
+        put_string(&mut request, b"");
+        put_string(&mut request, host.as_bytes());
+        put_u32(&mut request, u32::from(port));
+        let (box_reads, to_box) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| broken(e.into()))?;
+        let (from_box, box_writes) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| broken(e.into()))?;
+        send_packet(&mut sock, &request).await.map_err(broken)?;
+        // The master's stdin and stdout, one per message, as ssh sends them.
+        send_fd(&sock, &box_reads).await.map_err(broken)?;
+        send_fd(&sock, &box_writes).await.map_err(broken)?;
+        drop((box_reads, box_writes));
+        Ok(Channel {
+            to_box: pipe::Sender::from_owned_fd(to_box).map_err(broken)?,
+            from_box: pipe::Receiver::from_owned_fd(from_box).map_err(broken)?,
+            control: sock,
+        })
+    }
+}
+
+/// Waits on a channel's control connection for the box's answer: it reached HOST:PORT, or
+/// why not. No deadline here: the caller bounds the wait.
+pub async fn answer(control: &mut UnixStream) -> Result<(), Error> {
+    {
+        let reply = read_packet(control).await.map_err(broken)?;
+        match get_u32(&reply, 0) {
+            Some(S_SESSION_OPENED) => Ok(()),
+            Some(S_FAILURE | S_PERMISSION_DENIED) => {
+                Err(Error::Refused(get_string(&reply, 8).unwrap_or_default()))
+            }
+            other => Err(Error::Broken(format!(
                 "the master answered message {other:x?} to a forward"
-            )))
+            ))),
         }
     }
-    Ok(Channel {
-        to_box: pipe::Sender::from_owned_fd(to_box).map_err(broken)?,
-        from_box: pipe::Receiver::from_owned_fd(from_box).map_err(broken)?,
-        control: sock,
-    })
+}
+
+/// A stream to `host`:`port`, once the box has answered.
+pub async fn stdio_forward(control: &Path, host: &str, port: u16) -> Result<Channel, Error> {
+    let mut channel = greet(control).await?.request(host, port).await?;
+    answer(&mut channel.control).await?;
+    Ok(channel)
 }
 
 async fn send_fd(sock: &UnixStream, fd: &OwnedFd) -> std::io::Result<()> {
