@@ -177,7 +177,10 @@ pub fn history(text: &str) -> Result<History> {
             "series" => {
                 let mut words = value.split(' ');
                 let Some(name) = words.next() else { continue };
-                let values: Vec<Option<f64>> = words.map(|w| w.parse::<f64>().ok()).collect();
+                // No infinity or NaN from the box: JSON has none, a chart no place for one.
+                let values: Vec<Option<f64>> = words
+                    .map(|w| w.parse::<f64>().ok().filter(|v| v.is_finite()))
+                    .collect();
                 series.insert(name.to_string(), values);
             }
             "job" => {
@@ -661,7 +664,7 @@ mod tests {
 
     fn sample() -> History {
         let text = "history 1000 400 10 60\nstate running\nsince 100\nsettings 10 604800 3600\nfiles 2\nbytes 2500000\nnow 1000\n\
-            series gpu0.util 0 100 - 50\nseries gpu0.mem 10 20\nseries gpu0.memtotal 100 100\nseries cpu 5.5\nseries rx 2000000\n\
+            series gpu0.util 0 100 - 50 inf NaN 1e999\nseries gpu0.mem 10 20\nseries gpu0.memtotal 100 100\nseries cpu 5.5\nseries rx 2000000\n\
             job 20260101-000000-01 500 700 train \x1b]52;c;x\x07\njob 20260101-000000-02 900 - eval\n\
             proc 0 4242 600 700 2566 tom 20260101-000000-01\nproc 0 77 990 1000 - - -\nproc x 1 2 3 4 5 6\n";
         history(text).unwrap()
@@ -691,8 +694,17 @@ mod tests {
         assert_eq!(h.timestamps.len(), 60);
         assert_eq!(h.timestamps[0], 410);
         assert_eq!(
-            h.series["gpu0.util"][..5],
-            [Some(0.0), Some(100.0), None, Some(50.0), None]
+            h.series["gpu0.util"][..8],
+            [
+                Some(0.0),
+                Some(100.0),
+                None,
+                Some(50.0),
+                None,
+                None,
+                None,
+                None
+            ]
         );
         assert_eq!(h.jobs.len(), 2);
         assert_eq!(h.jobs[1].ended, None);

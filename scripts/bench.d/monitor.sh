@@ -71,6 +71,12 @@ awk -v now="$(date +%s)" -v dir="$mdir" 'BEGIN {
   }
 }'
 mf monitor start -q
+# Its first sample sums up the finished hours (m-START): time what a user gets after that.
+for _ in $(seq 300); do
+  set -- "$mdir"/m-*
+  [ $# -ge 24 ] && break
+  sleep 0.1
+done
 ring=$(du -sk "$mdir" | awk '{ print $1 }')
 exec_true=$(FENTON_CONFIG=$mcfg hf monitor-exec "$FENTON exec -- true")
 history=$(FENTON_CONFIG=$mcfg hf monitor-history "$FENTON status --history 24h")
@@ -82,7 +88,7 @@ echo "recorder, every 10 s, 8 GPUs (nvidia-smi stand-in), over $monitor_secs s: 
 echo "recorder CPU per hour of recording:     $rec_hour s  ($rec_pct % of one core; goal <= 0.5 %)"
 echo "recorder CPU per sample:                $sample_ms ms"
 echo "one nvidia-smi --query-gpu (stand-in):  $smi_ms ms CPU; at 10 s, $smi_hour s an hour ($smi_share % of the recorder's)"
-echo "ring: 24 h of 10 s samples, 8 GPUs:     $ring KiB"
+echo "ring: 24 h of 10 s samples, 8 GPUs:     $ring KiB (samples and their summaries)"
 echo "warm fenton exec -- true:               $(ms "$exec_true") ms"
 echo "fenton status --history 24h:            $(ms "$history") ms"
 echo "fenton status --history 24h --json:     $(ms "$history_json") ms"

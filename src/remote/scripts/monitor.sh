@@ -55,8 +55,8 @@ fm_report() {
     if [ -z "$fm_first" ] || [ "$fm_s" -lt "${fm_first##*-}" ]; then fm_first=$f; fi
   done
   echo "files $fm_files"
-  # shellcheck disable=SC2012 # only fenton's own names, [rt]-DIGITS, are counted
-  echo "bytes $(ls -ln "$fm_mdir" 2>/dev/null | awk '$NF ~ /^[rt]-[0-9]+$/ { s += $5 } END { print s + 0 }')"
+  # shellcheck disable=SC2012 # only fenton's own names, [dmprt]-DIGITS, are counted
+  echo "bytes $(ls -ln "$fm_mdir" 2>/dev/null | awk '$NF ~ /^[dmprt]-[0-9]+$/ { s += $5 } END { print s + 0 }')"
   [ -n "$fm_first" ] && echo "oldest $(head -n 1 "$fm_first" | awk '{ print $1 }')"
   echo "now $(date +%s)"
 }
@@ -127,7 +127,17 @@ fm_history() {
   fm_step=$(((fm_secs + fm_cols - 1) / fm_cols))
   [ "$fm_step" -lt 1 ] && fm_step=1
   fm_n=$fm_cols
-  fm_from=$((fm_now - fm_n * fm_step))
+  fm_end=$fm_now
+  # Buckets of ten minutes or more are whole minutes and end on one: then each line of the
+  # recorder's minute summaries (m-START) falls in one bucket, and is read instead of the
+  # samples it sums up; so is each ten-minute block (d-START) that falls in one.
+  fm_minutes=
+  if [ "$fm_step" -ge 600 ]; then
+    fm_step=$(((fm_step + 59) / 60 * 60))
+    fm_end=$(((fm_now + 59) / 60 * 60))
+    fm_minutes=1
+  fi
+  fm_from=$((fm_end - fm_n * fm_step))
   echo "history $fm_now $fm_from $fm_step $fm_n"
   fm_report
   # Relative names (r-DIGITS, t-DIGITS): the directory's own path may hold any character.
@@ -141,40 +151,111 @@ fm_history() {
       case $fm_start in '' | *[!0-9]*) continue ;; esac
       # A file's span is at most an hour.
       [ $((fm_start + 3600)) -le "$fm_from" ] && continue
+      # The ten-minute blocks first, then the minutes: what each sums up is passed over. A
+      # file summed up whole (m-) is not read at all; one still growing (p-) for its tail.
+      if [ -n "$fm_minutes" ] && [ "$f" = "r-$fm_start" ]; then
+        for fm_sum in "m-$fm_start" "p-$fm_start" ''; do
+          [ -z "$fm_sum" ] || [ -f "$fm_sum" ] && break
+        done
+        if [ -n "$fm_sum" ]; then
+          [ -f "d-$fm_start" ] && fm_list="$fm_list d-$fm_start"
+          fm_list="$fm_list $fm_sum"
+          [ "$fm_sum" = "m-$fm_start" ] && continue
+        fi
+      fi
       fm_list="$fm_list $f"
     done
   fi
   if [ -n "$fm_list" ]; then
-    # shellcheck disable=SC2086 # the list holds only names made of [rt0-9-]
+    # Sums per bucket, key by key: a line is split once (`KEY=VALUE` words, so its pieces
+    # alternate) and its bucket's sums are kept apart until the bucket changes. A minute
+    # summary's line (d-, m- and p- files) has `n=` its samples, then means, `@COUNT` after one
+    # that fewer had; the samples of its file up to its last minute are then skipped. A line
+    # of another shape (one cut short by a full disk) is read word by word.
+    # shellcheck disable=SC2086 # the list holds only names made of [dmprt0-9-]
     awk -v from="$fm_from" -v step="$fm_step" -v n="$fm_n" '
-      $1 !~ /^[0-9]+$/ || $1 <= from || $1 > from + n * step { next }
+      function flush(   k) {
+        for (k in c) {
+          if (k == "jobs") continue
+          keys[k] = 1
+          sum[k, cb] += s[k]
+          cnt[k, cb] += c[k]
+        }
+        split("", s)
+        split("", c)
+      }
+      BEGIN { cb = -1 }
+      FNR == 1 {
+        kind = substr(FILENAME, 1, 1)
+        start = substr(FILENAME, 3)
+        summed = kind == "r" || kind == "t" ? ((start in upto) ? upto[start] : -1) : 0
+      }
+      $1 !~ /^[0-9]+$/ || $1 <= summed { next }
+      # A block (ten minutes up to $1) counts when it lies in one bucket; its minutes not.
+      kind == "d" {
+        if ($1 - 600 < from || $1 > from + n * step || int(($1 - 600 - from) / step) != int(($1 - from - 1) / step)) next
+        blocks[start, $1] = 1
+      }
+      kind == "m" || kind == "p" {
+        upto[start] = $1 + 0
+        if ((start, $1 % 600 ? $1 - $1 % 600 + 600 : $1 + 0) in blocks) next
+      }
+      $1 <= from || $1 > from + n * step { next }
       {
         b = int(($1 - from - 1) / step)
-        for (i = 2; i <= NF; i++) {
-          eq = index($i, "=")
-          if (eq < 2) continue
-          k = substr($i, 1, eq - 1)
-          v = substr($i, eq + 1)
-          if (k == "procs") {
-            np = split(v, ps, ",")
-            for (q = 1; q <= np; q++) {
-              if (split(ps[q], f, "/") < 5 || f[1] !~ /^[0-9]+$/ || f[2] !~ /^[0-9]+$/) continue
-              p = f[1] " " f[2]
-              if (!(p in first)) { first[p] = $1; order[++pn] = p }
-              last[p] = $1
-              if (f[3] != "") user[p] = f[3]
-              if (f[4] ~ /^[0-9.]+$/ && f[4] + 0 >= peak[p] + 0) peak[p] = f[4]
-              if (f[5] != "") job[p] = f[5]
-            }
-            continue
+        # The processes on the GPUs in a sample (`procs=GPU/PID/USER/MIB/JOB,...`): when each was first
+        # and last seen, its peak memory, its user and its fenton job. Minute summaries hold
+        # none, so over hours these come from the samples not yet summed up.
+        if ((kind == "r" || kind == "t") && (pi = index($0, " procs="))) {
+          pv = substr($0, pi + 7)
+          if ((sp = index(pv, " "))) pv = substr(pv, 1, sp - 1)
+          np = split(pv, ps, ",")
+          for (q = 1; q <= np; q++) {
+            if (split(ps[q], f, "/") < 5 || f[1] !~ /^[0-9]+$/ || f[2] !~ /^[0-9]+$/) continue
+            p = f[1] " " f[2]
+            if (!(p in first)) { first[p] = $1; order[++pn] = p }
+            last[p] = $1
+            if (f[3] != "") user[p] = f[3]
+            if (f[4] ~ /^[0-9.]+$/ && f[4] + 0 >= peak[p] + 0) peak[p] = f[4]
+            if (f[5] != "") job[p] = f[5]
           }
-          if (k == "jobs" || v !~ /^-?[0-9.]+$/) continue
-          keys[k] = 1
-          sum[k, b] += v
-          cnt[k, b]++
+        }
+        if (b != cb) { flush(); cb = b }
+        m = split($0, w, /[ =]/)
+        if (m != 2 * NF - 1) {
+          if (kind != "r" && kind != "t") next
+          for (i = 2; i <= NF; i++) {
+            eq = index($i, "=")
+            v = substr($i, eq + 1)
+            if (eq > 1 && v != "" && v == v + 0) {
+              s[substr($i, 1, eq - 1)] += v
+              c[substr($i, 1, eq - 1)]++
+            }
+          }
+        } else if (kind != "r" && kind != "t") {
+          weight = w[3] + 0
+          for (i = 4; i < m; i += 2) {
+            v = w[i + 1]
+            count = weight
+            if ((at = index(v, "@"))) {
+              count = substr(v, at + 1) + 0
+              v = substr(v, 1, at - 1)
+            }
+            if (v == "" || v != v + 0) continue
+            s[w[i]] += v * count
+            c[w[i]] += count
+          }
+        } else {
+          for (i = 2; i < m; i += 2) {
+            v = w[i + 1]
+            if (v == "" || v != v + 0) continue
+            s[w[i]] += v
+            c[w[i]]++
+          }
         }
       }
       END {
+        flush()
         for (k in keys) {
           line = "series " k
           for (b = 0; b < n; b++) line = line ((k, b) in cnt ? " " sprintf("%.6g", sum[k, b] / cnt[k, b]) : " -")

@@ -15,7 +15,10 @@
 #
 # Storage is a ring: samples go to r-START (START the Unix time the file's span begins; a span
 # is KEEP/10, at most an hour); a file older than KEEP/7 is thinned to one sample in six (t-START)
-# and one older than KEEP removed, so the files never hold much more than KEEP.
+# and one older than KEEP removed, so the files never hold much more than KEEP. Each minute
+# of r-START is also summed up as it ends (p-START, m-START once the file is finished: a sixth
+# of its size), and each ten minutes (d-START), which `status --history` reads instead of
+# the samples over hours.
 #
 # Alerts: with monitor/alerts.conf (`NAME [THRESHOLD [PERCENT]]` lines) and channel files in
 # monitor/notify.d (as a job's: see job.sh, whose fj_send and fj_jstr are written above this),
@@ -244,7 +247,93 @@ oom_hit() {
   set +f
 }
 
-# Removes what is past KEEP and thins what is past KEEP/7.
+# Sums up the samples of r-START in minutes: one line per minute, stamped with its end (T:
+# the samples of (T-60, T]), `n=` its samples, then each key's mean, `@COUNT` after one that
+# fewer samples had; and those minutes in ten-minute blocks the same way, into d-START. With
+# LIMIT (the file still grows), only the minutes and blocks that ended by then, into
+# p-START; without, all of them, into m-START, which says the file is summed up whole. What
+# an earlier summary holds is kept and not summed again, so each minute costs its own
+# samples only. `status --history` over hours reads these instead of every sample.
+summarize() {
+  sm_base=${1##*/r-}
+  sm_out=$mdir/m-$sm_base sm_d=$mdir/d-$sm_base sm_old=
+  [ -n "${2:-}" ] && sm_out=$mdir/p-$sm_base
+  for sm_f in "$mdir/m-$sm_base" "$mdir/p-$sm_base"; do
+    [ -f "$sm_f" ] && sm_old=$sm_f && break
+  done
+  set -- "$1" "${2:-}"
+  [ -n "$sm_old" ] && set -- "$@" "$sm_old"
+  # A full disk leaves no half summary: history reads the samples instead.
+  # shellcheck disable=SC2016 # awk's own $ fields
+  { awk -v limit="$2" -v old="${3:-}" -v dout="$sm_d.tmp" '
+    # A summary line (minute or block) out; its weighted sums go into the block it is in.
+    function emit(line,   i, w, nw, eq, k, v, at, cnt, b) {
+      print line
+      nw = split(line, w, " ")
+      b = w[1] % 600 ? w[1] - w[1] % 600 + 600 : w[1] + 0
+      if (b != bcur) { block(); bcur = b }
+      bn += substr(w[2], 3)
+      for (i = 3; i <= nw; i++) {
+        eq = index(w[i], "=")
+        k = substr(w[i], 1, eq - 1)
+        v = substr(w[i], eq + 1)
+        cnt = substr(w[2], 3)
+        if ((at = index(v, "@"))) { cnt = substr(v, at + 1); v = substr(v, 1, at - 1) }
+        if (!(k in bc)) border[++bno] = k
+        bs[k] += v * cnt
+        bc[k] += cnt
+      }
+    }
+    function block(   i, k, line) {
+      if (bn && (limit == "" || bcur <= limit + 0)) {
+        line = bcur " n=" bn
+        for (i = 1; i <= bno; i++) {
+          k = border[i]
+          line = line " " k "=" sprintf("%.6g", bs[k] / bc[k]) (bc[k] != bn ? "@" bc[k] : "")
+        }
+        print line > dout
+      }
+      split("", bs); split("", bc); bn = 0; bno = 0
+    }
+    function minute(   i, k, line) {
+      if (!nn) return
+      line = cur " n=" nn
+      for (i = 1; i <= no; i++) {
+        k = order[i]
+        line = line " " k "=" sprintf("%.6g", s[k] / c[k]) (c[k] != nn ? "@" c[k] : "")
+      }
+      emit(line)
+      split("", s); split("", c); nn = 0; no = 0
+    }
+    BEGIN { printf "" > dout }
+    FILENAME == old { if ($1 ~ /^[0-9]+$/) { emit($0); done = $1 + 0 }; next }
+    $1 !~ /^[0-9]+$/ { next }
+    {
+      t = $1 % 60 ? $1 - $1 % 60 + 60 : $1 + 0
+      if (t <= done || (limit != "" && t > limit + 0)) next
+      if (t != cur) { minute(); cur = t }
+      nn++
+      for (i = 2; i <= NF; i++) {
+        eq = index($i, "=")
+        if (eq < 2) continue
+        k = substr($i, 1, eq - 1)
+        v = substr($i, eq + 1)
+        if (k == "jobs" || v !~ /^-?[0-9.]+$/) continue
+        if (!(k in c)) order[++no] = k
+        s[k] += v
+        c[k]++
+      }
+    }
+    END { minute(); block() }' ${3:+"$3"} "$1" >"$sm_out.tmp" &&
+    # The minutes first: a block without its minutes would count its samples twice.
+    mv -f "$sm_out.tmp" "$sm_out" && mv -f "$sm_d.tmp" "$sm_d"; } 2>/dev/null ||
+    rm -f "$sm_out.tmp" "$sm_d.tmp"
+  [ -z "$2" ] && [ -f "$sm_out" ] && rm -f "$mdir/p-$sm_base"
+  return 0
+}
+
+# Removes what is past KEEP, thins what is past KEEP/7 and sums up finished files that a
+# stopped recorder left unsummed (m-, p- and d-START go with their r-START).
 prune() {
   for f in "$mdir"/r-* "$mdir"/t-*; do
     [ -f "$f" ] || continue
@@ -252,10 +341,12 @@ prune() {
     start=${start#?-}
     case $start in '' | *[!0-9]*) continue ;; esac
     if [ $((start + span)) -le $((now - keep)) ]; then
-      rm -f "$f"
+      rm -f "$f" "$mdir/m-$start" "$mdir/p-$start" "$mdir/d-$start"
     elif [ "${f##*/}" = "r-$start" ] && [ $((start + span)) -le $((now - thin_after)) ]; then
       awk 'NR % 6 == 1' "$f" >"$mdir/t-$start.tmp" &&
-        mv -f "$mdir/t-$start.tmp" "$mdir/t-$start" && rm -f "$f"
+        mv -f "$mdir/t-$start.tmp" "$mdir/t-$start" && rm -f "$f" "$mdir/m-$start" "$mdir/p-$start" "$mdir/d-$start"
+    elif [ "${f##*/}" = "r-$start" ] && [ $((start + span)) -le "$now" ] && [ ! -f "$mdir/m-$start" ]; then
+      summarize "$f"
     fi
   done
 }
@@ -271,6 +362,7 @@ prev=
 file=
 jobs_1='' jobs_2='' oom_seen=''
 ifs=$IFS
+minute=
 while :; do
   now=$(date +%s)
   disks=$(bounded 5 df -Pk / "$HOME" 2>/dev/null | awk 'NR > 1 { print $1, $5 }')
@@ -354,12 +446,18 @@ while :; do
 *}
   start=$((now - now % span))
   if [ "$file" != "$mdir/r-$start" ]; then
+    [ -n "$file" ] && [ -f "$file" ] && summarize "$file"
     file=$mdir/r-$start
     prune
   fi
   # A full disk loses samples, not the recorder.
   printf '%s\n' "${out#*
 }" >>"$file" 2>/dev/null
+  # Each minute that ends, summed up (after its last sample).
+  if [ $((now / 60)) != "$minute" ]; then
+    minute=$((now / 60))
+    summarize "$file" $((now - now % 60))
+  fi
   alerts "${out#*
 }"
   jobs_2=$jobs_1 jobs_1=$jobs
