@@ -183,18 +183,28 @@ fn written(keyword: &str, value: &str, kind: Kind) -> Result<String> {
     if value.chars().any(char::is_control) {
         bail!("the ssh setting {keyword} holds a control character, which no ssh config line can: fix the profile");
     }
-    let value = match kind {
-        Kind::Expanded | Kind::ExpandedList => value.replace('%', "%%"),
-        Kind::Raw | Kind::Line => value.to_string(),
-    };
     match kind {
-        Kind::Raw | Kind::Expanded if value.contains([' ', '\t', '#', '=']) => {
-            if value.contains('"') {
-                bail!("the ssh setting {keyword} ({value}) holds both a space and a '\"', which no ssh config line can: fix the profile");
-            }
-            Ok(format!("\"{value}\""))
-        }
-        _ => Ok(value),
+        Kind::Raw => Ok(quoted(value)),
+        Kind::Expanded => Ok(quoted(&value.replace('%', "%%"))),
+        // ssh prints a list space-separated, so a path with a space in it is told from two
+        // paths by whether it is there.
+        Kind::ExpandedList if Path::new(value).exists() => Ok(quoted(&value.replace('%', "%%"))),
+        Kind::ExpandedList => Ok(value
+            .split_whitespace()
+            .map(|one| quoted(&one.replace('%', "%%")))
+            .collect::<Vec<_>>()
+            .join(" ")),
+        Kind::Line => Ok(value.to_string()),
+    }
+}
+
+/// One word as ssh's config reader takes it: in double quotes, with `\` and `"` escaped, when
+/// it holds anything that reader gives a meaning (a space, a quote, `#`, `=`, a backslash).
+fn quoted(value: &str) -> String {
+    if value.is_empty() || value.contains([' ', '\t', '#', '=', '\'', '"', '\\']) {
+        format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        value.to_string()
     }
 }
 
@@ -218,6 +228,20 @@ const HEADER: &str =
 /// Writes `entry` (the Host `alias`) into fenton's ssh config file at `path`, keeping the
 /// other profiles' entries: the file is replaced whole, 0600, never left half written.
 pub fn store(path: &Path, alias: &str, entry: &str) -> Result<()> {
+    let dir = path
+        .parent()
+        .context("fenton's ssh config has no directory")?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    // Two profiles written at once both keep their entry.
+    let _lock = crate::lock::exclusive(
+        &dir.join(".ssh_config.lock"),
+        Some(Duration::from_secs(10)),
+        "writing fenton's ssh config",
+    )?;
     let old = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -227,15 +251,37 @@ pub fn store(path: &Path, alias: &str, entry: &str) -> Result<()> {
     if new == old {
         return Ok(());
     }
-    let dir = path
-        .parent()
-        .context("fenton's ssh config has no directory")?;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))?;
+    // ssh reads the file as it will be before it replaces the one every other ssh reads.
+    let check = dir.join(format!(".ssh_config.check-{}", std::process::id()));
+    replace(&check, new.as_bytes(), 0o600)?;
+    let read = readable(&check, alias);
+    let _ = fs::remove_file(&check);
+    read?;
     replace(path, new.as_bytes(), 0o600)
+}
+
+/// Whether ssh reads `file` without an error for the Host `alias`; its complaint if not.
+fn readable(file: &Path, alias: &str) -> Result<()> {
+    let mut cmd = Command::new("ssh");
+    cmd.arg("-G")
+        .arg("-F")
+        .arg(file)
+        .arg(alias)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let out = crate::proc::run_bounded(cmd, Some(Duration::from_secs(10)))
+        .context("cannot run ssh")?
+        .context("`ssh -G` did not answer within 10 s")?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let said = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+        bail!(
+            "ssh could not read the entry fenton made for {alias} ({}): nothing was written; fix the profile's ssh settings",
+            ui::clean(said.trim())
+        );
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` through a file beside it renamed over it, with `mode`.
@@ -465,10 +511,34 @@ mod tests {
     }
 
     #[test]
-    fn values_no_line_can_hold_are_refused() {
-        let resolved = "hostname a\"b c\nuser x\nport 22\n";
-        let err = render("fenton-x", "x", resolved, "", &[]).unwrap_err();
-        assert!(err.to_string().contains("HostName"), "{err}");
+    fn quotes_and_backslashes_in_values_reach_ssh_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        // A path with a space, read as one known-hosts file because it is there.
+        let spaced = dir.path().join("my kh");
+        fs::write(&spaced, "").unwrap();
+        let resolved = format!(
+            "hostname box\nuser x\nport 22\nidentityfile /keys/bob's key\nidentityfile /keys/a\"b\\c\nuserknownhostsfile {}\n",
+            spaced.display()
+        );
+        let text = render("fenton-x", "x", &resolved, "", &[]).unwrap();
+        let file = dir.path().join("config");
+        fs::write(&file, &text).unwrap();
+        let out = Command::new("ssh")
+            .arg("-G")
+            .arg("-F")
+            .arg(&file)
+            .arg("fenton-x")
+            .output()
+            .expect("ssh, OpenSSH's client");
+        assert!(out.status.success(), "{text}\n{out:?}");
+        let got = String::from_utf8_lossy(&out.stdout);
+        for want in [
+            "identityfile /keys/bob's key".to_string(),
+            "identityfile /keys/a\"b\\c".to_string(),
+            format!("userknownhostsfile {}", spaced.display()),
+        ] {
+            assert!(got.lines().any(|l| l == want), "{want:?} in {got}");
+        }
     }
 
     #[test]
