@@ -227,7 +227,7 @@ async fn start(
     let start_timeout = Duration::from_secs(config.start_timeout.max(1));
     let queue_timeout = Duration::from_secs(config.queue_timeout.max(1));
     let token = new_token()?;
-    let options = super::cluster::profile_options(&p.slurm);
+    let options = super::cluster::profile_options(&p.slurm)?;
     let call = [
         "start".to_string(),
         sh::path(&state_dir(remote)),
