@@ -32,7 +32,9 @@ pub async fn show(remote: &Remote, style: Style, json: bool, watch: Option<f64>)
         out.flush()?;
         drop(out);
         let Some(secs) = watch else {
-            return Ok(Exit::Success);
+            // Nothing from the scheduler at all is a failure; a part of it is still an answer.
+            let failed = !cluster.errors.is_empty() && cluster.partitions.is_empty();
+            return Ok(if failed { Exit::Failure } else { Exit::Success });
         };
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs_f64(secs.max(1.0))) => {}
