@@ -84,6 +84,15 @@ pub enum Command {
     Jupyter(JupyterCommand),
 
     /// Forward a local port to a port on (or reachable from) the box: TensorBoard and the like
+    ///
+    /// The forward listens on 127.0.0.1 only and is held by a small fenton process on this
+    /// machine (one per profile, shared with Jupyter's forward), not by the ssh connection: it
+    /// survives sleep, a network change and a killed connection, and the next connection
+    /// through it opens the shared connection again by itself. That process stops with
+    /// `tunnel close` of its last forward, `jupyter stop`, `disconnect --all`, after
+    /// `forward_idle_timeout` seconds without a connection (when set; default: never), and
+    /// with your login session (when the session's runtime directory, $XDG_RUNTIME_DIR, is
+    /// removed at logout; where there is none, at reboot).
     Tunnel(TunnelArgs),
     /// Mount the box's files here with sshfs, unmount them, or say how the mount is
     #[command(subcommand)]
@@ -120,11 +129,35 @@ pub enum Command {
     #[command(subcommand)]
     Monitor(MonitorCommand),
 
+    /// Open VS Code (or another editor) on a directory of the box, over the shared connection
+    ///
+    /// Runs `code --remote ssh-remote+fenton-PROFILE DIR`. The host `fenton-PROFILE` is an
+    /// entry fenton keeps in its own ssh config file (`fenton ssh-config` prints it): it uses
+    /// fenton's shared connection, so the editor needs no second login. For the editor to find
+    /// it, ~/.ssh/config must include that file: fenton adds one `Include` line at its top when
+    /// you agree (--setup, or a question on a terminal, asked once), keeping a copy of the file
+    /// as it was. fenton first checks that the box can run the editor's server (glibc 2.28 or
+    /// newer since VS Code 1.99) and that DIR is a directory there. Needs the editor's
+    /// Remote - SSH extension.
+    Code(CodeArgs),
+
+    /// Print the ssh Host entry that reaches the box over fenton's shared connection
+    ///
+    /// For any other tool that speaks ssh: PyCharm's SSH interpreter, JetBrains Gateway, scp,
+    /// rsync (`rsync -e 'ssh -F FILE'`, or plain `ssh fenton-PROFILE` once ~/.ssh/config
+    /// includes fenton's file). The entry is also written to fenton's ssh config file
+    /// ($XDG_CONFIG_HOME/fenton/ssh_config or ~/.config/fenton/ssh_config), whose path
+    /// `--path` prints instead.
+    SshConfig(SshConfigArgs),
+
     /// Open the shared connection now (later commands reuse it)
     Connect,
 
-    /// Close the shared connection
-    Disconnect,
+    /// Close the shared connection; with --all, Jupyter's and the tunnels' forwards too
+    ///
+    /// Without --all the forwards stay: the next connection through one opens the shared
+    /// connection again.
+    Disconnect(DisconnectArgs),
 
     /// Check the laptop, the config, the link and the box; say what to fix (exit 1 on a problem)
     Doctor(DoctorArgs),
@@ -141,6 +174,13 @@ pub enum Command {
 
     /// Print the man page (roff); with --dir, write it and one page per command there
     Man(ManArgs),
+
+    /// Holds the profile's forwards; fenton starts it when a forward is opened
+    #[command(hide = true, name = "hold-forwards")]
+    HoldForwards {
+        #[arg(long)]
+        socket: PathBuf,
+    },
 
     /// Opens the video that gave fenton its name
     #[command(hide = true)]
@@ -174,6 +214,37 @@ pub struct ExecArgs {
         value_parser = clap::value_parser!(OsString)
     )]
     pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct CodeArgs {
+    /// Directory on the box to open (relative: to the remote home); default: the remote home
+    #[arg(value_name = "DIR")]
+    pub dir: Option<String>,
+
+    /// The editor to run: code, cursor, codium, code-insiders… (default: the config's
+    /// `editor`, else code)
+    #[arg(long, value_name = "PROGRAM")]
+    pub editor: Option<String>,
+
+    /// Add the one `Include` line to ~/.ssh/config (a copy of it is kept) without asking
+    #[arg(long)]
+    pub setup: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SshConfigArgs {
+    /// The profile whose entry to print (default: -p, else the config's default)
+    #[arg(value_name = "PROFILE")]
+    pub name: Option<String>,
+
+    /// Print the path of fenton's ssh config file instead
+    #[arg(long)]
+    pub path: bool,
+
+    /// Also add the one `Include` line to ~/.ssh/config (a copy of it is kept)
+    #[arg(long)]
+    pub setup: bool,
 }
 
 #[derive(Debug, Args)]
@@ -378,11 +449,12 @@ pub enum FsCommand {
 pub enum JupyterCommand {
     /// Start Jupyter on the box (or find the one running), forward it here and open the browser
     Start(JupyterStartArgs),
-    /// Stop Jupyter on the box and remove its token and forward
+    /// Stop Jupyter on the box and close its forward (its token and local port stay for the
+    /// next start: the same URL)
     Stop,
     /// Whether Jupyter runs: pid, port, uptime, and the local URL (without the token)
     Status,
-    /// Open the browser at the running Jupyter, re-creating the forward if it was lost
+    /// Open the browser at the running Jupyter, holding its forward again if it was closed
     Open,
     /// Print the local URL with its token, for pasting (the only output that shows the token)
     Url,
@@ -398,9 +470,21 @@ pub struct JupyterStartArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
 
-    /// Local port; default: the profile's `jupyter.local_port` (the next free one when busy)
+    /// Local port; default: the one the last start used, else the profile's
+    /// `jupyter.local_port` (the next free one when busy)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub local_port: Option<u16>,
+
+    /// Make a new token (a saved URL stops working); default: keep the one Jupyter had
+    #[arg(long)]
+    pub new_token: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    /// Also close Jupyter's and the tunnels' forwards and stop the process that holds them
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -416,7 +500,7 @@ pub struct TunnelArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TunnelCommand {
-    /// The tunnels this machine holds, and whether each is up
+    /// Every forward held here (Jupyter's too), whether the box end answers, and its traffic
     List,
     /// Close the tunnel on a local port
     Close {

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub struct ConfigFile {
     /// Profile used when `-p` is not given.
     pub default: Option<String>,
+    /// The editor `fenton code` opens (`code`, `cursor`, `codium`…), when `--editor` is not given.
+    pub editor: Option<String>,
     #[serde(default)]
     pub profile: BTreeMap<String, Profile>,
     #[serde(default)]
@@ -37,6 +39,10 @@ pub struct Profile {
     /// Seconds the shared connection stays open after the last command ends.
     #[serde(default = "default_control_persist")]
     pub control_persist: u64,
+    /// Seconds without a connection after which the forwarder (Jupyter's and the tunnels'
+    /// forwards) stops; 0: as long as the forwards are wanted.
+    #[serde(default)]
+    pub forward_idle_timeout: u64,
     /// `fenton run` notifies without `--notify`.
     #[serde(default)]
     pub notify_by_default: bool,

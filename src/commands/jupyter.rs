@@ -20,8 +20,9 @@ use anyhow::{bail, Context, Result};
 use super::Ctx;
 use crate::cli::{JupyterCommand, JupyterStartArgs};
 use crate::exit::Exit;
+use crate::remote::holder::{Forward, Opened};
 use crate::remote::scripts::{self, JUPYTER as SCRIPT};
-use crate::remote::{free_local_port, runtime, sh, Remote, STEP_LIMIT};
+use crate::remote::{runtime, sh, Remote, STEP_LIMIT};
 use crate::ui;
 
 pub fn run(ctx: &Ctx, command: JupyterCommand) -> Result<Exit> {
@@ -192,12 +193,39 @@ pub(super) fn new_token() -> Result<String> {
     scripts::random_hex(24).context("cannot make Jupyter's token")
 }
 
+/// The token the last start used, kept here (0600, in the connection's private directory)
+/// as on the box, so that a saved URL keeps working across stops, starts and box restarts.
+fn saved_token(remote: &Remote) -> Option<String> {
+    let text = fs::read_to_string(remote.state_file("jupyter-token")).ok()?;
+    let token = text.trim();
+    (token.len() == 48 && token.chars().all(|c| c.is_ascii_hexdigit())).then(|| token.to_string())
+}
+
+fn save_token(remote: &Remote, token: &str) -> Result<()> {
+    if saved_token(remote).as_deref() == Some(token) {
+        return Ok(());
+    }
+    let path = remote.state_file("jupyter-token");
+    let _ = fs::remove_file(&path);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(token.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
     let config = &remote.profile.jupyter;
     let port = args.port.unwrap_or(config.remote_port);
     let timeout = Duration::from_secs(config.start_timeout.max(1));
     let deadline = Instant::now() + timeout;
-    let token = new_token()?;
+    let token = match saved_token(remote) {
+        Some(saved) if !args.new_token => saved,
+        _ => new_token()?,
+    };
     let spinner = ui::spinner(format!("starting Jupyter on the box (port {port})…"));
     let tmux = &remote.profile.tmux;
     let call = [
@@ -210,6 +238,7 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
         timeout.as_secs().to_string(),
         sh::quote(&config.command),
         sh::quote(&config.setup),
+        (if args.new_token { "new" } else { "keep" }).to_string(),
     ];
     let reply = script(remote, &call, &sh::assign("token", &token)).await?;
     let mask = |lines: &[String]| -> String {
@@ -229,7 +258,7 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
         "running" => (Server::from(&reply)?, true),
         "listening" => {
             let mut server = Server::from(&reply)?;
-            server.token = Some(token.clone());
+            server.token.get_or_insert_with(|| token.clone());
             (server, false)
         }
         "busy" => {
@@ -264,6 +293,12 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
         "error" => bail!("{}", reply.rest),
         other => bail!("the box's Jupyter script answered {other:?}: is fenton's remote_dir writable?"),
     };
+    if reused && args.new_token {
+        bail!(
+            "Jupyter already runs on the box (pid {}) with its token: `fenton jupyter stop`, then `fenton jupyter start --new-token`",
+            server.pid
+        );
+    }
     if reused && args.port.is_some_and(|p| p != server.port) {
         ui::warn(format_args!(
             "Jupyter already runs on box port {}, so --port {port} is not used: `fenton jupyter stop` first to move it",
@@ -274,19 +309,12 @@ async fn start(remote: &Remote, args: JupyterStartArgs) -> Result<Exit> {
         .token
         .clone()
         .context("the box did not give Jupyter's token")?;
-    let preferred = args.local_port.unwrap_or(config.local_port);
+    save_token(remote, &token)?;
     spinner.say(format!(
         "forwarding a local port to box port {}…",
         server.port
     ));
-    let local = forward(
-        remote,
-        server.port,
-        &token,
-        preferred,
-        args.local_port.is_some(),
-    )
-    .await?;
+    let local = forward(remote, server.port, args.local_port)?;
     spinner.say(format!(
         "waiting for Jupyter to answer at http://127.0.0.1:{local}/ …"
     ));
@@ -359,44 +387,64 @@ fn open_browser(remote: &Remote, url: &str) -> Result<()> {
     Ok(())
 }
 
-/// The local forward to the server: the recorded one when Jupyter answers through it (and it
-/// is on `preferred`, if `insist`), else a new one from `preferred` on (the next free port
-/// when busy, and said so).
-async fn forward(
-    remote: &Remote,
-    port: u16,
-    token: &str,
-    preferred: u16,
-    insist: bool,
-) -> Result<u16> {
+/// The local forward to the server, held by fenton's forwarder: on `asked` (the port given
+/// with --local-port), else on the port the last start used (so a saved URL keeps working),
+/// else from `jupyter.local_port` on, the next free one when busy (and said so). A port
+/// another program listens on is never used: it would get the token.
+fn forward(remote: &Remote, port: u16, asked: Option<u16>) -> Result<u16> {
     // Starts at once make one forward: the second finds the first's.
     let _lock = crate::lock::exclusive(
         &remote.state_file("jupyter.lock"),
         Some(Duration::from_secs(30)),
         "forwarding a port to Jupyter",
     )?;
-    if let Some((local, remote_port)) = recorded(remote) {
-        let wanted = !insist || local == preferred;
-        if wanted && remote_port == port && probe(local, Some(token)) == Some(200) {
-            return Ok(local);
+    let recorded = recorded(remote).map(|(local, _)| local);
+    let preferred = asked
+        .or(recorded)
+        .unwrap_or(remote.profile.jupyter.local_port);
+    let held = remote.held_forwards(false)?;
+    // A tunnel of the user's on that port is theirs, not Jupyter's.
+    let others: Vec<u16> = held
+        .iter()
+        .filter(|l| l.forward.kind != "jupyter")
+        .map(|l| l.forward.local)
+        .collect();
+    let mut local = preferred;
+    loop {
+        let opened = if others.contains(&local) {
+            Opened::Busy
+        } else {
+            remote.hold_forward(&Forward {
+                local,
+                host: "127.0.0.1".into(),
+                port,
+                kind: "jupyter".into(),
+            })?
+        };
+        if opened != Opened::Busy {
+            break;
         }
-        remote.cancel_local(local, "127.0.0.1", remote_port).await;
-        forget(remote);
+        if asked.is_some() {
+            bail!("local port {local} is in use here by another program: pick another with --local-port N");
+        }
+        if local >= preferred.saturating_add(100) || local == u16::MAX {
+            bail!(
+                "no free local port in {preferred}..{local}: close what uses them, or pick one with --local-port N"
+            );
+        }
+        local += 1;
     }
-    let mut local = free_local_port(preferred)?;
     if local != preferred {
         ui::info(format_args!(
             "local port {preferred} is busy: using {local} instead"
         ));
     }
-    if let Err(e) = remote.forward_local(local, "127.0.0.1", port).await {
-        // Someone took the port between our check and ssh's bind: try the next one once.
-        let next = free_local_port(local.saturating_add(1)).map_err(|_| e)?;
-        ui::info(format_args!(
-            "local port {local} is busy: using {next} instead"
-        ));
-        local = next;
-        remote.forward_local(local, "127.0.0.1", port).await?;
+    // Jupyter's forward from before, on another port, goes.
+    for old in held
+        .iter()
+        .filter(|l| l.forward.kind == "jupyter" && l.forward.local != local)
+    {
+        remote.release_forward(old.forward.local)?;
     }
     let path = remote.state_file("jupyter");
     fs::write(&path, format!("{local} {port}\n"))
@@ -404,15 +452,20 @@ async fn forward(
     Ok(local)
 }
 
+/// Whether fenton's forwarder holds Jupyter's forward on `local` to box port `port`.
+fn held(remote: &Remote, local: u16, port: u16) -> bool {
+    remote.held_forwards(false).is_ok_and(|held| {
+        held.iter().any(|l| {
+            l.forward.kind == "jupyter" && l.forward.local == local && l.forward.port == port
+        })
+    })
+}
+
 /// The forward recorded here: (local port, box port).
 fn recorded(remote: &Remote) -> Option<(u16, u16)> {
     let text = fs::read_to_string(remote.state_file("jupyter")).ok()?;
     let (local, port) = text.trim().split_once(' ')?;
     Some((local.parse().ok()?, port.parse().ok()?))
-}
-
-fn forget(remote: &Remote) {
-    let _ = fs::remove_file(remote.state_file("jupyter"));
 }
 
 /// The HTTP status of Jupyter's `/api/status` at a local port; None when nothing answers.
@@ -461,12 +514,13 @@ async fn open(remote: &Remote, browser: bool) -> Result<Exit> {
     let token = server
         .token
         .context("the box did not give Jupyter's token")?;
-    let local = forward(
-        remote,
-        server.port,
+    save_token(remote, &token)?;
+    let local = forward(remote, server.port, None)?;
+    wait_answer(
+        local,
         &token,
-        remote.profile.jupyter.local_port,
-        false,
+        Instant::now(),
+        Duration::from_secs(remote.profile.connect_timeout),
     )
     .await?;
     if browser {
@@ -489,7 +543,9 @@ async fn status(remote: &Remote) -> Result<Exit> {
     crate::outln!("dir:     {}", ui::clean(&server.dir));
     // Without the token Jupyter answers 403: that is enough to know the forward reaches it.
     match recorded(remote) {
-        Some((local, port)) if port == server.port && probe(local, None).is_some() => {
+        Some((local, port))
+            if port == server.port && held(remote, local, port) && probe(local, None).is_some() =>
+        {
             crate::outln!(
                 "url:     http://127.0.0.1:{local}/  (with its token: `fenton jupyter url`)"
             )
@@ -508,10 +564,12 @@ async fn stop(remote: &Remote) -> Result<Exit> {
         "",
     )
     .await?;
+    // The local port and the token are kept for the next start: the same URL.
     if let Some((local, port)) = recorded(remote) {
-        remote.cancel_local(local, "127.0.0.1", port).await;
+        if held(remote, local, port) {
+            remote.release_forward(local)?;
+        }
     }
-    forget(remote);
     let _ = fs::remove_file(remote.state_file("jupyter.html"));
     match reply.kind.as_str() {
         "stopped" => ui::info(format_args!("stopped Jupyter (pid {})", reply.rest)),

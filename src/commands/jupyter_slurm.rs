@@ -23,7 +23,7 @@ use super::jupyter::{last_line, missing, new_token, probe, show, unwrapped, Repl
 use super::Ctx;
 use crate::cli::{JupyterCommand, JupyterStartArgs};
 use crate::exit::Exit;
-use crate::remote::{free_local_port, scripts, sh, Remote, STEP_LIMIT};
+use crate::remote::{scripts, sh, Remote, STEP_LIMIT};
 use crate::status::slurm::duration;
 use crate::ui;
 
@@ -525,6 +525,21 @@ async fn forward(
     Ok(local)
 }
 
+/// The first port from `from` on that nobody listens on at 127.0.0.1.
+fn free_local_port(from: u16) -> Result<u16> {
+    (from..=from.saturating_add(100))
+        .find(|&port| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok())
+        .with_context(|| {
+            format!(
+                "no free local port from {from} to {}: set jupyter.local_port to another",
+                from.saturating_add(100)
+            )
+        })
+}
+
+/// Asks the shared connection for the forward. The forwarder that holds a box's Jupyter
+/// carries TCP only, and the hop's end is a Unix socket (so only its owner reaches it): this
+/// forward is the ssh master's, and `jupyter open` makes it again after the master is gone.
 async fn request(remote: &Remote, local: u16, target: &Target) -> Result<()> {
     let session = remote.session().await?;
     ui::trace_remote(&format!(

@@ -2,6 +2,7 @@
 //! profile) and dispatches.
 
 mod cluster;
+mod code;
 mod completions;
 mod config;
 mod connect;
@@ -43,7 +44,9 @@ impl Ctx {
     pub fn remote(&self) -> Result<Remote> {
         let loaded = self.config()?;
         let (name, profile) = loaded.profile(self.global.profile.as_deref())?;
-        Remote::new(name, profile)
+        let mut remote = Remote::new(name, profile)?;
+        remote.config_path = Some(loaded.path);
+        Ok(remote)
     }
 }
 
@@ -66,8 +69,11 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Monitor(command) => monitor::run(&ctx, command),
         Command::Jupyter(command) => jupyter::run(&ctx, command),
         Command::Tunnel(args) => tunnel::run(&ctx, args),
+        Command::Code(args) => code::code(&ctx, args),
+        Command::SshConfig(args) => code::ssh_config(&ctx, args),
         Command::Connect => connect::connect(&ctx),
-        Command::Disconnect => connect::disconnect(&ctx),
+        Command::Disconnect(args) => connect::disconnect(&ctx, args),
+        Command::HoldForwards { socket } => tunnel::hold(&ctx, &socket),
         Command::Doctor(args) => doctor::run(&ctx, args),
         Command::Config(command) => config::run(&ctx, command),
         Command::Completions { shell } => completions::completions(shell),

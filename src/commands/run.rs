@@ -103,11 +103,22 @@ pub fn run(ctx: &Ctx, mut args: RunArgs) -> Result<Exit> {
     );
     // The script gives tmux 5 s a try (three at most) and the wrapper 20 s to record its pid.
     let script = scripts::job(&body);
-    let out = runtime()?.block_on(remote.within(
-        STEP_LIMIT + Duration::from_secs(20),
-        "starting the job",
-        scripts::output(&remote, &line, &script),
-    ))?;
+    // With monitor.auto, the recorder is made sure of beside the start, over a channel of its
+    // own: no wait added. (The connection is opened first, so that not both open it.)
+    let (out, ()) = runtime()?.block_on(async {
+        if remote.profile.monitor.auto {
+            remote.connect().await?;
+        }
+        anyhow::Ok(tokio::join!(
+            remote.within(
+                STEP_LIMIT + Duration::from_secs(20),
+                "starting the job",
+                scripts::output(&remote, &line, &script),
+            ),
+            super::monitor::auto_start(ctx, &remote),
+        ))
+    })?;
+    let out = out?;
     let text = String::from_utf8_lossy(&out.stdout);
     // The script answers with the id and how it started the job.
     let lines: Vec<&str> = text.lines().collect();

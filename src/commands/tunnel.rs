@@ -1,17 +1,19 @@
 //! `fenton tunnel LOCAL[:HOST:PORT]` / `tunnel list` / `tunnel close LOCAL`: extra local
-//! forwards (TensorBoard, a dashboard…) held by the shared connection, like Jupyter's. This
-//! machine keeps the list, beside the connection's socket, so `list` and `close` know them.
+//! forwards (TensorBoard, a dashboard…), held like Jupyter's by fenton's forwarder on this
+//! machine (`remote::holder`), which reconnects by itself after sleep or a lost connection.
 
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use super::Ctx;
 use crate::cli::{TunnelArgs, TunnelCommand};
 use crate::exit::Exit;
+use crate::remote::holder::{Forward, Opened};
 use crate::remote::{runtime, Remote};
+use crate::status::render::bytes;
 use crate::ui;
 
 /// One forward: 127.0.0.1:`local` here to `host`:`port` as the box sees it.
@@ -41,7 +43,7 @@ impl Tunnel {
         };
         let (host, remote) = rest.rsplit_once(':').ok_or_else(bad)?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        // A host name or an address: nothing ssh's forward spec (or the list file) would split.
+        // A host name or an address: nothing the forwarder's requests would split.
         let name = |c: char| c.is_ascii_alphanumeric() || ".-_:".contains(c);
         if host.is_empty() || host.starts_with('-') || !host.chars().all(name) {
             return Err(bad());
@@ -51,11 +53,6 @@ impl Tunnel {
             host: host.to_string(),
             port: port(remote)?,
         })
-    }
-
-    fn up(&self) -> bool {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.local));
-        TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
     }
 }
 
@@ -67,83 +64,87 @@ impl std::fmt::Display for Tunnel {
 
 pub fn run(ctx: &Ctx, args: TunnelArgs) -> Result<Exit> {
     let remote = ctx.remote()?;
-    let runtime = runtime()?;
     match (args.command, args.spec) {
         (Some(TunnelCommand::List), _) => list(&remote),
-        (Some(TunnelCommand::Close { local }), _) => runtime.block_on(close(&remote, local)),
-        (None, Some(spec)) => runtime.block_on(open(&remote, Tunnel::parse(&spec)?)),
+        (Some(TunnelCommand::Close { local }), _) => close(&remote, local),
+        (None, Some(spec)) => runtime()?.block_on(open(&remote, Tunnel::parse(&spec)?)),
         (None, None) => bail!("give LOCAL[:HOST:PORT], `list` or `close LOCAL`"),
     }
 }
 
-fn load(remote: &Remote) -> Vec<Tunnel> {
-    let text = fs::read_to_string(remote.state_file("tunnels")).unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let mut words = line.split(' ');
-            Some(Tunnel {
-                local: words.next()?.parse().ok()?,
-                host: words.next()?.to_string(),
-                port: words.next()?.parse().ok()?,
-            })
-        })
-        .collect()
+/// The hidden `fenton hold-forwards --socket PATH`: the forwarder itself, started by the
+/// commands that open a forward.
+pub fn hold(ctx: &Ctx, socket: &Path) -> Result<Exit> {
+    crate::remote::holder::serve(ctx.remote()?, socket)?;
+    Ok(Exit::Success)
 }
 
-fn save(remote: &Remote, tunnels: &[Tunnel]) -> Result<()> {
-    let path = remote.state_file("tunnels");
-    let text: String = tunnels
-        .iter()
-        .map(|t| format!("{} {} {}\n", t.local, t.host, t.port))
-        .collect();
-    fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+fn in_use(tunnel: &Tunnel) -> anyhow::Error {
+    anyhow::anyhow!(
+        "local port {} is in use here by another program: pick another, e.g. `fenton tunnel {}:{}:{}`",
+        tunnel.local,
+        tunnel.local.saturating_add(1),
+        tunnel.host,
+        tunnel.port
+    )
 }
 
 async fn open(remote: &Remote, tunnel: Tunnel) -> Result<Exit> {
-    // The master takes a forward without asking the box: ask it first, reconnecting if the
-    // link has died under the master.
+    // Ask the box first: a forward it cannot carry is better refused now.
     remote.connect_verified().await?;
-    let mut tunnels = load(remote);
-    if let Some(known) = tunnels.iter().find(|t| t.local == tunnel.local) {
-        if known == &tunnel && tunnel.up() && remote.live_session().await.is_some() {
-            ui::info(format_args!("already open: {tunnel}"));
-            return Ok(Exit::Success);
-        }
-        // Lost with the connection that held it, or pointing elsewhere: replace it.
-        remote
-            .cancel_local(known.local, &known.host, known.port)
-            .await;
-        tunnels.retain(|t| t.local != tunnel.local);
-    }
-    let Ok(probe) = TcpListener::bind((Ipv4Addr::LOCALHOST, tunnel.local)) else {
-        bail!(
-            "local port {} is in use here: pick another, e.g. `fenton tunnel {}:{}:{}`",
-            tunnel.local,
-            tunnel.local.saturating_add(1),
-            tunnel.host,
-            tunnel.port
-        );
+    let forward = Forward {
+        local: tunnel.local,
+        host: tunnel.host.clone(),
+        port: tunnel.port,
+        kind: "tunnel".into(),
     };
-    if onto_itself(remote, &probe, &tunnel).await? {
-        bail!(
-            "the box is this machine, so 127.0.0.1:{} would forward onto itself, again and again: forward another local port to it, e.g. `fenton tunnel {}:{}:{}`",
-            tunnel.local,
-            tunnel.local.saturating_add(1),
-            tunnel.host,
-            tunnel.port
-        );
+    let held = remote.held_forwards(false)?;
+    let known = held.iter().find(|l| l.forward.local == tunnel.local);
+    if known.is_some_and(|l| l.forward.host == tunnel.host && l.forward.port == tunnel.port) {
+        ui::info(format_args!("already open: {tunnel}"));
+        crate::outln!("http://127.0.0.1:{}/", tunnel.local);
+        return Ok(Exit::Success);
     }
-    drop(probe);
-    remote
-        .forward_local(tunnel.local, &tunnel.host, tunnel.port)
-        .await?;
+    if known.is_none() {
+        let Ok(probe) = TcpListener::bind((Ipv4Addr::LOCALHOST, tunnel.local)) else {
+            return Err(in_use(&tunnel));
+        };
+        if onto_itself(remote, &probe, &tunnel).await? {
+            bail!(
+                "the box is this machine, so 127.0.0.1:{} would forward onto itself, again and again: forward another local port to it, e.g. `fenton tunnel {}:{}:{}`",
+                tunnel.local,
+                tunnel.local.saturating_add(1),
+                tunnel.host,
+                tunnel.port
+            );
+        }
+    }
+    match remote.hold_forward(&forward)? {
+        Opened::Busy => return Err(in_use(&tunnel)),
+        Opened::Moved => ui::info(format_args!(
+            "127.0.0.1:{} now forwards to {}:{}",
+            tunnel.local, tunnel.host, tunnel.port
+        )),
+        Opened::New | Opened::Already => {}
+    }
     ui::info(format_args!(
-        "forwarding {tunnel} on the box, held by the shared connection: it closes with it ({} s after the last use; run this again to restore it)",
-        remote.profile.control_persist
+        "forwarding {tunnel}, held by fenton here: it reconnects by itself after sleep or a lost connection; `fenton tunnel close {}` ends it",
+        tunnel.local
     ));
+    let answer = remote
+        .held_forwards(true)?
+        .into_iter()
+        .find(|l| l.forward.local == tunnel.local)
+        .map(|l| l.answer);
+    if let Some(answer) = answer.filter(|a| a != "answers") {
+        ui::warn(format_args!(
+            "nothing answers at {}:{} on the box yet ({}): connections fail until something listens there",
+            tunnel.host,
+            tunnel.port,
+            ui::clean(&answer)
+        ));
+    }
     crate::outln!("http://127.0.0.1:{}/", tunnel.local);
-    tunnels.push(tunnel);
-    save(remote, &tunnels)?;
     Ok(Exit::Success)
 }
 
@@ -194,34 +195,44 @@ fn listens_with_inode(table: &str, port: u16, inode: &str) -> bool {
 }
 
 fn list(remote: &Remote) -> Result<Exit> {
-    let tunnels = load(remote);
-    if tunnels.is_empty() {
+    let held = remote.held_forwards(true)?;
+    if held.is_empty() {
         ui::info(format_args!(
-            "no tunnels: open one with `fenton tunnel PORT`"
+            "no forwards: open one with `fenton tunnel PORT`"
         ));
     }
-    for tunnel in tunnels {
-        let state = if tunnel.up() {
-            "up"
+    for l in held {
+        let f = &l.forward;
+        let whose = if f.kind == "tunnel" {
+            String::new()
         } else {
-            "down (`fenton tunnel` it again)"
+            format!(" ({})", f.kind)
         };
-        crate::outln!("{tunnel}\t{state}");
+        let state = if l.answer == "answers" {
+            "up".to_string()
+        } else {
+            format!("down: {}", ui::clean(&l.answer))
+        };
+        crate::outln!(
+            "127.0.0.1:{} -> {}:{}{whose}\t{state}\t{} down, {} up, {} connections ({} open, {} failed)",
+            f.local,
+            f.host,
+            f.port,
+            bytes(l.down),
+            bytes(l.up),
+            l.connections,
+            l.active,
+            l.failed
+        );
     }
     Ok(Exit::Success)
 }
 
-async fn close(remote: &Remote, local: u16) -> Result<Exit> {
-    let mut tunnels = load(remote);
-    let Some(tunnel) = tunnels.iter().find(|t| t.local == local).cloned() else {
+fn close(remote: &Remote, local: u16) -> Result<Exit> {
+    if !remote.release_forward(local)? {
         bail!("no tunnel on local port {local}: `fenton tunnel list` shows them");
-    };
-    remote
-        .cancel_local(tunnel.local, &tunnel.host, tunnel.port)
-        .await;
-    tunnels.retain(|t| t.local != local);
-    save(remote, &tunnels)?;
-    ui::info(format_args!("closed {tunnel}"));
+    }
+    ui::info(format_args!("closed the forward on 127.0.0.1:{local}"));
     Ok(Exit::Success)
 }
 

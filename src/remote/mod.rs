@@ -2,13 +2,13 @@
 //! command through the `openssh` crate's native mux client, so a warm command costs one channel
 //! instead of a handshake. Interactive commands exec the system `ssh -t` through the same master.
 
-mod forward;
+pub mod holder;
 mod master;
+mod mux;
 pub use master::on_path;
 pub mod scripts;
 pub mod sh;
-
-pub use forward::free_local_port;
+pub mod ssh_config;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
@@ -29,6 +29,8 @@ use crate::ui;
 pub struct Remote {
     pub name: String,
     pub profile: Profile,
+    /// The config file the profile came from, for the forwarder fenton starts.
+    pub config_path: Option<PathBuf>,
     control: PathBuf,
 }
 
@@ -52,6 +54,7 @@ impl Remote {
             control: dir.join(stem),
             name,
             profile,
+            config_path: None,
         })
     }
 
@@ -85,19 +88,26 @@ impl Remote {
             args.push("-i".into());
             args.push(expand_home(identity).into());
         }
-        // `%` would be expanded by ssh as a token.
-        let control = control.to_string_lossy().replace('%', "%%");
-        for option in [
-            format!("ControlPath={control}"),
-            format!("ConnectTimeout={}", p.connect_timeout),
-            "ServerAliveInterval=5".into(),
-            "ServerAliveCountMax=3".into(),
-            "StrictHostKeyChecking=accept-new".into(),
-        ] {
+        for (keyword, value) in self.shared_options(control) {
             args.push("-o".into());
-            args.push(option.into());
+            args.push(format!("{keyword}={value}").into());
         }
         args
+    }
+
+    /// The ssh options fenton gives every connection to this box besides the profile's own
+    /// (host, user, port, key, ssh config), as (keyword, value) in ssh_config's syntax: the
+    /// command line and the Host entry of `fenton ssh-config` are both made from these.
+    pub fn shared_options(&self, control: &Path) -> Vec<(&'static str, String)> {
+        // `%` would be expanded by ssh as a token.
+        let control = control.to_string_lossy().replace('%', "%%");
+        vec![
+            ("ControlPath", control),
+            ("ConnectTimeout", self.profile.connect_timeout.to_string()),
+            ("ServerAliveInterval", "5".into()),
+            ("ServerAliveCountMax", "3".into()),
+            ("StrictHostKeyChecking", "accept-new".into()),
+        ]
     }
 
     /// `ssh` with this profile's options, reusing the shared connection and never opening one.

@@ -37,6 +37,8 @@ pub const SLURM_KILL: &str = include_str!("scripts/slurm-kill.sh");
 pub const MONITOR: &str = include_str!("scripts/monitor.sh");
 /// The recorder itself, written to the box by `monitor start` (see [`recorder`]).
 const RECORDER: &str = include_str!("scripts/recorder.sh");
+/// `fenton code`: whether the box can run the editor's server, and where DIR is.
+pub const CODE: &str = include_str!("scripts/code.sh");
 pub const NOTIFY_TEST: &str = include_str!("scripts/notify-test.sh");
 /// The wrapper a job runs under: written to the box, it records how the job ended and sends
 /// the notifications.
@@ -355,6 +357,7 @@ mod tests {
             ("jupyter-slurm.sh", jupyter_slurm()),
             ("monitor.sh", MONITOR.to_string()),
             ("recorder.sh", recorder()),
+            ("code.sh", CODE.to_string()),
         ];
         let shellcheck = Command::new("shellcheck").arg("--version").output().is_ok();
         if !shellcheck {

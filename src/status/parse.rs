@@ -439,12 +439,16 @@ fn jupyter(line: &str) -> Option<Jupyter> {
     })
 }
 
-/// `ID<TAB>STARTED<TAB>ENDED<TAB>EXIT<TAB>PID<TAB>ALIVE<TAB>NAME`, one per job, after the
-/// box's clock (the section's argument).
+/// `ID<TAB>STARTED<TAB>ENDED<TAB>EXIT<TAB>PID<TAB>ALIVE<TAB>NAME`, one per job that has not
+/// finished, and `finished N` for the others, after the box's clock (the section's argument).
 fn jobs((now, lines): (&str, &[String])) -> Jobs {
     let now: Option<u64> = now.trim().parse().ok();
     let mut out = Jobs::default();
     for line in lines {
+        if let Some(n) = line.strip_prefix("finished ") {
+            out.finished += n.trim().parse::<u32>().unwrap_or(0);
+            continue;
+        }
         let f: Vec<&str> = line.splitn(7, '\t').collect();
         if f.len() < 7 {
             continue;

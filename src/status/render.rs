@@ -476,7 +476,7 @@ fn mib(m: f64) -> String {
     }
 }
 
-fn bytes(b: u64) -> String {
+pub fn bytes(b: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = b as f64;
     let mut i = 0;

@@ -212,6 +212,7 @@ impl Sshd {
 #[derive(Default)]
 pub struct Builder {
     envs: Vec<String>,
+    bashrc: Option<String>,
     profile: String,
     sshd_options: Vec<String>,
     link: bool,
@@ -221,6 +222,12 @@ impl Builder {
     /// An environment variable every session on the box gets (sshd's SetEnv).
     pub fn env(mut self, name: &str, value: &str) -> Builder {
         self.envs.push(format!("{name}={value}"));
+        self
+    }
+
+    /// A `.bashrc` in the box's HOME, which its login shell runs for every command.
+    pub fn bashrc(mut self, text: &str) -> Builder {
+        self.bashrc = Some(text.into());
         self
     }
 
@@ -280,6 +287,9 @@ impl Builder {
             link,
             _tmp: tmp,
         };
+        if let Some(bashrc) = &self.bashrc {
+            std::fs::write(test.box_home().join(".bashrc"), bashrc).unwrap();
+        }
         test.write_config(&test.default_config(&self.profile));
         Some(test)
     }
@@ -305,6 +315,11 @@ impl TestBox {
 
     pub fn builder() -> Builder {
         Builder::default()
+    }
+
+    /// The HOME of the box's sessions, a directory of the test's own.
+    pub fn box_home(&self) -> PathBuf {
+        self.sshd.dir.join("home")
     }
 
     /// The profile `box`, reaching the sshd through its own ssh config.
@@ -404,6 +419,27 @@ impl TestBox {
             .collect()
     }
 
+    /// The pids of fenton's forwarders (`fenton hold-forwards`) started in this test.
+    pub fn forwarders(&self) -> Vec<i32> {
+        let root = self.root.to_string_lossy().into_owned();
+        Self::pids_mentioning("hold-forwards")
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&root))
+            })
+            .collect()
+    }
+
+    /// The pids of the ssh masters serving this test's shared connection (not the
+    /// forwarder, whose socket's name starts with the connection's).
+    pub fn masters(&self) -> Vec<i32> {
+        self.control_sockets()
+            .iter()
+            .flat_map(|socket| Self::pids_mentioning(&format!("ControlPath={}", socket.display())))
+            .collect()
+    }
+
     fn kill_mentioning(needle: &str) {
         for pid in Self::pids_mentioning(needle) {
             let _ = nix_kill(pid);
@@ -491,7 +527,23 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 /// type with `send`, read the screen with `screen`.
 pub struct Terminal {
     socket: PathBuf,
+    status_file: PathBuf,
 }
+
+/// Runs the program as a child, like a shell would (same process group, so Ctrl-C reaches it),
+/// and writes its exit status to a file: tmux 3.3 sometimes marks a pane dead without ever
+/// giving its `#{pane_dead_status}`. A negative status is the signal that killed it.
+const WAIT_AND_RECORD: &str = "import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+with open(sys.argv[1] + '.part', 'w') as f:
+    f.write(str(status))
+os.rename(sys.argv[1] + '.part', sys.argv[1])
+";
 
 impl Terminal {
     /// Starts `cmd` in a 120x40 terminal.
@@ -503,12 +555,21 @@ impl Terminal {
         // Keep the pane after the program ends, to read what it said last and its status.
         let conf = test.root.join("term.conf");
         std::fs::write(&conf, "set -g remain-on-exit on\n").unwrap();
+        let status_file = test.root.join("term.status");
+        let _ = std::fs::remove_file(&status_file);
+        let python = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|dir| dir.join("python3"))
+            .find(|path| path.is_file())
+            .expect("python3, to run the terminal's program");
         let mut tmux = Command::new("tmux");
         tmux.arg("-S")
             .arg(&socket)
             .arg("-f")
             .arg(&conf)
             .args(["new-session", "-d", "-x", "120", "-y", "40", "--"])
+            .arg(python)
+            .args(["-c", WAIT_AND_RECORD])
+            .arg(&status_file)
             .arg(cmd.get_program())
             .args(cmd.get_args())
             .env_clear();
@@ -520,7 +581,10 @@ impl Terminal {
         tmux.env("TERM", "xterm-256color");
         let out = run(tmux, Duration::from_secs(10));
         assert_eq!(out.code, Some(0), "cannot start a terminal: {out:#?}");
-        Some(Terminal { socket })
+        Some(Terminal {
+            socket,
+            status_file,
+        })
     }
 
     fn tmux(&self, args: &[&str]) -> Out {
@@ -577,13 +641,15 @@ impl Terminal {
             == "1"
     }
 
-    /// The program's exit status, once ended.
+    /// The program's exit status, once ended; None if a signal killed it.
     pub fn status(&self) -> Option<i32> {
-        self.tmux(&["display-message", "-p", "-t", "0", "#{pane_dead_status}"])
-            .stdout
-            .trim()
-            .parse()
-            .ok()
+        let status = std::fs::read_to_string(&self.status_file).unwrap_or_else(|err| {
+            panic!(
+                "the terminal's program left no exit status ({err}); screen:\n{}",
+                self.screen()
+            )
+        });
+        Some(status.trim().parse().unwrap()).filter(|status: &i32| *status >= 0)
     }
 }
 

@@ -33,18 +33,6 @@ const HOSTILE: &[&str] = &[
     "ends in a newline\n",
 ];
 
-/// A box whose sessions get a HOME of the test's own (it lives as long as the box).
-fn home_box() -> Option<(TestBox, tempfile::TempDir)> {
-    let home = tempfile::Builder::new()
-        .prefix("fenton-home")
-        .tempdir()
-        .unwrap();
-    let test = TestBox::builder()
-        .env("HOME", &home.path().to_string_lossy())
-        .start()?;
-    Some((test, home))
-}
-
 fn toml_string(value: &str) -> String {
     toml::Value::String(value.into()).to_string()
 }
@@ -71,7 +59,7 @@ fn refused(out: &Out, why: &str) {
 
 #[test]
 fn hostile_words_arrive_as_values_or_are_refused() {
-    let Some((test, home)) = home_box() else {
+    let Some(test) = TestBox::new() else {
         return;
     };
     let pwned = test.root.join("pwned");
@@ -183,7 +171,7 @@ fn hostile_words_arrive_as_values_or_are_refused() {
 
         // --dir: cd takes neither an option nor a CDPATH entry from it, and a name ending in
         // a newline is entered whole.
-        let place = home.path().join(word);
+        let place = test.box_home().join(word);
         std::fs::create_dir_all(&place).unwrap();
         let out = test
             .run(["run", &format!("--dir={word}"), "--", "pwd"])
@@ -307,12 +295,7 @@ fn what_the_box_says_reaches_the_terminal_as_text() {
     )
     .unwrap();
     std::fs::set_permissions(&smi, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let home = tempfile::Builder::new()
-        .prefix("fenton-home")
-        .tempdir()
-        .unwrap();
     let Some(test) = TestBox::builder()
-        .env("HOME", &home.path().to_string_lossy())
         .env(
             "PATH",
             &format!("{}:/usr/local/bin:/usr/bin:/bin", bin.path().display()),

@@ -238,15 +238,7 @@ fn a_stopped_box_says_nothing_listens() {
 #[test]
 fn a_slow_login_shell_is_a_warning() {
     let _machine = shared();
-    let home = tempfile::Builder::new()
-        .prefix("fenton-home")
-        .tempdir()
-        .unwrap();
-    std::fs::write(home.path().join(".bashrc"), "sleep 0.5\n").unwrap();
-    let Some(test) = TestBox::builder()
-        .env("HOME", &home.path().to_string_lossy())
-        .start()
-    else {
+    let Some(test) = TestBox::builder().bashrc("sleep 0.5\n").start() else {
         return;
     };
     let test = known(test);

@@ -168,17 +168,8 @@ fn fifty_at_once_lose_nothing() {
 
 #[test]
 fn a_chatty_bashrc_under_load_never_costs_the_answer() {
-    let home = tempfile::Builder::new()
-        .prefix("fenton-home")
-        .tempdir()
-        .unwrap();
-    std::fs::write(
-        home.path().join(".bashrc"),
-        "echo 'Welcome to the box!'\necho 'a warning' >&2\n",
-    )
-    .unwrap();
     let Some(test) = TestBox::builder()
-        .env("HOME", &home.path().to_string_lossy())
+        .bashrc("echo 'Welcome to the box!'\necho 'a warning' >&2\n")
         .start()
     else {
         return;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{run, Out, TestBox, ROOT};
+use crate::common::{run, wait_until, Builder, Out, TestBox, ROOT};
 
 /// The Jupyter that scripts/test installs.
 fn jupyter() -> PathBuf {
@@ -35,7 +35,11 @@ struct Lab {
 
 impl Lab {
     fn start(command: &str, start_timeout: u64) -> Option<Lab> {
-        let test = TestBox::new()?;
+        Lab::start_on(TestBox::builder(), command, start_timeout)
+    }
+
+    fn start_on(box_: Builder, command: &str, start_timeout: u64) -> Option<Lab> {
+        let test = box_.start()?;
         let (remote_port, local_port) = (free_port(), free_port());
         let jr = test.root.join("jupyter-home");
         let nb = test.root.join("notebooks");
@@ -58,13 +62,17 @@ impl Lab {
 
     /// The venv's Jupyter; None (skip, or fail in CI) when scripts/test has not installed it.
     fn real() -> Option<Lab> {
+        Lab::real_on(TestBox::builder())
+    }
+
+    fn real_on(box_: Builder) -> Option<Lab> {
         if !crate::common::available(
             "jupyter-server (scripts/test installs it)",
             jupyter().is_file(),
         ) {
             return None;
         }
-        Lab::start(&format!("{} server", jupyter().display()), 60)
+        Lab::start_on(box_, &format!("{} server", jupyter().display()), 60)
     }
 
     /// Runs fenton with a generous limit: Jupyter takes seconds to start on a busy machine.
@@ -257,9 +265,15 @@ fn start_serves_jupyter_through_a_private_forward() {
         );
     }
 
-    // Stopped: the server, its token file and the forward are gone.
+    // Stopped: the server and the forward are gone; the token stays, private, for the next
+    // start's same URL.
     assert!(!alive(pid), "Jupyter (pid {pid}) still runs after stop");
-    assert!(!lab.state("token").exists());
+    assert_eq!(lab.token(), token);
+    let mode = std::fs::metadata(lab.state("token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
     assert_eq!(api_status(local, None), None);
     let status = lab.run(&["jupyter", "status"]);
     assert_eq!(status.code, Some(1), "{status:#?}");
@@ -285,8 +299,12 @@ fn a_running_server_is_reused_and_outlives_fenton_and_its_connection() {
     );
     assert_eq!((lab.pid(), lab.token()), (Some(pid), token.clone()));
 
-    // The forward lives in the shared connection: closing it loses the forward, not Jupyter.
-    lab.run(&["disconnect"]).ok();
+    // The forward is fenton's, not the connection's: it outlives a disconnect and connects
+    // again when used; `disconnect --all` closes it, not Jupyter.
+    let out = lab.run(&["disconnect"]).ok();
+    assert!(out.stderr.contains("disconnect --all"), "{out:#?}");
+    assert_eq!(api_status(lab.local_port, Some(&token)), Some(200));
+    lab.run(&["disconnect", "--all"]).ok();
     assert_eq!(api_status(lab.local_port, None), None);
     lab.run(&["connect"]).ok();
     assert!(alive(pid));
@@ -594,4 +612,139 @@ fn doctor_finds_fentons_own_jupyter_files_private() {
     lab.lists_only(lab.pid().unwrap());
     lab.run(&["jupyter", "stop"]).ok();
     files("stopped");
+}
+
+/// The URL a browser or VS Code saved keeps working: after the shared connection is killed
+/// (the next request opens it again, one handshake, no fenton command between), after
+/// `jupyter stop` and `start`, and after the box restarts; `--new-token` changes it.
+#[test]
+fn the_saved_url_survives_a_killed_master_a_stop_and_a_box_restart() {
+    let Some(lab) = Lab::real() else { return };
+    lab.run(&["jupyter", "start", "--no-browser"]).ok();
+    let url = lab.run(&["jupyter", "url"]).ok().stdout;
+    let token = lab.token();
+    let local = lab.local_port;
+    assert_eq!(api_status(local, Some(&token)), Some(200));
+
+    for pid in lab.test.masters() {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    wait_until("the master to die", Duration::from_secs(5), || {
+        lab.test.masters().is_empty()
+    });
+    let before = lab.test.sshd.accepted();
+    assert_eq!(api_status(local, Some(&token)), Some(200));
+    assert_eq!(lab.test.sshd.accepted(), before + 1, "one new handshake");
+
+    // Stopped, the forward and its process go; started again, the same URL answers.
+    lab.run(&["jupyter", "stop"]).ok();
+    assert_eq!(api_status(local, None), None);
+    wait_until("the forwarder to stop", Duration::from_secs(5), || {
+        lab.test.forwarders().is_empty()
+    });
+    lab.run(&["jupyter", "start", "--no-browser"]).ok();
+    assert_eq!(lab.run(&["jupyter", "url"]).ok().stdout, url);
+    assert_eq!(api_status(local, Some(&token)), Some(200));
+
+    // The box restarts: its Jupyter and sshd die. The forward waits; a start brings the
+    // same URL back.
+    let pid = lab.pid().unwrap();
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+    wait_until("Jupyter to die", Duration::from_secs(5), || !alive(pid));
+    lab.test.sshd.restart();
+    assert_eq!(api_status(local, Some(&token)), None);
+    lab.run(&["jupyter", "start", "--no-browser"]).ok();
+    assert_eq!(lab.run(&["jupyter", "url"]).ok().stdout, url);
+    assert_eq!(api_status(local, Some(&token)), Some(200));
+
+    // A new token only when asked, and only for a server that starts with it.
+    let out = lab.run(&["jupyter", "start", "--no-browser", "--new-token"]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains("jupyter stop"), "{out:#?}");
+    lab.run(&["jupyter", "stop"]).ok();
+    lab.run(&["jupyter", "start", "--no-browser", "--new-token"])
+        .ok();
+    let new = lab.token();
+    assert_ne!(new, token);
+    assert_eq!(api_status(local, Some(&token)), Some(403));
+    assert_eq!(api_status(local, Some(&new)), Some(200));
+    lab.run(&["jupyter", "stop"]).ok();
+}
+
+/// GET /api/status with the token, from the laptop's side of the link, by curl with a limit:
+/// the HTTP status (None when it failed) and how long it took. The token is read from a file.
+fn through_link(lab: &Lab, header: &Path, limit: u64) -> (Option<u16>, Duration) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time"])
+        .arg(limit.to_string())
+        .arg("-H")
+        .arg(format!("@{}", header.display()))
+        .arg(format!("http://127.0.0.1:{}/api/status", lab.local_port));
+    let out = run(lab.test.client(cmd), Duration::from_secs(limit + 30));
+    let code = out.stdout.trim().parse().ok().filter(|&c| c != 0);
+    (code, out.elapsed)
+}
+
+/// The link dies (a pulled cable, a closed lid) and comes back: requests meanwhile fail
+/// within connect_timeout + 3 s, none hangs, and the first after the link's return is
+/// answered within connect_timeout + 2 s, with no fenton command typed.
+#[test]
+fn the_forward_heals_after_a_dead_link() {
+    if !crate::common::available("curl", crate::common::installed("curl")) {
+        return;
+    }
+    let Some(lab) = Lab::real_on(TestBox::builder().link()) else {
+        return;
+    };
+    lab.run(&["jupyter", "start", "--no-browser"]).ok();
+    let header = lab.test.root.join("header");
+    std::fs::write(&header, format!("Authorization: token {}\n", lab.token())).unwrap();
+    assert_eq!(through_link(&lab, &header, 20).0, Some(200));
+
+    // connect_timeout is 5 s in the test profile: each waits 8 s at most, and a little
+    // more for curl and a loaded machine.
+    let bound = Duration::from_secs(5 + 3 + 3);
+    let link = lab.test.link.as_ref().unwrap();
+    link.blackhole();
+    let during: Vec<_> = (0..3).map(|_| through_link(&lab, &header, 60)).collect();
+    let batch = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..5)
+            .map(|_| scope.spawn(|| through_link(&lab, &header, 60)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    eprintln!("during the outage: {during:?} then at once {batch:?}");
+    for (code, took) in during.iter().chain(&batch) {
+        assert_ne!(*code, Some(200), "answered through a dead link");
+        assert!(*took < bound, "a request took {took:?} on a dead link");
+    }
+
+    link.restore();
+    let back = std::time::Instant::now();
+    loop {
+        let (code, took) = through_link(&lab, &header, 20);
+        if code == Some(200) {
+            break;
+        }
+        assert!(
+            took < bound,
+            "a request took {took:?} after the link came back"
+        );
+        assert!(
+            back.elapsed() < Duration::from_secs(7),
+            "no answer {:?} after the link came back",
+            back.elapsed()
+        );
+    }
+    let healed = back.elapsed();
+    eprintln!("answered {healed:?} after the link came back");
+    assert!(healed <= Duration::from_secs(5 + 2), "{healed:?}");
+    lab.run(&["jupyter", "stop"]).ok();
 }

@@ -7,17 +7,8 @@ use crate::common::TestBox;
 
 #[test]
 fn a_chatty_bashrc_does_not_confuse_fenton() {
-    let home = tempfile::Builder::new()
-        .prefix("fenton-home")
-        .tempdir()
-        .unwrap();
-    std::fs::write(
-        home.path().join(".bashrc"),
-        "echo 'Welcome to the box!'\necho 'bash: warning: setlocale: LC_ALL: cannot change locale' >&2\n",
-    )
-    .unwrap();
     let Some(test) = TestBox::builder()
-        .env("HOME", &home.path().to_string_lossy())
+        .bashrc("echo 'Welcome to the box!'\necho 'bash: warning: setlocale: LC_ALL: cannot change locale' >&2\n")
         .start()
     else {
         return;
@@ -86,18 +77,9 @@ fn a_chatty_bashrc_does_not_confuse_fenton() {
     );
 }
 
-/// A box whose login shell runs `bashrc` first, for every command (its HOME lives as long as
-/// the box).
-fn box_with_bashrc(bashrc: &str) -> Option<(TestBox, tempfile::TempDir)> {
-    let home = tempfile::Builder::new()
-        .prefix("fenton-home")
-        .tempdir()
-        .unwrap();
-    std::fs::write(home.path().join(".bashrc"), bashrc).unwrap();
-    let test = TestBox::builder()
-        .env("HOME", &home.path().to_string_lossy())
-        .start()?;
-    Some((test, home))
+/// A box whose login shell runs `bashrc` first, for every command.
+fn box_with_bashrc(bashrc: &str) -> Option<TestBox> {
+    TestBox::builder().bashrc(bashrc).start()
 }
 
 #[test]
@@ -128,7 +110,7 @@ fn banners_shaped_like_fentons_own_answers_are_not_taken_for_them() {
     let mut bashrc: String = banner.iter().map(|l| format!("echo '{l}'\n")).collect();
     // And one without a newline, as a window-title escape or `echo -n` leaves.
     bashrc.push_str("printf 'no newline'\n");
-    let Some((test, _home)) = box_with_bashrc(&bashrc) else {
+    let Some(test) = box_with_bashrc(&bashrc) else {
         return;
     };
     let out = test.run(["jobs", "--json"]).ok();
@@ -173,7 +155,7 @@ fn banners_shaped_like_fentons_own_answers_are_not_taken_for_them() {
 #[test]
 fn a_bashrc_that_reads_stdin_is_told_from_an_empty_answer() {
     for bashrc in ["read -r line\n", "cat >/dev/null\n"] {
-        let Some((test, _home)) = box_with_bashrc(bashrc) else {
+        let Some(test) = box_with_bashrc(bashrc) else {
             return;
         };
         test.run(["exec", "--", "true"]).ok();
@@ -202,7 +184,7 @@ fn a_bashrc_that_reads_stdin_is_told_from_an_empty_answer() {
 /// while fenton reports a failure (and the user's second try starts another).
 #[test]
 fn a_bashrc_that_reads_a_line_runs_no_part_of_the_script() {
-    let Some((test, _home)) = box_with_bashrc("read -r line\n") else {
+    let Some(test) = box_with_bashrc("read -r line\n") else {
         return;
     };
     let ran = test.root.join("ran");
@@ -222,7 +204,7 @@ fn a_bashrc_that_reads_a_line_runs_no_part_of_the_script() {
 
 #[test]
 fn a_bashrc_that_exits_is_named_by_doctor_not_taken_for_a_refused_login() {
-    let Some((test, _home)) = box_with_bashrc("exit 1\n") else {
+    let Some(test) = box_with_bashrc("exit 1\n") else {
         return;
     };
     let out = test.run(["doctor", "--json"]);

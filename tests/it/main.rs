@@ -6,6 +6,7 @@ mod common;
 
 mod box_text;
 mod cli;
+mod code;
 mod config;
 mod connection;
 mod doctor;

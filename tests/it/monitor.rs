@@ -442,7 +442,7 @@ fn bad_monitor_settings_are_one_line_errors() {
 }
 
 /// `monitor.auto`: the first status starts the recorder; one killed behind fenton's back (as
-/// a reboot would) is reported, and started again by the next command.
+/// a reboot would) is reported, and started again by the next command (`connect`, `run`).
 #[test]
 fn auto_starts_the_recorder_and_notices_when_it_is_gone() {
     let Some(m) = monitor_box("1h") else { return };
@@ -468,8 +468,23 @@ fn auto_starts_the_recorder_and_notices_when_it_is_gone() {
     );
     let out = test.run(["connect"]).ok();
     assert!(out.stderr.contains("started the recorder"), "{out:?}");
+    let first_again = m.pid().unwrap();
+    assert_ne!(first_again, pid);
+    // Starting a job is a first use too, and the job starts as well.
+    sigkill(&first_again.to_string(), true);
+    wait_until("the killed recorder to end", T, || {
+        in_session(first_again).is_empty()
+    });
+    let _reaper = reaper(test);
+    let out = test
+        .run(["run", "--name", "with-recorder", "--", "true"])
+        .ok();
+    assert!(out.stderr.contains("started the recorder"), "{out:?}");
+    assert!(out.stderr.contains("(with-recorder) started"), "{out:?}");
     let again = m.pid().unwrap();
-    assert_ne!(again, pid);
+    assert_ne!(again, first_again);
+    let out = test.run(["run", "--", "true"]).ok();
+    assert!(!out.stderr.contains("recorder"), "{out:?}");
     // Without auto, status says it is gone and leaves it so.
     test.write_config(&config.replace("auto = true,", ""));
     sigkill(&again.to_string(), true);

@@ -163,3 +163,199 @@ fn a_forward_onto_itself_is_refused_and_a_dead_target_fails_at_once() {
         );
     }
 }
+
+/// The local address of every socket listening on `port`, from /proc/net/tcp and tcp6.
+fn listeners_on(port: u16) -> Vec<String> {
+    let hex = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .flat_map(|table| {
+            std::fs::read_to_string(table)
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.len() > 3 && f[1].ends_with(&hex) && f[3] == "0A").then(|| f[1].to_string())
+        })
+        .collect()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The forward is held by fenton, not by the master: killing the master loses nothing, and
+/// twenty connections at once right after it pay for one new handshake between them.
+#[test]
+fn a_killed_master_costs_twenty_connections_one_handshake() {
+    let Some(test) = TestBox::new() else { return };
+    let Some(web) = WebServer::start(&test) else {
+        return;
+    };
+    let local = free_port();
+    test.run(["tunnel", &format!("{local}:127.0.0.1:{}", web.port)])
+        .ok();
+    assert_eq!(get(local).as_deref(), Some("hello from the box\n"));
+    // On 127.0.0.1 only, held by one forwarder process.
+    assert_eq!(listeners_on(local), [format!("0100007F:{local:04X}")]);
+    assert_eq!(test.forwarders().len(), 1);
+
+    for pid in test.masters() {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    wait_until("the master to die", Duration::from_secs(5), || {
+        test.masters().is_empty()
+    });
+    let before = test.sshd.accepted();
+    let answers: Vec<Option<String>> = (0..20)
+        .map(|_| std::thread::spawn(move || get(local)))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.as_deref() == Some("hello from the box\n")),
+        "{answers:?}"
+    );
+    assert_eq!(
+        test.sshd.accepted(),
+        before + 1,
+        "one new handshake for all 20"
+    );
+
+    // The list says the box end answers, and counts the traffic.
+    let list = test.run(["tunnel", "list"]).ok();
+    let line = format!("127.0.0.1:{local} -> 127.0.0.1:{}\tup\t", web.port);
+    assert!(list.stdout.contains(&line), "{list:#?}");
+    assert!(
+        list.stdout.contains("21 connections (0 open, 0 failed)"),
+        "{list:#?}"
+    );
+
+    // The last forward closed, the forwarder goes too.
+    test.run(["tunnel", "close", &local.to_string()]).ok();
+    wait_until("the forwarder to stop", Duration::from_secs(5), || {
+        test.forwarders().is_empty()
+    });
+}
+
+/// Two `fenton tunnel` at once start one forwarder and one forward; a second forward goes
+/// in the same process; a box end that refuses is said, and `disconnect --all` ends it all.
+#[test]
+fn two_opens_at_once_share_one_forwarder() {
+    let Some(test) = TestBox::new() else { return };
+    let Some(web) = WebServer::start(&test) else {
+        return;
+    };
+    let local = free_port();
+    let spec = format!("{local}:127.0.0.1:{}", web.port);
+    let outs: Vec<_> = (0..2)
+        .map(|_| {
+            let cmd = test.fenton(["tunnel", &spec]);
+            std::thread::spawn(move || crate::common::run(cmd, Duration::from_secs(60)))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap().ok())
+        .collect();
+    for out in &outs {
+        assert_eq!(
+            out.stdout.trim(),
+            format!("http://127.0.0.1:{local}/"),
+            "{out:#?}"
+        );
+    }
+    assert_eq!(test.forwarders().len(), 1);
+    assert_eq!(get(local).as_deref(), Some("hello from the box\n"));
+
+    // Nothing listens at the second one's target on the box: said at once, and listed.
+    let (other, dead) = (free_port(), free_port());
+    let out = test
+        .run(["tunnel", &format!("{other}:127.0.0.1:{dead}")])
+        .ok();
+    assert!(
+        out.stderr.contains("nothing answers at 127.0.0.1:"),
+        "{out:#?}"
+    );
+    assert_eq!(test.forwarders().len(), 1);
+    let list = test.run(["tunnel", "list"]).ok();
+    assert!(
+        list.stdout
+            .contains(&format!("127.0.0.1:{other} -> 127.0.0.1:{dead}\tdown: ")),
+        "{list:#?}"
+    );
+
+    let out = test.run(["disconnect", "--all"]).ok();
+    assert!(out.stderr.contains("closed the forwards"), "{out:#?}");
+    wait_until("the forwarder to stop", Duration::from_secs(5), || {
+        test.forwarders().is_empty()
+    });
+    assert_eq!(get(local), None);
+    assert!(TcpListener::bind(("127.0.0.1", local)).is_ok());
+}
+
+/// The forwarder stops by itself after `forward_idle_timeout` seconds without a connection,
+/// when its socket goes (the login session's runtime directory is removed at logout), and
+/// when the config's profile names another box.
+#[test]
+fn the_forwarder_stops_when_idle_or_when_the_session_ends() {
+    let Some(test) = TestBox::builder()
+        .profile("forward_idle_timeout = 2")
+        .start()
+    else {
+        return;
+    };
+    let Some(web) = WebServer::start(&test) else {
+        return;
+    };
+    let local = free_port();
+    let spec = format!("{local}:127.0.0.1:{}", web.port);
+    test.run(["tunnel", &spec]).ok();
+    // Used, it stays past the timeout; idle, it goes.
+    for _ in 0..4 {
+        assert_eq!(get(local).as_deref(), Some("hello from the box\n"));
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    assert_eq!(test.forwarders().len(), 1);
+    wait_until(
+        "the idle forwarder to stop",
+        Duration::from_secs(10),
+        || test.forwarders().is_empty(),
+    );
+    assert_eq!(get(local), None);
+
+    // Without an idle timeout from here on: only what is tested can stop it.
+    test.write_config(&test.default_config(""));
+    test.run(["tunnel", &spec]).ok();
+    let sockets: Vec<_> = std::fs::read_dir(test.root.join("run/fenton"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".fwd.sock"))
+        .collect();
+    assert_eq!(sockets.len(), 1, "{sockets:?}");
+    std::fs::remove_file(&sockets[0]).unwrap();
+    wait_until("the forwarder to stop", Duration::from_secs(5), || {
+        test.forwarders().is_empty()
+    });
+    assert_eq!(get(local), None);
+
+    // The profile now names another box: the old box's forward must not keep the port.
+    test.run(["tunnel", &spec]).ok();
+    assert_eq!(test.forwarders().len(), 1);
+    test.write_config(&test.default_config("user = \"someone-else\""));
+    wait_until("the forwarder to stop", Duration::from_secs(5), || {
+        test.forwarders().is_empty()
+    });
+    assert_eq!(get(local), None);
+}

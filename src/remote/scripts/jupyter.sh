@@ -1,12 +1,13 @@
 # fenton's Jupyter on the box, sent on stdin to `sh -s` after `set -- ACTION STATE [...]`.
 #
-#   start STATE SOCKET SESSION DIR PORT TIMEOUT COMMAND SETUP   ($token set by fenton, above)
+#   start STATE SOCKET SESSION DIR PORT TIMEOUT COMMAND SETUP keep|new   ($token set by fenton,
+#         above; with keep, a token file already there is kept, so a saved URL keeps working)
 #   status STATE [token]
 #   stop STATE
 #
-# STATE holds: token (0600, no newline), pid, port, started (epoch), dir, command, setup (until
-# the window reads it),
-# run.sh (what the tmux window runs) and log (what Jupyter printed). Output: `key value` lines.
+# STATE holds: token (0600, no newline; kept when the server stops), pid, port, started
+# (epoch), dir, command, setup (until the window reads it), run.sh (what the tmux window
+# runs) and log (what Jupyter printed). Output: `key value` lines.
 set -u
 action=$1
 state=$2
@@ -122,11 +123,11 @@ stop)
   else
     printf 'notrunning\n'
   fi
-  rm -f "$state/token" "$state/pid"
+  rm -f "$state/pid"
   ;;
 
 start)
-  socket=$3 session=$4 dir=$5 port=$6 timeout=$7 command=$8 setup=$9
+  socket=$3 session=$4 dir=$5 port=$6 timeout=$7 command=$8 setup=$9 renew=${10}
   lock "$timeout"
   if running; then
     printf 'running\n'
@@ -145,10 +146,17 @@ start)
   login_umask=$(umask)
   umask 077
   mkdir -p "$state" || exit 1
-  rm -f "$state/token"
-  # shellcheck disable=SC2154 # fenton sets $token in the lines before this script.
-  # printf is a shell builtin: the token reaches the file without being any process's argument.
-  printf '%s' "$token" >"$state/token"
+  # A token removed only by a failed start of its own: one that was there stays.
+  fresh=0
+  if [ "$renew" = keep ] && [ -s "$state/token" ]; then
+    token=$(cat "$state/token")
+  else
+    fresh=1
+    rm -f "$state/token"
+    # shellcheck disable=SC2154 # fenton sets $token in the lines before this script.
+    # printf is a shell builtin: the token reaches the file without being any process's argument.
+    printf '%s' "$token" >"$state/token"
+  fi
   printf '%s' "$port" >"$state/port"
   printf '%s' "$dir" >"$state/dir"
   printf '%s' "$command" >"$state/command"
@@ -210,6 +218,7 @@ EOF
     if listening "$port"; then
       printf 'listening\n'
       report
+      printf 'token %s\n' "$token"
       exit 0
     fi
     if ! kill -0 "$pid" 2>/dev/null; then
@@ -221,14 +230,16 @@ EOF
         i=$((i + 1))
       done
       tail_log
-      rm -f "$state/pid" "$state/token"
+      rm -f "$state/pid"
+      [ "$fresh" = 0 ] || rm -f "$state/token"
       exit 0
     fi
     if [ "$(date +%s)" -ge "$deadline" ]; then
       printf 'timeout\n'
       stop_server
       tail_log
-      rm -f "$state/pid" "$state/token"
+      rm -f "$state/pid"
+      [ "$fresh" = 0 ] || rm -f "$state/token"
       exit 0
     fi
     sleep 0.02

@@ -3,11 +3,10 @@
 # non-empty line of its log (after the last carriage return, as a terminal shows it), and a
 # `damaged WHAT` line for each file that is not as its wrapper leaves it.
 # A job that is over (ended, its notifications sent) cannot change: its lines go once into
-# jobs/.listed (its id into jobs/.listed-ids), so a long history costs one file and two awks,
-# not a look into every job. Jobs come in no set order, and one may come twice (the later
-# lines are the newer); the lines of a job whose directory is gone are left out.
-echo "now $(date +%s)"
-[ -d "$fj_jobs" ] || exit 0
+# jobs/.listed (its id into jobs/.listed-ids). Jobs come in no set order, and one may come
+# twice (the later lines are the newer); the lines of a job whose directory is gone are left
+# out.
+[ -d "$fj_jobs" ] || { echo "now $(date +%s)"; exit 0; }
 # The kept lines hold commands and log lines: as private as the jobs' own files.
 umask 077
 fj_index=$fj_jobs/.listed
@@ -54,35 +53,48 @@ fj_list_one() {
   echo end
 }
 
-# Every entry of the jobs directory, read without a look into each (ls -f does not sort).
-fj_names=$(ls -f "$fj_jobs" 2>/dev/null)
-# The kept ids, read before the kept lines: a listing at the same time adds a job's lines
-# first and its id after, so a job is in one or the other (or both), never in neither.
-fj_kept=$(cat "$fj_ids" 2>/dev/null)
-# The kept lines of jobs still there; a block cut short (a full disk) is dropped whole.
-printf '%s\n' "$fj_names" | awk -v kept="$fj_index" '
-  { here[$0] = 1 }
-  END {
-    while ((getline line < kept) > 0) {
-      if (line ~ /^job /) { block = ""; keep = (substr(line, 5) in here) }
-      block = block line "\n"
-      if (line == "end") { if (keep) printf "%s", block; block = ""; keep = 0 }
-    }
-  }'
-# The others: new, running, or over since the last listing (then kept from now on).
-# (The kept ids, then `/`, which no name holds, then the names.)
-{ printf '%s\n' "$fj_kept"; echo /; printf '%s\n' "$fj_names"; } | awk '
-  !names { if ($0 == "/") names = 1; else done[$0] = 1; next }
-  !($0 in done) && $0 !~ /^\./' |
-  while IFS= read -r fj_n; do
-    fj_d=$fj_jobs/$fj_n
-    [ -f "$fj_d/started" ] || continue
-    if [ -f "$fj_d/exit" ] && [ ! -d "$fj_d/notify.d" ]; then
-      fj_block=$(fj_list_one "$fj_d")
-      printf '%s\n' "$fj_block"
-      printf '%s\n' "$fj_block" >> "$fj_index" 2>/dev/null && printf '%s\n' "$fj_n" >> "$fj_ids" 2>/dev/null
-    else
-      fj_list_one "$fj_d"
-    fi
-  done
+# One awk does the listing's fixed part, so a long history costs one file read, not a look
+# into every job, and one program started, not five: the box's time; the names in the jobs
+# directory (a glob: no program, and never the hidden .listed files); the kept ids, read
+# before the kept lines (a listing at the same time adds a job's lines first and its id
+# after, so a job is in one or the other, or both, never in neither); the kept lines of jobs
+# still there (a block cut short by a full disk is dropped whole) on stdout; then, once those
+# are written, the names of the others on stderr, each as `todo NAME`, for the loop below:
+# jobs new, running, or over since the last listing (then kept from now on). What else awk
+# says on stderr goes on to stderr.
+{
+  # (The paths go in the environment: -v would take a backslash in them for an escape.)
+  printf '%s\n' "$fj_jobs"/* | FJ_IDS=$fj_ids FJ_KEPT=$fj_index awk '
+    BEGIN { srand(); print "now " srand() }
+    { sub(/.*\//, ""); if ($0 != "*") here[$0] = 1 }
+    END {
+      ids = ENVIRON["FJ_IDS"]; kept = ENVIRON["FJ_KEPT"]
+      while ((getline line < ids) > 0) done[line] = 1
+      while ((getline line < kept) > 0) {
+        if (line ~ /^job /) { block = ""; keep = (substr(line, 5) in here) }
+        block = block line "\n"
+        if (line == "end") { if (keep) printf "%s", block; block = ""; keep = 0 }
+      }
+      fflush()
+      for (n in here) if (!(n in done)) print "todo " n > "/dev/stderr"
+    }' 2>&1 >&3 3>&- |
+    while IFS= read -r fj_n; do
+      case $fj_n in
+        "todo "*) fj_n=${fj_n#todo } ;;
+        *)
+          printf '%s\n' "$fj_n" >&2
+          continue
+          ;;
+      esac
+      fj_d=$fj_jobs/$fj_n
+      [ -f "$fj_d/started" ] || continue
+      if [ -f "$fj_d/exit" ] && [ ! -d "$fj_d/notify.d" ]; then
+        fj_block=$(fj_list_one "$fj_d")
+        printf '%s\n' "$fj_block"
+        printf '%s\n' "$fj_block" >> "$fj_index" 2>/dev/null && printf '%s\n' "$fj_n" >> "$fj_ids" 2>/dev/null
+      else
+        fj_list_one "$fj_d"
+      fi
+    done 3>&-
+} 3>&1
 :

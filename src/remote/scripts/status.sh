@@ -81,30 +81,34 @@ sessions() {
 }
 
 # fenton jobs: REMOTE_DIR/jobs/ID/{name,cmd,started,pid,wrapper,ended,exit,log}. A job runs
-# while it has no `exit` and its process group (`pid`) or its wrapper is alive.
+# while it has no `exit` and its process group (`pid`) or its wrapper is alive. The finished
+# ones are only counted (`finished N`): a long history costs a look at one file per job.
 fenton_jobs() {
   # The box's clock: how long a job has run is the box's business, not the laptop's.
   echo "@@fenton:jobs $(date +%s)"
   [ -d "$dir/jobs" ] || return
-  for j in "$dir"/jobs/*/; do
+  finished=0
+  for j in "$dir"/jobs/*/started; do
+    j=${j%started}
+    if [ -f "${j}exit" ]; then
+      finished=$((finished + 1))
+      continue
+    fi
     [ -f "${j}started" ] || continue
-    name='' started='' pid='' wrapper='' ended='' code='' alive=0
+    name='' started='' pid='' wrapper='' ended='' alive=0
     read -r started <"${j}started"
     [ -r "${j}name" ] && read -r name <"${j}name"
     [ -r "${j}pid" ] && read -r pid <"${j}pid"
     [ -r "${j}wrapper" ] && read -r wrapper <"${j}wrapper"
     [ -r "${j}ended" ] && read -r ended <"${j}ended"
-    [ -r "${j}exit" ] && read -r code <"${j}exit"
-    if [ ! -f "${j}exit" ]; then
-      if { [ -n "$pid" ] && kill -0 "-$pid" 2>/dev/null; } ||
-        { [ -n "$wrapper" ] && kill -0 "$wrapper" 2>/dev/null; }; then
-        alive=1
-      fi
+    if { [ -n "$pid" ] && kill -0 "-$pid" 2>/dev/null; } ||
+      { [ -n "$wrapper" ] && kill -0 "$wrapper" 2>/dev/null; }; then
+      alive=1
     fi
     id=${j%/}
-    id=${id##*/}
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$started" "$ended" "$code" "$pid" "$alive" "$name"
+    printf '%s\t%s\t%s\t\t%s\t%s\t%s\n' "${id##*/}" "$started" "$ended" "$pid" "$alive" "$name"
   done
+  echo "finished $finished"
 }
 
 # The user's Jupyter servers that listen: fenton's own (its state in REMOTE_DIR/jupyter) and
