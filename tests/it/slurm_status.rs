@@ -563,3 +563,29 @@ fn status_all_shows_a_cluster_beside_a_box() {
         out.stdout
     );
 }
+
+#[test]
+fn a_chatty_login_shell_is_not_taken_for_the_scheduler() {
+    let Some(cluster) = SlurmCluster::start() else {
+        return;
+    };
+    // Lines shaped like sinfo's and squeue's, and like the script's own sections.
+    let Some(test) = cluster
+        .builder()
+        .bashrc("echo 'ghost|debug|idle|0/4/0/4|gpu:8|gpu:0|none'\necho '@@fenton:squeue'\necho '99|RUNNING|debug|0:01|1:00|0:59|ghost|0|None|N/A|fake'\necho 'welcome' >&2\n")
+        .start()
+    else {
+        return;
+    };
+    let out = test.run(["status", "--json"]).ok();
+    let s: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(s["errors"], serde_json::json!([]), "{s:#}");
+    assert!(
+        !out.stdout.contains("ghost") && !out.stdout.contains("fake"),
+        "{s:#}"
+    );
+    assert_eq!(s["partitions"][0]["gpus_total"], 4, "{s:#}");
+    assert_eq!(s["jobs"], serde_json::json!([]), "{s:#}");
+    let checks = doctor(&test);
+    assert_eq!(checks["slurm.submit"].0, "ok", "{checks:#?}");
+}
