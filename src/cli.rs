@@ -400,6 +400,11 @@ pub struct StatusArgs {
     /// With --history: write the charts to FILE as one self-contained HTML page instead
     #[arg(long, value_name = "FILE", conflicts_with_all = ["watch", "all", "json"])]
     pub html: Option<PathBuf>,
+
+    /// With --history: open the HTML page (--html FILE, else a private temporary file) with
+    /// the system's opener
+    #[arg(long, conflicts_with_all = ["watch", "all", "json"])]
+    pub open: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -92,7 +92,12 @@ pub struct Slurm {
     /// Raw sbatch options, one per entry: `["--constraint=a100", "--exclusive"]`.
     #[serde(default)]
     pub extra: Vec<String>,
+    /// Seconds between the end-message watcher's looks at the queue (one squeue each).
+    pub watch_every: Option<u64>,
 }
+
+/// The watcher's interval unless `slurm.watch_every` says otherwise.
+pub const SLURM_WATCH_EVERY: u64 = 30;
 
 impl Slurm {
     /// The first value that sbatch would refuse or fenton must not pass, as (key, why).
@@ -119,6 +124,12 @@ impl Slurm {
             (
                 "slurm.extra",
                 self.extra.iter().map(|e| r::extra(e)).find(Result::is_err),
+            ),
+            (
+                "slurm.watch_every",
+                self.watch_every
+                    .filter(|s| !(1..=3600).contains(s))
+                    .map(|_| Err("must be 1 to 3600 seconds".to_string())),
             ),
         ];
         checks.into_iter().find_map(|(key, check)| match check {

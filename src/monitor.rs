@@ -121,6 +121,22 @@ pub struct Job {
     pub ended: Option<i64>,
 }
 
+/// A compute process the recorder saw on a GPU in the window.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GpuProcess {
+    pub gpu: u32,
+    pub pid: u32,
+    /// Null where the box could not tell (the process had gone, or is another user's)
+    pub user: Option<String>,
+    /// The most GPU memory it held in a sample (MiB)
+    pub peak_mib: Option<f64>,
+    /// The fenton job it belongs to (by its process group or session)
+    pub job: Option<String>,
+    /// Unix times of the first and last samples it was in
+    pub first: i64,
+    pub last: i64,
+}
+
 /// The box's history, bucketed.
 #[derive(Debug, Serialize)]
 pub struct History {
@@ -134,6 +150,8 @@ pub struct History {
     /// per series, one value per bucket (the mean of its samples), null where it had none
     pub series: BTreeMap<String, Vec<Option<f64>>>,
     pub jobs: Vec<Job>,
+    /// the GPUs' compute processes, the latest seen first
+    pub processes: Vec<GpuProcess>,
     pub recorder: Recorder,
 }
 
@@ -143,6 +161,7 @@ pub fn history(text: &str) -> Result<History> {
     let mut recorder = Recorder::default();
     let mut series: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     let mut jobs = Vec::new();
+    let mut processes = Vec::new();
     for line in text.lines() {
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         match key {
@@ -174,6 +193,27 @@ pub fn history(text: &str) -> Result<History> {
                     name: w.get(3).unwrap_or(&"").to_string(),
                 });
             }
+            "proc" => {
+                let w: Vec<&str> = value.split(' ').collect();
+                let [gpu, pid, first, last, peak, user, job] = w[..] else {
+                    continue;
+                };
+                let known = |v: &str| (v != "-" && !v.is_empty()).then(|| v.to_string());
+                let (Ok(gpu), Ok(pid), Ok(first), Ok(last)) =
+                    (gpu.parse(), pid.parse(), first.parse(), last.parse())
+                else {
+                    continue;
+                };
+                processes.push(GpuProcess {
+                    gpu,
+                    pid,
+                    user: known(user),
+                    peak_mib: peak.parse().ok(),
+                    job: known(job),
+                    first,
+                    last,
+                });
+            }
             _ => recorder.line(key, value),
         }
     }
@@ -184,6 +224,7 @@ pub fn history(text: &str) -> Result<History> {
         values.resize(count, None);
     }
     jobs.sort_by_key(|j| j.started);
+    processes.sort_by_key(|p: &GpuProcess| (std::cmp::Reverse(p.last), p.gpu, p.pid));
     Ok(History {
         now,
         from,
@@ -191,8 +232,40 @@ pub fn history(text: &str) -> Result<History> {
         timestamps: (1..=count as i64).map(|i| from + i * step).collect(),
         series,
         jobs,
+        processes,
         recorder,
     })
+}
+
+/// The most GPU processes the chart and the page list (the latest seen); `--json` has all.
+const PROCESSES: usize = 12;
+
+/// One GPU process in words: `gpu0 pid 4242 tom, 2.5 GiB, job 2026…-01 (train): 3m ago–now`.
+fn process_line(h: &History, p: &GpuProcess) -> String {
+    let ago = |t: i64| match h.now - t {
+        d if d <= h.step => "now".to_string(),
+        d => format!("{} ago", ui::duration(d.max(0) as u64)),
+    };
+    let mut line = format!("gpu{} pid {}", p.gpu, p.pid);
+    if let Some(user) = &p.user {
+        line.push_str(&format!(" {user}"));
+    }
+    if let Some(mib) = p.peak_mib {
+        line.push_str(&format!(", up to {mib:.0} MiB"));
+    }
+    if let Some(job) = &p.job {
+        match h.jobs.iter().find(|j| &j.id == job) {
+            Some(j) => line.push_str(&format!(", fenton job {job} ({})", j.name)),
+            None => line.push_str(&format!(", fenton job {job}")),
+        }
+    }
+    let (first, last) = (ago(p.first), ago(p.last));
+    if first == last {
+        line.push_str(&format!(": {last}"));
+    } else {
+        line.push_str(&format!(": {first} to {last}"));
+    }
+    line
 }
 
 /// Width of the label column and of the value column after the graph.
@@ -423,6 +496,22 @@ pub fn render(h: &History, width: usize, host: &str) -> String {
         out.push_str(fit(&line, width).trim_end());
         out.push('\n');
     }
+    if !h.processes.is_empty() {
+        out.push_str("GPU processes:\n");
+        for p in h.processes.iter().take(PROCESSES) {
+            let line = format!("  {}", ui::clean(&process_line(h, p)));
+            out.push_str(fit(&line, width).trim_end());
+            out.push('\n');
+        }
+        if h.processes.len() > PROCESSES {
+            let more = format!(
+                "  and {} more (--json lists them)",
+                h.processes.len() - PROCESSES
+            );
+            out.push_str(&more);
+            out.push('\n');
+        }
+    }
     out
 }
 
@@ -534,13 +623,21 @@ pub fn html(h: &History, host: &str) -> String {
             ago(job.started)
         ));
     }
+    let mut processes = String::new();
+    if !h.processes.is_empty() {
+        processes.push_str("<h2>GPU processes</h2><ul>");
+        for p in &h.processes {
+            processes.push_str(&format!("<li>{}</li>", escape_html(&process_line(h, p))));
+        }
+        processes.push_str("</ul>");
+    }
     format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title><style>\
 body{{font:13px system-ui,sans-serif;margin:1.5em}}.row{{display:flex;align-items:center;gap:.6em}}\
 .label{{width:8em}}.value{{width:6em}}svg{{background:#f6f6f6;border-bottom:1px solid #ccc}}\
 path{{fill:none;stroke:#2a6fdb;stroke-width:1.5}}.job{{fill:#f2c14e;opacity:.35}}</style></head><body>\n\
 <h1>{title}</h1><p>The last {span}, {step} a point; shaded: fenton jobs. Left edge {span} ago, right edge now.</p>\n\
-{body}<ul>{jobs}</ul></body></html>\n",
+{body}<ul>{jobs}</ul>{processes}</body></html>\n",
         title = escape_html(&format!("{host}: what the box did")),
         span = ui::duration((h.now - h.from).max(0) as u64),
         step = ui::duration(h.step as u64),
@@ -565,7 +662,8 @@ mod tests {
     fn sample() -> History {
         let text = "history 1000 400 10 60\nstate running\nsince 100\nsettings 10 604800 3600\nfiles 2\nbytes 2500000\nnow 1000\n\
             series gpu0.util 0 100 - 50\nseries gpu0.mem 10 20\nseries gpu0.memtotal 100 100\nseries cpu 5.5\nseries rx 2000000\n\
-            job 20260101-000000-01 500 700 train \x1b]52;c;x\x07\njob 20260101-000000-02 900 - eval\n";
+            job 20260101-000000-01 500 700 train \x1b]52;c;x\x07\njob 20260101-000000-02 900 - eval\n\
+            proc 0 4242 600 700 2566 tom 20260101-000000-01\nproc 0 77 990 1000 - - -\nproc x 1 2 3 4 5 6\n";
         history(text).unwrap()
     }
 
@@ -598,6 +696,29 @@ mod tests {
         );
         assert_eq!(h.jobs.len(), 2);
         assert_eq!(h.jobs[1].ended, None);
+        // The latest seen first; a line that does not parse is left out.
+        assert_eq!(h.processes.len(), 2);
+        assert_eq!(
+            (h.processes[0].pid, h.processes[0].user.as_deref()),
+            (77, None)
+        );
+        let p = &h.processes[1];
+        assert_eq!(
+            (
+                p.gpu,
+                p.pid,
+                p.user.as_deref(),
+                p.peak_mib,
+                p.job.as_deref()
+            ),
+            (
+                0,
+                4242,
+                Some("tom"),
+                Some(2566.0),
+                Some("20260101-000000-01")
+            )
+        );
         assert!(h.recorder.running());
         assert!(
             h.recorder.summary().contains("2.5 MB"),
@@ -624,6 +745,14 @@ mod tests {
             }
             assert!(text.contains("gpu0 util"), "{text}");
             assert!(text.contains("now"), "{text}");
+            assert!(
+                width < 80
+                    || text.contains(
+                        "gpu0 pid 4242 tom, up to 2566 MiB, fenton job 20260101-000000-01 (train"
+                    ),
+                "{text}"
+            );
+            assert!(text.contains("gpu0 pid 77: now"), "{text}");
             assert!(text.contains('['), "{text}");
         }
     }

@@ -12,7 +12,7 @@
 //! Jupyter reads through `JUPYTER_TOKEN_FILE`.
 
 use std::fs;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -528,7 +528,7 @@ async fn forward(
 /// The first port from `from` on that nobody listens on at 127.0.0.1.
 fn free_local_port(from: u16) -> Result<u16> {
     (from..=from.saturating_add(100))
-        .find(|&port| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok())
+        .find(|&port| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok())
         .with_context(|| {
             format!(
                 "no free local port from {from} to {}: set jupyter.local_port to another",

@@ -4,6 +4,9 @@
 //! it runs on the laptop, so it keeps recording with the laptop closed.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
@@ -182,37 +185,57 @@ pub async fn history(remote: &Remote, seconds: u64, columns: usize) -> Result<Hi
     monitor::history(&text)
 }
 
+/// Where `--html` / `--open` put the page.
+pub enum Page<'a> {
+    /// `--html FILE`, opened too with `--open`.
+    File(&'a Path, bool),
+    /// `--open` alone: a private temporary file, opened.
+    Opened,
+}
+
 /// `fenton status --history [DURATION] [--json]`: one round trip; the box thins the series to
 /// the terminal's width.
-/// With `html`, the page goes to that file (600 points wide) and its path is said.
+/// With a page, the charts go to an HTML file (600 points wide), which is said, or opened.
 pub fn show_history(
     remote: &Remote,
     window: &str,
     json: bool,
-    html: Option<&std::path::Path>,
+    page: Option<Page>,
     width: usize,
 ) -> Result<Exit> {
     let seconds = monitor::parse_duration(window)?;
-    let columns = if html.is_some() {
+    let columns = if page.is_some() {
         600
     } else {
         monitor::columns(width)
     };
     let h = runtime()?.block_on(history(remote, seconds, columns))?;
-    if let Some(path) = html {
-        std::fs::write(path, monitor::html(&h, &remote.profile.host)).with_context(|| {
-            format!(
-                "cannot write {}: give a file in a directory you can write",
-                path.display()
-            )
-        })?;
+    if let Some(page) = page {
+        let html = monitor::html(&h, &remote.profile.host);
+        let (path, open) = match page {
+            Page::File(path, open) => {
+                std::fs::write(path, html).with_context(|| {
+                    format!(
+                        "cannot write {}: give a file in a directory you can write",
+                        path.display()
+                    )
+                })?;
+                (path.to_path_buf(), open)
+            }
+            Page::Opened => (private_page(&html)?, true),
+        };
         if !h.recorder.running() {
             ui::warn(format_args!("{}", h.recorder.summary()));
         }
-        ui::info(format_args!(
-            "wrote {}: open it in a browser",
-            path.display()
-        ));
+        if open {
+            open_page(&path)?;
+            ui::info(format_args!("wrote {} and opened it", path.display()));
+        } else {
+            ui::info(format_args!(
+                "wrote {}: open it in a browser",
+                path.display()
+            ));
+        }
         return Ok(Exit::Success);
     }
     let mut out = std::io::stdout().lock();
@@ -225,4 +248,70 @@ pub fn show_history(
     }
     out.write_all(monitor::render(&h, width, &remote.profile.host).as_bytes())?;
     Ok(Exit::Success)
+}
+
+/// The page in a file of its own in the temporary directory, readable by its owner only: the
+/// box's history is nobody else's business. It stays for the browser to read.
+fn private_page(html: &str) -> Result<PathBuf> {
+    let path =
+        std::env::temp_dir().join(format!("fenton-history-{}.html", scripts::random_hex(8)?));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| {
+            format!(
+                "cannot write {}: set TMPDIR to a directory you can write, or give --html FILE",
+                path.display()
+            )
+        })?;
+    file.write_all(html.as_bytes())
+        .with_context(|| format!("cannot write {} (is the disk full?)", path.display()))?;
+    Ok(path)
+}
+
+/// Hands the page to the system's opener (`open` on macOS, `xdg-open` elsewhere), which
+/// shows it in the user's browser. An opener that answers within 2 s says whether it could;
+/// one still running then is the browser itself, showing the page, and is left to it.
+fn open_page(path: &Path) -> Result<()> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let mut cmd = std::process::Command::new(opener);
+    cmd.arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    ui::trace_command(opener, cmd.get_args());
+    let not_opened = |why: String| {
+        anyhow::anyhow!(
+            "wrote {} but could not open it: {why}; open it in a browser",
+            path.display()
+        )
+    };
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let hint = if opener == "xdg-open" {
+                " (install xdg-utils)"
+            } else {
+                ""
+            };
+            return Err(not_opened(format!("there is no {opener} here{hint}")));
+        }
+        Err(e) => return Err(not_opened(format!("cannot run {opener}: {e}"))),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(not_opened(format!("{opener} failed ({status})"))),
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(not_opened(format!("cannot wait for {opener}: {e}"))),
+        }
+    }
+    Ok(())
 }

@@ -127,9 +127,22 @@ pub fn write_files(files: &[(String, String)]) -> String {
                 .map(|(name, content)| (format!("notify.d/{name}"), content.as_str())),
         )
         .collect::<Vec<_>>();
+    write_checked(&all)
+}
+
+/// As [`write_files`], the channels' files only (a Slurm job's `job.sh` is its batch script).
+pub fn write_channel_files(files: &[(String, String)]) -> String {
+    let all: Vec<(String, &str)> = files
+        .iter()
+        .map(|(name, content)| (format!("notify.d/{name}"), content.as_str()))
+        .collect();
+    write_checked(&all)
+}
+
+fn write_checked(all: &[(String, &str)]) -> String {
     let mut out = String::new();
     let mut check = vec![];
-    for (name, content) in &all {
+    for (name, content) in all {
         out += &sh::write_file("fj_files", name, content);
         check.push(name.clone());
         check.push(written_len(content).to_string());

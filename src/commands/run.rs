@@ -64,7 +64,16 @@ pub fn run(ctx: &Ctx, mut args: RunArgs) -> Result<Exit> {
     }
     let remote = Remote::new(profile_name, profile)?;
     if remote.profile.scheduler == Scheduler::Slurm {
-        return submit(&remote, &args, &name, notify.then_some(watch.what.as_str()));
+        if notify && watch.what != "end" {
+            ui::warn(format_args!(
+                "on a Slurm profile only the end message is sent (not: {}): the login node's watcher sees the queue, not the log",
+                watch.what.trim_start_matches("end, ")
+            ));
+        }
+        let channels = notify
+            .then(|| notify::files(&loaded.file.notify))
+            .transpose()?;
+        return submit(&remote, &args, &name, channels);
     }
     let slurm_only = [
         ("--gpus", args.gpus.is_some()),
@@ -155,7 +164,12 @@ pub fn run(ctx: &Ctx, mut args: RunArgs) -> Result<Exit> {
 }
 
 /// `fenton run` on a Slurm profile: sbatch through the login node.
-fn submit(remote: &Remote, args: &RunArgs, name: &str, notify: Option<&str>) -> Result<Exit> {
+fn submit(
+    remote: &Remote,
+    args: &RunArgs,
+    name: &str,
+    channels: Option<Vec<(String, String)>>,
+) -> Result<Exit> {
     let ask = slurm::Ask {
         gpus: args.gpus.clone(),
         time: args.time.clone(),
@@ -171,11 +185,17 @@ fn submit(remote: &Remote, args: &RunArgs, name: &str, notify: Option<&str>) -> 
         None => None,
     };
     let dir = remote_dir_arg(args.dir.as_deref().unwrap_or("~"));
+    let every = remote
+        .profile
+        .slurm
+        .watch_every
+        .unwrap_or(crate::config::SLURM_WATCH_EVERY);
+    let notifies = channels.is_some();
     let job = slurm::Submit {
         name,
         dir: &dir,
         command: &args.command,
-        notify,
+        notify: channels.map(|files| (notify::write_channel_files(&files), every)),
         array,
         options,
     };
@@ -186,9 +206,10 @@ fn submit(remote: &Remote, args: &RunArgs, name: &str, notify: Option<&str>) -> 
         done.id,
         remote.profile.host,
         ui::clean(&done.slurm_id),
-        match notify {
-            Some(what) => format!("; it will notify you: {what}"),
-            None => String::new(),
+        if notifies {
+            format!("; the login node will tell you when it ends (it looks every {every} s)")
+        } else {
+            String::new()
         }
     ));
     ui::info(format_args!(

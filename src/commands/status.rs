@@ -28,15 +28,14 @@ pub fn run(ctx: &Ctx, args: StatusArgs) -> Result<Exit> {
         return all(ctx, args.json);
     }
     let remote = ctx.remote()?;
-    if args.history.is_some() || args.html.is_some() {
+    if args.history.is_some() || args.html.is_some() || args.open {
         let window = args.history.as_deref().unwrap_or("6h");
-        return super::monitor::show_history(
-            &remote,
-            window,
-            args.json,
-            args.html.as_deref(),
-            style(ctx).width,
-        );
+        let page = match (args.html.as_deref(), args.open) {
+            (Some(file), open) => Some(super::monitor::Page::File(file, open)),
+            (None, true) => Some(super::monitor::Page::Opened),
+            (None, false) => None,
+        };
+        return super::monitor::show_history(&remote, window, args.json, page, style(ctx).width);
     }
     if remote.profile.scheduler == Scheduler::Slurm {
         return runtime()?.block_on(super::cluster::show(

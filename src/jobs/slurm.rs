@@ -81,8 +81,9 @@ pub struct Submit<'a> {
     /// Where the job runs; a `~` is the login node's home.
     pub dir: &'a str,
     pub command: &'a [OsString],
-    /// The notifications it has, in words; None for none.
-    pub notify: Option<&'a str>,
+    /// For an end message: the script lines that write the channels' files into notify.d,
+    /// and how often the login node's watcher looks; None for no message.
+    pub notify: Option<(String, u64)>,
     pub array: Option<String>,
     pub options: Vec<String>,
 }
@@ -94,11 +95,25 @@ pub struct Submitted {
 
 /// `sbatch`, by slurm-run.sh. A refusal is sbatch's own words on one line, and what to do.
 pub async fn submit(remote: &Remote, job: Submit<'_>) -> Result<Submitted> {
-    let body = format!("{}\n{}", scripts::SLURM_LIB, scripts::SLURM_RUN);
+    let mut body = format!("{}\n{}", scripts::SLURM_LIB, scripts::SLURM_RUN);
+    if let Some((files, _)) = &job.notify {
+        body.push_str(files);
+        body.push_str(&sh::write_file(
+            "fj_jobs",
+            ".watch.sh",
+            &scripts::slurm_watcher(),
+        ));
+    }
+    body.push_str("fj_submit \"$@\"\n");
+    let (what, every) = match &job.notify {
+        Some((_, every)) => ("end", *every),
+        None => ("0", 0),
+    };
     let mut args = vec![
         job.name.to_string(),
         job.command_words(),
-        job.notify.unwrap_or("0").to_string(),
+        what.to_string(),
+        every.to_string(),
         job.array.clone().unwrap_or_default(),
     ];
     args.extend(job.options.iter().cloned());
@@ -284,8 +299,9 @@ pub struct SlurmInfo {
     pub elapsed: Option<String>,
     pub time_limit: Option<String>,
     pub time_left: Option<String>,
-    /// When it started; for a pending job, when Slurm expects it to.
-    pub start: Option<String>,
+    /// When it started (seconds since the epoch, by the cluster's clock); for a pending
+    /// job, when Slurm expects it to, once it has a guess.
+    pub start: Option<u64>,
     /// The tasks of an array job.
     pub tasks: Vec<Task>,
 }
@@ -363,6 +379,7 @@ struct Accounted {
     exit: String,
     elapsed: Option<String>,
     start: Option<String>,
+    end: Option<u64>,
     nodes: Option<String>,
 }
 
@@ -377,6 +394,7 @@ fn accounted(line: &str) -> Option<Accounted> {
         exit: f[3].trim().to_string(),
         elapsed: field(f[4]),
         start: field(f[5]),
+        end: f[6].trim().parse().ok(),
         nodes: field(f[7]),
     })
 }
@@ -544,7 +562,9 @@ fn job(now: u64, fields: &[(String, String)], queue: &[Queued], acct: &[Accounte
     let q = lead.map(|i| tasks[i].queued.clone()).unwrap_or_default();
     let elapsed = q.elapsed.clone();
     let duration_s = elapsed.as_deref().and_then(seconds).unwrap_or(0);
-    let ended = (!active(st) && lead.is_some()).then_some(now);
+    // When it ended, as the accounting says; else (the queue's word only) by now.
+    let end = booked.iter().filter_map(|a| a.end).max();
+    let ended = (!active(st) && lead.is_some()).then_some(end.unwrap_or(now));
     let slurm = SlurmInfo {
         job_id: sid,
         state: lead.map(|i| tasks[i].state.clone()).unwrap_or_default(),
@@ -553,7 +573,7 @@ fn job(now: u64, fields: &[(String, String)], queue: &[Queued], acct: &[Accounte
         elapsed,
         time_limit: q.limit.clone(),
         time_left: q.left.clone().filter(|_| st == "running"),
-        start: q.start.clone(),
+        start: q.start.as_deref().and_then(|s| s.parse().ok()),
         tasks: if array { mapped } else { vec![] },
     };
     Job {
@@ -575,7 +595,11 @@ fn job(now: u64, fields: &[(String, String)], queue: &[Queued], acct: &[Accounte
             requested: get("notify").is_some(),
             what: get("notify").map(printable).unwrap_or_default(),
             last: get("notify.last").and_then(last),
-            results: vec![],
+            results: fields
+                .iter()
+                .filter(|(k, _)| k == "result")
+                .map(|(_, v)| printable(v))
+                .collect(),
         },
         age_s: now.saturating_sub(started),
         slurm: Some(slurm),
@@ -585,7 +609,14 @@ fn job(now: u64, fields: &[(String, String)], queue: &[Queued], acct: &[Accounte
 pub async fn list(remote: &Remote) -> Result<Vec<Job>> {
     let body = format!("{}\n{}", scripts::SLURM_LIB, scripts::SLURM_LIST);
     let out = boxed::output(remote, &body, &[] as &[&str]).await?;
-    Ok(parse(&String::from_utf8_lossy(&out.stdout)))
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.lines().any(|l| l == "squeue-failed") {
+        crate::ui::warn(format_args!(
+            "squeue did not answer on {}: how the jobs still in the queue stand is not known (fenton doctor checks the cluster)",
+            remote.profile.host
+        ));
+    }
+    Ok(parse(&text))
 }
 
 /// One job, by id, name or Slurm id, as `fenton jobs` shows it.
@@ -758,7 +789,7 @@ mod tests {
             squeue 11|9|1|FAILED|None|0:02|UNLIMITED|N/A|n2|x\n\
             squeue 9|9|2-3|PENDING|Resources|0:00|UNLIMITED|N/A||N/A\n\
             squeue 14|14|N/A|PENDING|ReqNodeNotAvail, UnavailableNodes:n3|0:00|UNLIMITED|N/A||N/A\n\
-            sacct 8|bad|FAILED|3:0|00:00:01|x|y|n1\n\
+            sacct 8|bad|FAILED|3:0|00:00:01|1500|1501|n1\n\
             sacct 10|arr|COMPLETED|0:0|00:00:02|x|y|n1\n\
             sacct 11|arr|FAILED|2:0|00:00:02|x|y|n2\n\
             sacct 15|stop|COMPLETED|0:0|00:00:09|x|y|n1\n";
@@ -781,6 +812,12 @@ mod tests {
         assert_eq!(jobs[0].last_line, "epoch 3");
         assert_eq!(jobs[2].slurm.as_ref().unwrap().tasks.len(), 3);
         assert_eq!(jobs[4].exit, Some(253));
-        assert!(jobs[1].ended.is_some() && jobs[0].ended.is_none());
+        assert!(jobs[0].ended.is_none());
+        assert_eq!(jobs[1].ended, Some(1501));
+        assert_eq!(
+            jobs[5].ended,
+            Some(2000),
+            "by the listing's clock when sacct gives none"
+        );
     }
 }

@@ -33,6 +33,8 @@ pub const SLURM_RUN: &str = include_str!("scripts/slurm-run.sh");
 pub const SLURM_LIST: &str = include_str!("scripts/slurm-list.sh");
 pub const SLURM_LOGS: &str = include_str!("scripts/slurm-logs.sh");
 pub const SLURM_KILL: &str = include_str!("scripts/slurm-kill.sh");
+/// The end-message watcher on a Slurm login node (see [`slurm_watcher`]).
+const SLURM_WATCH: &str = include_str!("scripts/slurm-watch.sh");
 /// `fenton monitor` and `status --history`: start, find, stop and read the recorder.
 pub const MONITOR: &str = include_str!("scripts/monitor.sh");
 /// The recorder itself, written to the box by `monitor start` (see [`recorder`]).
@@ -62,6 +64,28 @@ pub fn jupyter_slurm() -> String {
         out.push_str(job_function(name));
     }
     out + JUPYTER_SLURM
+}
+
+/// The watcher as the login node runs it: lib.sh, then job.sh's senders, so that a Slurm
+/// job's end message goes out as a box job's does.
+pub fn slurm_watcher() -> String {
+    let mut out = format!("{JOB_LIB}\n");
+    for name in [
+        "fj_human",
+        "fj_json",
+        "fj_jstr",
+        "fj_utf8",
+        "fj_curl_why",
+        "fj_send",
+        "fj_add",
+        "fj_notify",
+        "fj_last",
+        "fj_tail",
+        "fj_hostname",
+    ] {
+        out.push_str(job_function(name));
+    }
+    out + SLURM_WATCH
 }
 
 /// The text of the function `name` in job.sh, from its `name() {` line to its closing `}`.
@@ -358,6 +382,7 @@ mod tests {
             ("monitor.sh", MONITOR.to_string()),
             ("recorder.sh", recorder()),
             ("code.sh", CODE.to_string()),
+            ("slurm-watch.sh", slurm_watcher()),
         ];
         let shellcheck = Command::new("shellcheck").arg("--version").output().is_ok();
         if !shellcheck {

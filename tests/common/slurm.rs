@@ -43,6 +43,12 @@ const START_LIMIT: Duration = Duration::from_secs(60);
 
 impl SlurmCluster {
     pub fn start() -> Option<SlurmCluster> {
+        SlurmCluster::start_with(300)
+    }
+
+    /// A cluster whose queue forgets a finished job after `min_job_age` seconds (then only
+    /// the accounting, `sacct -c`, knows it).
+    pub fn start_with(min_job_age: u32) -> Option<SlurmCluster> {
         for (program, package) in PROGRAMS {
             if !available(&format!("{program} ({package})"), installed(program)) {
                 return None;
@@ -97,7 +103,8 @@ impl SlurmCluster {
                 .replace("{ctld}", &ports[0].to_string())
                 .replace("{n1}", &ports[1].to_string())
                 .replace("{n2}", &ports[2].to_string())
-                .replace("{n3}", &ports[3].to_string());
+                .replace("{n3}", &ports[3].to_string())
+                .replace("{min_job_age}", &min_job_age.to_string());
             std::fs::write(root.join(name), text).unwrap();
         };
         for name in ["slurm.conf", "gres.conf"] {

@@ -4,6 +4,7 @@
 //! files within the retention, and end for good on `monitor stop`.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,6 +35,11 @@ fn monitor_box(retention: &str) -> Option<MonitorBox> {
 
 /// The same with `monitor` keys of the test's and extra environment on the box.
 fn monitor_box_with(keys: &str, vars: &[(&str, &str)]) -> Option<MonitorBox> {
+    monitor_box_on(&common::recording(H100), keys, vars)
+}
+
+/// The same with the GPU answering from `recording`.
+fn monitor_box_on(recording: &Path, keys: &str, vars: &[(&str, &str)]) -> Option<MonitorBox> {
     let bin = tempfile::Builder::new()
         .prefix("fenton-bin")
         .tempdir()
@@ -46,10 +52,7 @@ fn monitor_box_with(keys: &str, vars: &[(&str, &str)]) -> Option<MonitorBox> {
         builder = builder.env(k, v);
     }
     let test = builder
-        .env(
-            "NVIDIA_SMI_CAPTURE",
-            &common::recording(H100).to_string_lossy(),
-        )
+        .env("NVIDIA_SMI_CAPTURE", &recording.to_string_lossy())
         .env("NVIDIA_SMI_STATE_FILE", &state.to_string_lossy())
         .env(
             "PATH",
@@ -348,6 +351,59 @@ fn the_recorder_outlives_the_connection_and_records_what_the_gpus_say() {
         !html.contains("src=") && !html.contains("href="),
         "fetches nothing: {html}"
     );
+    // --open: a private temporary page, handed to the system's opener (a stand-in here that
+    // notes what it was given and the page's mode).
+    let opener_dir = test.root.join("opener");
+    let tmp = test.root.join("tmp");
+    std::fs::create_dir_all(&opener_dir).unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    let seen = test.root.join("opened");
+    let opener = opener_dir.join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\n{{ printf '%s\\n' \"$1\"; stat -c %a \"$1\"; }} > '{}'\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = test.fenton(["status", "--history", "2m", "--open"]);
+    cmd.env(
+        "PATH",
+        format!(
+            "{}:{}",
+            opener_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    )
+    .env("TMPDIR", &tmp);
+    let out = common::run(cmd, T).ok();
+    let said = std::fs::read_to_string(&seen).unwrap_or_default();
+    let (opened, mode) = said.trim().split_once('\n').unwrap_or(("", ""));
+    assert!(
+        opened.starts_with(&tmp.to_string_lossy().into_owned()) && opened.ends_with(".html"),
+        "{said:?} {out:?}"
+    );
+    assert_eq!(mode, "600", "{said:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("wrote {opened} and opened it")),
+        "{out:?}"
+    );
+    let page = std::fs::read_to_string(opened).unwrap();
+    assert!(page.contains("<svg") && page.contains("epoch"), "{page}");
+    // Without an opener the page is still written, and the error says where it is.
+    let mut cmd = test.fenton(["status", "--history", "2m", "--open"]);
+    cmd.env("PATH", "/nonexistent").env("TMPDIR", &tmp);
+    let out = common::run(cmd, T);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("could not open it: there is no xdg-open here"),
+        "{out:?}"
+    );
+
     let out = test.run(["doctor", "--json"]);
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     let check = report["checks"]
@@ -505,7 +561,7 @@ fn auto_starts_the_recorder_and_notices_when_it_is_gone() {
 
 /// The alerts come from the box while no fenton runs on the laptop: an idle GPU under a
 /// running job (once, however long it stays idle, then "recovered"), the kernel's OOM
-/// killer, a hot GPU and a full disk (thresholds set low enough for this box). A real OOM kill would take the test machine down with it, so the box's
+/// killer (naming the job it ended), a hot GPU and a full disk (thresholds set low enough for this box). A real OOM kill would take the test machine down with it, so the box's
 /// `FENTON_VMSTAT` points the recorder at a stand-in for /proc/vmstat whose `oom_kill`
 /// counter the test raises.
 #[test]
@@ -572,18 +628,24 @@ fn the_box_alerts_with_nothing_running_on_the_laptop() {
         !alerts("gpu_idle.0", "recovered").is_empty()
     });
 
+    // The OOM killer ends the job: its process group killed outright, the counter raised.
+    let group =
+        std::fs::read_to_string(test.remote_dir.join("jobs").join(&job).join("pid")).unwrap();
+    sigkill(group.trim(), true);
     std::fs::write(&vmstat, "nr_free_pages 1000\noom_kill 2\n").unwrap();
     wait_until("an OOM alert", T, || !alerts("oom", "alert").is_empty());
     let oom = &alerts("oom", "alert")[0];
+    let text = oom["text"].as_str().unwrap();
     assert!(
-        oom["text"].as_str().unwrap().contains("2 OOM kill"),
+        text.contains(&format!(
+            "killed fenton job {job} (train) for memory (2 OOM kill(s))"
+        )) && text.contains(&format!("fenton logs {job}")),
         "{oom}"
     );
     assert!(
         laptop(test).is_empty(),
         "fenton ran on the laptop meanwhile"
     );
-    use std::os::unix::fs::PermissionsExt;
     let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(m.dir().join("notify.d")), 0o700);
     assert_eq!(mode(m.dir().join("notify.d/webhook.curl")), 0o600);
@@ -615,4 +677,93 @@ fn the_box_alerts_with_nothing_running_on_the_laptop() {
         "{}",
         full[0]
     );
+}
+
+/// The GPUs' compute processes go into the samples with their user and, for a fenton job's,
+/// the job's id, and `--history` lists them. The recording's first process (pid 11327) is
+/// made the job's, as a training run's would be.
+#[test]
+fn gpu_processes_are_recorded_with_their_fenton_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let recording = dir.path().join("h100.txt");
+    let original = std::fs::read_to_string(common::recording(H100)).unwrap();
+    std::fs::write(&recording, &original).unwrap();
+    let Some(m) = monitor_box_on(&recording, "every = 1, retention = \"1h\"", &[]) else {
+        return;
+    };
+    let test = &m.test;
+    let _reaper = reaper(test);
+    std::fs::write(&m.state, "load\n").unwrap();
+    let job = test
+        .run(["run", "--name", "train", "--", "sleep", "60"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let pid = std::fs::read_to_string(test.remote_dir.join("jobs").join(&job).join("pid"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let swapped = dir.path().join("swapped.txt");
+    std::fs::write(&swapped, original.replace("11327", &pid)).unwrap();
+    std::fs::rename(&swapped, &recording).unwrap();
+    test.run(["monitor", "start"]).ok();
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .unwrap()
+        .unwrap()
+        .name;
+    let ours = format!("0/{pid}/{user}/2566/{job}");
+    wait_until("3 samples with the job's GPU process", T, || {
+        m.samples()
+            .iter()
+            .filter(|s| {
+                s.1.get("procs")
+                    .is_some_and(|p| p.split(',').any(|p| p == ours))
+            })
+            .count()
+            >= 3
+    });
+    // The recording's other processes are no job's.
+    let last = m.samples().pop().unwrap();
+    let procs: Vec<&str> = last.1["procs"].split(',').collect();
+    assert_eq!(procs.len(), 3, "{procs:?}");
+    for other in ["11328", "11345"] {
+        let p = procs
+            .iter()
+            .find(|p| p.split('/').nth(1) == Some(other))
+            .unwrap_or_else(|| panic!("{procs:?}"));
+        assert!(p.ends_with('/'), "{p}");
+    }
+
+    let out = test.run(["status", "--history", "1m", "--json"]).ok();
+    let h: Value = serde_json::from_str(&out.stdout).unwrap();
+    let found = h["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"].as_u64().map(|n| n.to_string()) == Some(pid.clone()))
+        .unwrap_or_else(|| panic!("{h}"))
+        .clone();
+    assert_eq!(found["gpu"], 0);
+    assert_eq!(found["user"], user.as_str());
+    assert_eq!(found["peak_mib"], 2566.0);
+    assert_eq!(found["job"], job.as_str());
+    let out = test.run(["status", "--history", "1m"]).ok();
+    assert!(
+        out.stdout.contains(&format!(
+            "gpu0 pid {pid} {user}, up to 2566 MiB, fenton job {job} (train)"
+        )),
+        "{}",
+        out.stdout
+    );
+    // Idle, the GPU holds no memory: no second nvidia-smi, no processes.
+    std::fs::write(&m.state, "idle\n").unwrap();
+    let before = m.samples().len();
+    wait_until("2 idle samples", T, || m.samples().len() >= before + 2);
+    assert!(!m.samples().last().unwrap().1.contains_key("procs"));
+    let rpid = m.pid().unwrap();
+    test.run(["monitor", "stop"]).ok();
+    wait_until("the recorder's processes to end", T, || {
+        in_session(rpid).is_empty()
+    });
 }

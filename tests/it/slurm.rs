@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
+use crate::common::http::HttpServer;
 use crate::common::slurm::SlurmCluster;
 use crate::common::{run, wait_until, Out, TestBox};
-use crate::jobs::{find, jobs_json, laptop_pids, start, Follow};
+use crate::jobs::{channels, find, jobs_json, laptop_pids, start, Follow, TOKEN};
 
 /// A cluster and its login node (declared in this order, so the box goes first).
 fn cluster() -> Option<(SlurmCluster, TestBox)> {
@@ -75,6 +76,11 @@ fn a_gpu_job_gets_its_gpu_and_a_failure_its_exit_code() {
         .trim_end_matches(';')
         .to_string();
     let failing = start(&test, &["--", "sh", "-c", "echo bye; exit 3"]);
+    // The words reach the node as typed: none is read as code by the batch script.
+    let words = start(
+        &test,
+        &["--", "printf", "%s|", "$(touch pwned)", "a'b\\c", "*", ""],
+    );
 
     let log = follow(&test, &id, 60);
     assert_eq!(log.code, Some(0), "{log:?}");
@@ -87,10 +93,21 @@ fn a_gpu_job_gets_its_gpu_and_a_failure_its_exit_code() {
     assert_eq!(log.stdout, "bye\n");
     assert!(log.stderr.contains("ended: failed (3)"), "{log:?}");
 
+    let log = follow(&test, &words, 60);
+    assert_eq!(log.stdout, "$(touch pwned)|a'b\\c|*||", "{log:?}");
+    assert!(!test.root.join("box/home/pwned").exists());
+
     // The scheduler agrees, and the list says so.
     let job = wait_state(&test, &id, "succeeded", 30);
     assert_eq!(job["slurm"]["job_id"], slurm_id.as_str());
     assert_eq!(job["exit"], 0);
+    // Times are the epoch's seconds, whatever the cluster's time zone.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let start = job["slurm"]["start"].as_u64().unwrap_or(0);
+    assert!(start + 300 > now && start <= now + 5, "{job:#}");
     let job = wait_state(&test, &failing, "failed", 30);
     assert_eq!(job["exit"], 3);
     let listed = cluster.client(&format!("squeue -h -t all -j {slurm_id} -o %T"));
@@ -286,4 +303,135 @@ fn following_a_slurm_job_survives_the_master_dying() {
     assert_eq!(masters.len(), 1, "one shared connection");
     crate::jobs::sigkill(&masters[0].to_string(), false);
     follow.ends_with_every_line_once(300, Duration::from_secs(90));
+}
+
+#[test]
+fn the_login_node_tells_the_phone_how_a_job_ended() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let server = HttpServer::start();
+    test.write_config(
+        &(test.default_config("scheduler = \"slurm\"\n")
+            + "[profile.box.slurm]\nwatch_every = 1\n"
+            + &channels(&server)),
+    );
+    let failing = start(
+        &test,
+        &[
+            "--notify",
+            "--name",
+            "bad",
+            "--",
+            "sh",
+            "-c",
+            "sleep 2; echo oops; exit 3",
+        ],
+    );
+    let fine = start(
+        &test,
+        &["--notify", "--name", "good", "--", "sh", "-c", "echo fine"],
+    );
+    let hooks = server.wait_for("/hook", 2, Duration::from_secs(90));
+    let by_id = |id: &str| {
+        hooks
+            .iter()
+            .map(|h| h.json())
+            .find(|j| j["id"] == id)
+            .unwrap_or_else(|| panic!("no message for {id}: {hooks:?}"))
+    };
+    let bad = by_id(&failing);
+    assert_eq!(bad["state"], "failed");
+    assert_eq!(bad["exit"], 3);
+    assert_eq!(bad["log_tail"], "oops");
+    assert!(bad["text"].as_str().unwrap().contains("Slurm job"), "{bad}");
+    let good = by_id(&fine);
+    assert_eq!(good["state"], "succeeded");
+    let telegram = server.wait_for(
+        &format!("/bot{TOKEN}/sendMessage"),
+        2,
+        Duration::from_secs(30),
+    );
+    assert_eq!(telegram.len(), 2);
+
+    // Once nothing is left to watch the watcher goes, with the secrets; it asked the queue
+    // once a round, and the accounting only for the job whose exit code it needed.
+    let jobs_dir = test.remote_dir.join("jobs");
+    wait_until("the watcher to end", Duration::from_secs(30), || {
+        !jobs_dir.join(".watch.pid").exists()
+    });
+    for id in [&failing, &fine] {
+        assert!(
+            !jobs_dir.join(id).join("notify.d").exists(),
+            "{id} kept its secrets"
+        );
+    }
+    let log = std::fs::read_to_string(jobs_dir.join(".watch.log")).unwrap();
+    let squeue = log.lines().filter(|l| l.ends_with(" squeue")).count();
+    let sacct = log.lines().filter(|l| l.ends_with(" sacct")).count();
+    assert!(squeue >= 1 && sacct <= 2 * 2, "{log}");
+    let seconds: Vec<u64> = log
+        .lines()
+        .filter(|l| l.ends_with(" squeue"))
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let span = seconds.last().unwrap() - seconds.first().unwrap();
+    assert!(
+        squeue as u64 <= span + 2,
+        "more than one squeue a second: {log}"
+    );
+    let job = find(&jobs_json(&test), &failing).clone();
+    assert_eq!(
+        job["notify"]["results"].as_array().unwrap().len(),
+        3,
+        "{job:#}"
+    );
+    assert!(
+        TestBox::pids_mentioning(&jobs_dir.join(".watch.sh").to_string_lossy()).is_empty(),
+        "the watcher is still running"
+    );
+}
+
+#[test]
+fn a_job_the_queue_has_forgotten_is_read_from_the_accounting() {
+    let Some(cluster) = SlurmCluster::start_with(2) else {
+        return;
+    };
+    let Some(test) = cluster.builder().start() else {
+        return;
+    };
+    let out = test
+        .run(["run", "--", "sh", "-c", "echo gone; exit 3"])
+        .ok();
+    let id = out.stdout.trim().to_string();
+    let slurm_id = out
+        .stderr
+        .split("as job ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    wait_until(
+        "the queue to forget the job",
+        Duration::from_secs(60),
+        || {
+            let q = cluster.client(&format!("squeue -h -j {slurm_id} -o %T"));
+            q.code == Some(1) && q.stderr.contains("Invalid job id")
+        },
+    );
+    let job = find(&jobs_json(&test), &id).clone();
+    assert_eq!(job["state"], "failed", "{job:#}");
+    assert_eq!(job["exit"], 3, "{job:#}");
+    // Kept beside the job: the next listing asks nobody about it.
+    let kept =
+        std::fs::read_to_string(test.remote_dir.join("jobs").join(&id).join("final")).unwrap();
+    assert!(kept.starts_with(&format!("{slurm_id}|")), "{kept}");
+    let log = follow(&test, &id, 60);
+    assert_eq!(
+        (log.code, log.stdout.as_str()),
+        (Some(3), "gone\n"),
+        "{log:?}"
+    );
 }

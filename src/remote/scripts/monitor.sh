@@ -119,7 +119,8 @@ fm_stop() {
 
 # The samples of the last SECONDS averaged into COLUMNS buckets of STEP whole seconds (the
 # window grows to COLUMNS × STEP, so the chart fills its width): `series KEY V…` with `-` for
-# a bucket without samples, and the fenton jobs that ran then.
+# a bucket without samples; the GPUs' compute processes seen then, `proc GPU PID FIRST LAST
+# PEAK_MIB USER JOB` (`-` for what is not known); and the fenton jobs that ran then.
 fm_history() {
   fm_secs=$1 fm_cols=$2
   fm_now=$(date +%s)
@@ -154,6 +155,19 @@ fm_history() {
           if (eq < 2) continue
           k = substr($i, 1, eq - 1)
           v = substr($i, eq + 1)
+          if (k == "procs") {
+            np = split(v, ps, ",")
+            for (q = 1; q <= np; q++) {
+              if (split(ps[q], f, "/") < 5 || f[1] !~ /^[0-9]+$/ || f[2] !~ /^[0-9]+$/) continue
+              p = f[1] " " f[2]
+              if (!(p in first)) { first[p] = $1; order[++pn] = p }
+              last[p] = $1
+              if (f[3] != "") user[p] = f[3]
+              if (f[4] ~ /^[0-9.]+$/ && f[4] + 0 >= peak[p] + 0) peak[p] = f[4]
+              if (f[5] != "") job[p] = f[5]
+            }
+            continue
+          }
           if (k == "jobs" || v !~ /^-?[0-9.]+$/) continue
           keys[k] = 1
           sum[k, b] += v
@@ -165,6 +179,10 @@ fm_history() {
           line = "series " k
           for (b = 0; b < n; b++) line = line ((k, b) in cnt ? " " sprintf("%.6g", sum[k, b] / cnt[k, b]) : " -")
           print line
+        }
+        for (i = 1; i <= pn; i++) {
+          p = order[i]
+          printf "proc %s %s %s %s %s %s\n", p, first[p], last[p], (p in peak) ? peak[p] : "-", (p in user) ? user[p] : "-", (p in job) ? job[p] : "-"
         }
       }' $fm_list
   fi

@@ -7,9 +7,11 @@
 # A sample is one line: the box's Unix time, then `key=value` words; an empty value is a gap
 # (nvidia-smi said [N/A], a first sample has no rate yet):
 #   1764625000 cpu=12.5 mem=40.1 swap=0.0 load=0.52 rx=1200 tx=300 disk.root=41 \
-#     gpu0.util=100 gpu0.mem=1234 gpu0.memtotal=81559 gpu0.temp=65 gpu0.power=301.2 jobs=ID,ID
+#     gpu0.util=100 gpu0.mem=1234 gpu0.memtotal=81559 gpu0.temp=65 gpu0.power=301.2 jobs=ID,ID \
+#     procs=0/4242/tom/1200/ID,0/4300/ann/34/
 # cpu, mem, swap and disk.* are percent; rx and tx bytes per second over every interface but
-# lo; gpuN.mem and memtotal MiB, temp °C, power W.
+# lo; gpuN.mem and memtotal MiB, temp °C, power W; procs (only when a GPU has one) the GPUs'
+# compute processes as GPU/PID/USER/MIB/JOB, JOB the fenton job's id when it is one's.
 #
 # Storage is a ring: samples go to r-START (START the Unix time the file's span begins; a span
 # is KEEP/10, at most an hour); a file older than KEEP/7 is thinned to one sample in six (t-START)
@@ -20,7 +22,8 @@
 # each sample is checked for the conditions named there; a condition that holds long enough is
 # sent once an hour at most, and once "recovered" when it ends (monitor/alert.state keeps
 # `KEY SINCE SENT ALERTED VALUE` lines; what was sent goes to monitor/alerts.log). The OOM
-# counter is read from FENTON_VMSTAT when set (the tests' stand-in), else /proc/vmstat.
+# counter is read from FENTON_VMSTAT when set (the tests' stand-in), else /proc/vmstat; the
+# OOM alert names the fenton jobs it ended (see oom_hit).
 every=$1 keep=$2 rdir=$3
 mdir=$rdir/monitor
 LC_ALL=C
@@ -78,8 +81,13 @@ alert() {
 alerts() {
   [ -f "$mdir/alerts.conf" ] && [ -d "$fj_n" ] || return 0
   oom=$(awk '$1 == "oom_kill" { print $2 }' "$vmstat" 2>/dev/null)
+  hit='' hit_id=''
+  if [ "$oom" != "$oom_seen" ]; then
+    oom_hit
+    oom_seen=$oom
+  fi
   [ -f "$mdir/alert.state" ] || : >"$mdir/alert.state"
-  todo=$(FM_SAMPLE=$1 FM_OOM=$oom awk -v now="$now" -v out="$mdir/alert.state.tmp" '
+  todo=$(FM_SAMPLE=$1 FM_OOM=$oom FM_HIT=$hit FM_HIT_ID=$hit_id awk -v now="$now" -v out="$mdir/alert.state.tmp" '
     function dur(s) { return s >= 3600 ? int(s / 3600) "h" int(s % 3600 / 60) "m" : s >= 60 ? int(s / 60) "m" : s "s" }
     FILENAME ~ /alerts\.conf$/ { on[$1] = 1; t1[$1] = $2; t2[$1] = $3; next }
     { since[$1] = $2; sent[$1] = $3; up[$1] = $4; val[$1] = $5; known[$1] = 1 }
@@ -110,7 +118,10 @@ alerts() {
         o = ENVIRON["FM_OOM"] + 0
         if (known["oom"] && o > val["oom"] + 0) {
           if (now - sent["oom"] >= 3600) {
-            print "alert oom the kernel killed a process for memory (" o - val["oom"] " OOM kill(s), job(s) running: " (v["jobs"] == "" ? "none" : v["jobs"]) "): fenton jobs shows which ended"
+            if (ENVIRON["FM_HIT"] != "")
+              print "alert oom the kernel killed fenton job " ENVIRON["FM_HIT"] " for memory (" o - val["oom"] " OOM kill(s)): fenton logs " ENVIRON["FM_HIT_ID"]
+            else
+              print "alert oom the kernel killed a process for memory (" o - val["oom"] " OOM kill(s), job(s) running: " (v["jobs"] == "" ? "none" : v["jobs"]) "): fenton jobs shows which ended"
             sent["oom"] = now
           }
         }
@@ -150,18 +161,38 @@ command -v nvidia-smi >/dev/null 2>&1 && has_smi=1
 has_timeout=0
 command -v timeout >/dev/null 2>&1 && has_timeout=1
 
-gpus() {
-  [ "$has_smi" = 1 ] || return 0
+# `smi ARGS...`: nvidia-smi, bounded where the box has timeout(1).
+smi() {
   if [ "$has_timeout" = 1 ]; then
-    timeout 10 nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw --format=csv,noheader,nounits 2>/dev/null
+    timeout 10 nvidia-smi "$@" 2>/dev/null
   else
-    nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw --format=csv,noheader,nounits 2>/dev/null
+    nvidia-smi "$@" 2>/dev/null
   fi
 }
 
+gpus() {
+  [ "$has_smi" = 1 ] || return 0
+  smi --query-gpu=index,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw,pci.bus_id --format=csv,noheader,nounits
+}
+
+# The GPUs' compute processes (`BUS_ID, PID, MIB` lines), asked only when a GPU in $1 (gpus'
+# lines) holds memory: a process with a context on a GPU always does, so an idle box costs
+# no second nvidia-smi.
+apps() {
+  used=0
+  while IFS=, read -r _ _ m _; do
+    case $m in *[1-9]* | *N/A*) used=1 ;; esac
+  done <<EOF
+$1
+EOF
+  [ "$used" = 1 ] || return 0
+  smi --query-compute-apps=gpu_bus_id,pid,used_gpu_memory --format=csv,noheader,nounits
+}
+
 # fenton jobs that run now: no `exit` file yet, and the process group or the wrapper alive.
+# jobs becomes their ids (comma-separated), groups ` PGID:ID` words.
 jobs_now() {
-  list=
+  list='' groups=''
   for j in "$rdir"/jobs/*/; do
     [ -f "${j}started" ] || continue
     [ -f "${j}exit" ] && continue
@@ -172,9 +203,45 @@ jobs_now() {
       { [ -n "$wrapper" ] && kill -0 "$wrapper" 2>/dev/null; }; then
       id=${j%/}
       list=$list${list:+,}${id##*/}
+      case $pid in '' | *[!0-9]*) ;; *) groups="$groups $pid:${id##*/}" ;; esac
     fi
   done
-  printf '%s' "$list"
+  jobs=$list
+}
+
+# The fenton jobs the OOM killer ended, when the counter moved: of those that ran in the last
+# three samples, each that ended by SIGKILL (exit 137) within that time, or whose process
+# group is gone while its wrapper records the end. hit becomes `ID (NAME)`, comma-separated,
+# and hit_id the first ID.
+oom_hit() {
+  since=$((now - 3 * every - 5))
+  seen=, all=$jobs_2,$jobs_1,$jobs
+  set -f
+  IFS=,
+  for id in $all; do
+    IFS=$ifs
+    case $id in '' | */* | .*) continue ;; esac
+    case $seen in *",$id,"*) continue ;; esac
+    seen=$seen$id,
+    j=$rdir/jobs/$id
+    code='' ended='' pid='' name=''
+    [ -r "$j/exit" ] && read -r code <"$j/exit"
+    [ -r "$j/ended" ] && read -r ended <"$j/ended"
+    [ -r "$j/pid" ] && read -r pid <"$j/pid"
+    case $ended in '' | *[!0-9]*) ended=0 ;; esac
+    case $pid in '' | 0 | 1 | *[!0-9]*) pid='' ;; esac
+    if [ -f "$j/exit" ]; then
+      if [ "$code" != 137 ] || [ "$ended" -lt "$since" ]; then continue; fi
+    elif [ -z "$pid" ] || kill -0 "-$pid" 2>/dev/null; then
+      continue
+    fi
+    [ -r "$j/name" ] && read -r name <"$j/name"
+    name=$(printf '%s' "$name" | tr -cd 'A-Za-z0-9._-')
+    hit=$hit${hit:+, }"$id ($name)"
+    [ -n "$hit_id" ] || hit_id=$id
+  done
+  IFS=$ifs
+  set +f
 }
 
 # Removes what is past KEEP and thins what is past KEEP/7.
@@ -202,10 +269,14 @@ fi
 
 prev=
 file=
+jobs_1='' jobs_2='' oom_seen=''
+ifs=$IFS
 while :; do
   now=$(date +%s)
   disks=$(bounded 5 df -Pk / "$HOME" 2>/dev/null | awk 'NR > 1 { print $1, $5 }')
-  out=$(FM_GPUS=$(gpus) FM_DISKS=$disks FM_JOBS=$(jobs_now) awk -v now="$now" -v prev="$prev" '
+  jobs_now
+  gpu_lines=$(gpus)
+  out=$(FM_GPUS=$gpu_lines FM_APPS=$(apps "$gpu_lines") FM_GROUPS=$groups FM_DISKS=$disks FM_JOBS=$jobs awk -v now="$now" -v prev="$prev" '
     BEGIN {
       ng = split(ENVIRON["FM_GPUS"], gl, "\n")
       for (j = 1; j <= ng; j++) {
@@ -214,7 +285,38 @@ while :; do
         if (split(line, g, ",") < 6 || g[1] !~ /^[0-9]+$/) continue
         for (i = 2; i <= 6; i++) if (g[i] !~ /^[0-9.]+$/) g[i] = ""
         gpu = gpu sprintf(" gpu%s.util=%s gpu%s.mem=%s gpu%s.memtotal=%s gpu%s.temp=%s gpu%s.power=%s", g[1], g[2], g[1], g[3], g[1], g[4], g[1], g[5], g[1], g[6])
+        if (g[7] != "") index_of[toupper(g[7])] = g[1]
       }
+      # Each compute process as GPU/PID/USER/MIB/JOB: its user from /proc (a uid where the
+      # passwd file does not name it), its fenton job by its process group or session.
+      na = split(ENVIRON["FM_APPS"], al, "\n")
+      nw = split(ENVIRON["FM_GROUPS"], gw, " ")
+      for (j = 1; j <= nw; j++) { c = index(gw[j], ":"); if (c) job_of[substr(gw[j], 1, c - 1)] = substr(gw[j], c + 1) }
+      for (j = 1; j <= na; j++) {
+        line = al[j]
+        gsub(/ /, "", line)
+        if (split(line, a, ",") < 3 || a[2] !~ /^[0-9]+$/ || !(toupper(a[1]) in index_of)) continue
+        if (a[3] !~ /^[0-9.]+$/) a[3] = ""
+        user = ""; job = ""; st = ""
+        if ((getline st < ("/proc/" a[2] "/stat")) > 0) {
+          rest = st
+          while ((c = index(rest, ")")) > 0) rest = substr(rest, c + 1)
+          split(rest, f, " ")
+          job = (f[3] in job_of) ? job_of[f[3]] : (f[4] in job_of) ? job_of[f[4]] : ""
+        }
+        close("/proc/" a[2] "/stat")
+        while ((getline st < ("/proc/" a[2] "/status")) > 0) if (st ~ /^Uid:/) { split(st, f, " "); user = f[2] }
+        close("/proc/" a[2] "/status")
+        if (user != "" && !read_passwd) {
+          read_passwd = 1
+          while ((getline st < "/etc/passwd") > 0) { split(st, f, ":"); if (!(f[3] in name_of)) name_of[f[3]] = f[1] }
+          close("/etc/passwd")
+        }
+        if (user in name_of) user = name_of[user]
+        gsub(/[^A-Za-z0-9._-]/, "", user)
+        procs = procs (procs == "" ? "" : ",") index_of[toupper(a[1])] "/" a[2] "/" user "/" a[3] "/" job
+      }
+      if (procs != "") procs = " procs=" procs
     }
     FILENAME == "/proc/stat" && $1 == "cpu" { busy = $2 + $3 + $4 + $7 + $8 + $9; total = busy + $5 + $6 }
     FILENAME == "/proc/meminfo" { m[$1] = $2 }
@@ -246,7 +348,7 @@ while :; do
         d = d sprintf(" disk.%s=%s", i == 1 ? "root" : "home", f[2])
       }
       printf "%s %s %s %s %s\n", now, busy, total, rx, tx
-      printf "%s cpu=%s mem=%s swap=%s load=%s rx=%s tx=%s%s%s jobs=%s\n", now, cpu, mem, swap, load, nrx, ntx, d, gpu, ENVIRON["FM_JOBS"]
+      printf "%s cpu=%s mem=%s swap=%s load=%s rx=%s tx=%s%s%s jobs=%s%s\n", now, cpu, mem, swap, load, nrx, ntx, d, gpu, ENVIRON["FM_JOBS"], procs
     }' /proc/stat /proc/meminfo /proc/loadavg /proc/net/dev 2>/dev/null)
   prev=${out%%
 *}
@@ -260,6 +362,7 @@ while :; do
 }" >>"$file" 2>/dev/null
   alerts "${out#*
 }"
+  jobs_2=$jobs_1 jobs_1=$jobs
   sleep "$every" &
   sleeper=$!
   wait "$sleeper"

@@ -7,6 +7,10 @@
 fj_sfind "$1"
 fj_grace=$2
 fj_states=$(fj_states "$fj_sid")
+if [ "$fj_states" = UNREACHABLE ]; then
+  printf 'fenton: the cluster'\''s controller did not answer squeue about job %s: nothing was cancelled; try again (fenton doctor checks the cluster)\n' "$fj_sid" >&2
+  exit 1
+fi
 # shellcheck disable=SC2086 # one word per task
 if ! fj_active $fj_states; then echo ended; exit 0; fi
 { date +%s > "$fj_job/killed"; } 2>/dev/null || : > "$fj_job/killed"

@@ -36,13 +36,22 @@ fj_sfind() {
 fj_active() {
   for fj_s in "$@"; do
     case $fj_s in
-      PENDING | RUNNING | COMPLETING | CONFIGURING | SUSPENDED | REQUEUED | REQUEUE_* | RESIZING | SIGNALING | STAGE_OUT | STOPPED) return 0 ;;
+      PENDING | RUNNING | COMPLETING | CONFIGURING | SUSPENDED | REQUEUED | REQUEUE_* | RESIZING | SIGNALING | STAGE_OUT | STOPPED | UNREACHABLE) return 0 ;;
     esac
   done
   return 1
 }
 
-# fj_states ID: the states of the job's tasks now (squeue, one query), on one line.
+# fj_states ID: the states of the job's tasks now (squeue, one query), on one line; nothing
+# once the queue has forgotten the job, and UNREACHABLE when the controller did not answer
+# (the job may well be running: nobody can say it ended).
 fj_states() {
-  squeue -h -j "$1" -o %T 2>/dev/null | tr '\n' ' '
+  if fj_o=$(squeue -h -j "$1" -o %T 2>&1); then
+    printf '%s\n' "$fj_o" | tr '\n' ' '
+    return 0
+  fi
+  case $fj_o in
+    *'Invalid job id'*) ;;
+    *) echo UNREACHABLE ;;
+  esac
 }

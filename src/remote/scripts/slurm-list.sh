@@ -8,32 +8,74 @@
 # has that line kept in its `final`, so it is not asked about again.
 echo "now $(date +%s)"
 [ -d "$fj_jobs" ] || exit 0
-fj_ids=
-for fj_d in "$fj_jobs"/*/; do
-  [ -f "${fj_d}slurm" ] || continue
-  fj_n=${fj_d%/}
-  echo "job ${fj_n##*/}"
+# The kept lines hold commands and log lines: as private as the jobs' own files.
+umask 077
+fj_index=$fj_jobs/.slurm-listed
+fj_kept_ids=$fj_jobs/.slurm-listed-ids
+
+fj_list_one() {
+  echo "job ${1##*/}"
   for fj_f in name cmd started slurm array killed notify notify.last final; do
-    if [ -f "$fj_n/$fj_f" ]; then
-      fj_read "$fj_n/$fj_f"
+    if [ -f "$1/$fj_f" ]; then
+      fj_read "$1/$fj_f"
       printf '%s %s\n' "$fj_f" "$fj_v"
     fi
   done
-  fj_l=$fj_n/log
-  if [ -f "$fj_n/array" ]; then
+  if [ -f "$1/notify.result" ]; then
+    while IFS= read -r fj_v; do
+      case $fj_v in *[![:space:]]*) printf 'result %s\n' "$fj_v" ;; esac
+    done < "$1/notify.result"
+  fi
+  fj_l=$1/log
+  if [ -f "$1/array" ]; then
     # shellcheck disable=SC2012 # the newest task's log; fenton names them log.N
-    fj_l=$(ls -t "$fj_n"/log.* 2>/dev/null | head -n 1)
+    fj_l=$(ls -t "$1"/log.* 2>/dev/null | head -n 1)
   fi
   tail -c 4096 "$fj_l" 2>/dev/null | awk '
     { n = split($0, parts, "\r"); for (i = 1; i <= n; i++) if (parts[i] ~ /[^[:space:]]/) last = parts[i] }
     END { print "last " last }'
   echo end
-  if [ ! -f "$fj_n/final" ]; then
-    fj_read "$fj_n/slurm"
-    fj_ids="$fj_ids $fj_v"
-  fi
-done
+}
+
+# As list.sh does: a job that is over (its end kept in `final`, its message sent) cannot
+# change, so its lines go once into .slurm-listed, its id into .slurm-listed-ids, and a long
+# history costs one file and two awks. The ids of the jobs the scheduler is to be asked about
+# come back on fd 3.
+fj_names=$(ls -f "$fj_jobs" 2>/dev/null)
+fj_kept=$(cat "$fj_kept_ids" 2>/dev/null)
+printf '%s\n' "$fj_names" | awk -v kept="$fj_index" '
+  { here[$0] = 1 }
+  END {
+    while ((getline line < kept) > 0) {
+      if (line ~ /^job /) { block = ""; keep = (substr(line, 5) in here) }
+      block = block line "\n"
+      if (line == "end") { if (keep) printf "%s", block; block = ""; keep = 0 }
+    }
+  }'
+exec 4>&1
+fj_ids=$({ printf '%s\n' "$fj_kept"; echo /; printf '%s\n' "$fj_names"; } | awk '
+  !names { if ($0 == "/") names = 1; else done[$0] = 1; next }
+  !($0 in done) && $0 !~ /^\./' |
+  while IFS= read -r fj_n; do
+    fj_d=$fj_jobs/$fj_n
+    [ -f "$fj_d/slurm" ] || continue
+    if [ -f "$fj_d/final" ] && [ ! -d "$fj_d/notify.d" ]; then
+      fj_block=$(fj_list_one "$fj_d")
+      printf '%s\n' "$fj_block" >&4
+      printf '%s\n' "$fj_block" >> "$fj_index" 2>/dev/null && printf '%s\n' "$fj_n" >> "$fj_kept_ids" 2>/dev/null
+    else
+      fj_list_one "$fj_d" >&4
+      if [ ! -f "$fj_d/final" ]; then
+        fj_read "$fj_d/slurm"
+        printf ' %s' "$fj_v"
+      fi
+    fi
+  done)
+exec 4>&-
 [ -n "$fj_ids" ] || exit 0
+# Times as seconds since the epoch, not in the cluster's local time.
+SLURM_TIME_FORMAT=%s
+export SLURM_TIME_FORMAT
 # JOBID|ARRAYJOBID|TASK|STATE|REASON|ELAPSED|LIMIT|LEFT|NODES|START
 fj_q=$(squeue -h -t all -u "$(id -un)" -o '%A|%F|%K|%T|%r|%M|%l|%L|%N|%S' 2>/dev/null) ||
   echo "squeue-failed"

@@ -18,11 +18,10 @@ fi
 echo '@@fenton:hello 1'
 
 # The counters that make rates: the clock (/proc/uptime), CPU ticks, network bytes.
+# (One program for the three files, not three.)
 sample() {
   echo '@@fenton:sample'
-  cat /proc/uptime
-  grep '^cpu' /proc/stat
-  cat /proc/net/dev
+  awk 'FILENAME != "/proc/stat" || /^cpu/' /proc/uptime /proc/stat /proc/net/dev
 }
 
 # The nearest existing directory at or above $1, for df.
@@ -36,6 +35,28 @@ existing() {
 
 disk() {
   printf '%s\t%s\t%s\n' "$1" "$2" "$(bounded 5 df -Pk "$(existing "$2")" 2>/dev/null | sed -n 2p)"
+}
+
+# The four disks that matter from one df (one program started, not eight); where it does not
+# give a line for each (one unreadable, or hung), each is asked on its own.
+disks() {
+  d_out=$(bounded 5 df -Pk "$(existing /)" "$(existing "$HOME")" "$(existing "$dir")" "$(existing "$mnt")" 2>/dev/null)
+  n=0 d1='' d2='' d3='' d4=''
+  while IFS= read -r l; do
+    case $n in 1) d1=$l ;; 2) d2=$l ;; 3) d3=$l ;; 4) d4=$l ;; esac
+    n=$((n + 1))
+  done <<EOF
+$d_out
+EOF
+  if [ "$n" = 5 ]; then
+    printf 'root\t/\t%s\nhome\t%s\t%s\nremote_dir\t%s\t%s\nmount\t%s\t%s\n' \
+      "$d1" "$HOME" "$d2" "$dir" "$d3" "$mnt" "$d4"
+  else
+    disk root /
+    disk home "$HOME"
+    disk remote_dir "$dir"
+    disk mount "$mnt"
+  fi
 }
 
 # `bounded SECS CMD...`: df on a hung network mount and nvidia-smi on a GPU fallen off the
@@ -72,7 +93,7 @@ sessions() {
   echo '@@fenton:tmux'
   # A tmux client hands its stdin and stdout to the server: a stopped server must not hold
   # this session's output open, so they are /dev/null and a file.
-  mkdir -p "$dir" 2>/dev/null || return
+  { [ -d "$dir" ] || mkdir -p "$dir" 2>/dev/null; } || return
   tout=$dir/status.tmux.$$
   if [ -n "$sock" ]; then set -- -L "$sock"; else set --; fi
   bounded 5 tmux "$@" list-sessions -F '#{session_attached}|#{session_windows}|#{session_created}|#{session_name}' </dev/null >"$tout" 2>/dev/null
@@ -85,7 +106,7 @@ sessions() {
 # ones are only counted (`finished N`): a long history costs a look at one file per job.
 fenton_jobs() {
   # The box's clock: how long a job has run is the box's business, not the laptop's.
-  echo "@@fenton:jobs $(date +%s)"
+  echo "@@fenton:jobs $now_s"
   [ -d "$dir/jobs" ] || return
   finished=0
   for j in "$dir"/jobs/*/started; do
@@ -116,9 +137,7 @@ fenton_jobs() {
 # command line that merely mentions jupyter (pip, a job's arguments) is no server.
 jupyters() {
   runtime=${JUPYTER_RUNTIME_DIR:-${JUPYTER_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/jupyter}/runtime}
-  listen=$(awk '$4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
-  me=$(id -un 2>/dev/null)
-  seen=' '
+  seen=' ' asked=''
   {
     [ -r "$dir/jupyter/pid" ] && [ -r "$dir/jupyter/port" ] &&
       printf '%s %s\n' "$(cat "$dir/jupyter/pid")" "$(cat "$dir/jupyter/port")"
@@ -131,6 +150,12 @@ jupyters() {
     case $pid$port in '' | *[!0-9]*) continue ;; esac
     case $seen in *" $pid "*) continue ;; esac
     [ -r "/proc/$pid/cmdline" ] || continue
+    # The listening ports and the user, asked only when there is a server to check.
+    if [ -z "$asked" ]; then
+      listen=$(awk '$4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+      me=$(id -un 2>/dev/null)
+      asked=1
+    fi
     printf '%s\n' "$listen" | grep -qx "$(printf '%04X' "$port")" || continue
     seen="$seen$pid "
     printf '%s\t%s\t%s\t%s\n' "$pid" "$port" "$me" "$(tr '\0' ' ' <"/proc/$pid/cmdline")"
@@ -140,7 +165,7 @@ jupyters() {
 # fenton monitor's recorder (REMOTE_DIR/monitor): `running|gone SINCE KIB`, nothing when it
 # was never started or was stopped. `gone`: its pid file stayed, its process did not.
 recorder() {
-  echo "@@fenton:monitor $(date +%s)"
+  echo "@@fenton:monitor $now_s"
   m=$dir/monitor
   [ -r "$m/pid" ] || return 0
   pid='' since=''
@@ -152,22 +177,29 @@ recorder() {
 }
 
 frame() {
+  now_s=$(date +%s)
   sample
   echo '@@fenton:host'
-  cat /proc/sys/kernel/hostname 2>/dev/null || hostname
-  uname -sr
+  # Read by the shell where /proc has them: programs started are most of this script's time.
+  h='' os='' rel=''
+  { read -r h </proc/sys/kernel/hostname && read -r os </proc/sys/kernel/ostype &&
+    read -r rel </proc/sys/kernel/osrelease; } 2>/dev/null
+  if [ -n "$h" ] && [ -n "$os" ] && [ -n "$rel" ]; then
+    printf '%s\n%s %s\n' "$h" "$os" "$rel"
+  else
+    hostname
+    uname -sr
+  fi
   echo '@@fenton:loadavg'
-  cat /proc/loadavg
+  read -r l </proc/loadavg
+  printf '%s\n' "$l"
   echo '@@fenton:cpuinfo'
   nproc 2>/dev/null || grep -c '^processor' /proc/cpuinfo
   grep -m 1 '^model name' /proc/cpuinfo
   echo '@@fenton:meminfo'
   grep -E '^(MemTotal|MemAvailable|MemFree|Buffers|Cached|SwapTotal|SwapFree):' /proc/meminfo
   echo '@@fenton:df'
-  disk root /
-  disk home "$HOME"
-  disk remote_dir "$dir"
-  disk mount "$mnt"
+  disks
   gpus
   sessions
   echo '@@fenton:jupyter'
@@ -193,8 +225,8 @@ if [ "$mode" = once ]; then
   fi
   out=$(frame)
   printf '%s\n' "$out"
-  mkdir -p "$dir" 2>/dev/null &&
-    printf '%s\n' "$out" | sed -n '/^@@fenton:sample/,/^@@fenton:host/p' | sed '1d;$d' >"$cache.$$" &&
+  { [ -d "$dir" ] || mkdir -p "$dir" 2>/dev/null; } &&
+    printf '%s\n' "$out" | sed -n '/^@@fenton:sample/,/^@@fenton:host/{/^@@fenton:/!p;}' >"$cache.$$" &&
     mv -f "$cache.$$" "$cache" 2>/dev/null
   exit 0
 fi
