@@ -32,7 +32,9 @@ pub async fn show(remote: &Remote, style: Style, json: bool, watch: Option<f64>)
         out.flush()?;
         drop(out);
         let Some(secs) = watch else {
-            return Ok(Exit::Success);
+            // Nothing from the scheduler at all is a failure; a part of it is still an answer.
+            let failed = !cluster.errors.is_empty() && cluster.partitions.is_empty();
+            return Ok(if failed { Exit::Failure } else { Exit::Success });
         };
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs_f64(secs.max(1.0))) => {}
@@ -68,23 +70,8 @@ pub async fn fetch(remote: &Remote) -> Result<Cluster> {
     Ok(cluster)
 }
 
-/// The profile's `[profile.x.slurm]` defaults as sbatch options, one word each (checked when
-/// the config was read, so a value here is one sbatch takes).
-pub fn profile_options(slurm: &crate::config::Slurm) -> Vec<String> {
-    use crate::jobs::resources as r;
-    let mut out = Vec::new();
-    let mut add = |option: &str, value: Option<Result<String, String>>| {
-        if let Some(Ok(value)) = value {
-            out.push(format!("{option}={value}"));
-        }
-    };
-    add("--partition", slurm.partition.clone().map(Ok));
-    add("--account", slurm.account.clone().map(Ok));
-    add("--qos", slurm.qos.clone().map(Ok));
-    add("--gpus", slurm.gpus.as_ref().map(|g| r::gpus(&g.as_text())));
-    add("--cpus-per-task", slurm.cpus.map(r::cpus));
-    add("--mem", slurm.mem.as_deref().map(r::mem));
-    add("--time", slurm.time.as_deref().map(r::time));
-    out.extend(slurm.extra.iter().filter_map(|e| r::extra(e).ok()));
-    out
+/// The profile's `[profile.x.slurm]` defaults as sbatch options, one word each, as `fenton
+/// run` gives them when nothing else is asked (checked when the config was read).
+pub fn profile_options(slurm: &crate::config::Slurm) -> Result<Vec<String>> {
+    crate::jobs::slurm::options(slurm, &crate::jobs::slurm::Ask::default())
 }

@@ -227,7 +227,7 @@ async fn start(
     let start_timeout = Duration::from_secs(config.start_timeout.max(1));
     let queue_timeout = Duration::from_secs(config.queue_timeout.max(1));
     let token = new_token()?;
-    let options = super::cluster::profile_options(&p.slurm);
+    let options = super::cluster::profile_options(&p.slurm)?;
     let call = [
         "start".to_string(),
         sh::path(&state_dir(remote)),
@@ -531,12 +531,15 @@ fn free_local_port(from: u16) -> Result<u16> {
         .find(|&port| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok())
         .with_context(|| {
             format!(
-                "no free local port in {from}..{}: close what uses them or pick another",
+                "no free local port from {from} to {}: set jupyter.local_port to another",
                 from.saturating_add(100)
             )
         })
 }
 
+/// Asks the shared connection for the forward. The forwarder that holds a box's Jupyter
+/// carries TCP only, and the hop's end is a Unix socket (so only its owner reaches it): this
+/// forward is the ssh master's, and `jupyter open` makes it again after the master is gone.
 async fn request(remote: &Remote, local: u16, target: &Target) -> Result<()> {
     let session = remote.session().await?;
     ui::trace_remote(&format!(

@@ -296,7 +296,15 @@ struct Answer {
     profile: String,
     reachable: bool,
     error: Option<String>,
-    status: Option<Status>,
+    status: Option<Frame>,
+}
+
+/// A box's status, or a Slurm cluster's (told apart in JSON by its `scheduler` key).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Frame {
+    Box(Box<Status>),
+    Cluster(Box<crate::status::slurm::Cluster>),
 }
 
 fn all(ctx: &Ctx, json: bool) -> Result<Exit> {
@@ -315,8 +323,16 @@ fn all(ctx: &Ctx, json: bool) -> Result<Exit> {
         wait = wait.max(profile.connect_timeout);
         let tx = tx.clone();
         std::thread::spawn(move || {
+            let cluster = profile.scheduler == Scheduler::Slurm;
             let answer = Remote::new(name, profile)
-                .and_then(|remote| runtime()?.block_on(fetch(&remote)))
+                .and_then(|remote| {
+                    let rt = runtime()?;
+                    Ok(if cluster {
+                        Frame::Cluster(Box::new(rt.block_on(super::cluster::fetch(&remote))?))
+                    } else {
+                        Frame::Box(Box::new(rt.block_on(fetch(&remote))?))
+                    })
+                })
                 .map_err(|e| format!("{e:#}"));
             let _ = tx.send((i, answer));
         });
@@ -326,7 +342,7 @@ fn all(ctx: &Ctx, json: bool) -> Result<Exit> {
     // has not answered is unreachable; the others are not kept waiting for it.
     let limit = Duration::from_secs(wait) + ANSWER_TIMEOUT;
     let deadline = Instant::now() + limit;
-    let mut answers: Vec<Option<Result<Status, String>>> = names.iter().map(|_| None).collect();
+    let mut answers: Vec<Option<Result<Frame, String>>> = names.iter().map(|_| None).collect();
     while let Ok((i, answer)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
     {
         answers[i] = Some(answer);
@@ -361,7 +377,8 @@ fn all(ctx: &Ctx, json: bool) -> Result<Exit> {
         let text: Vec<String> = answers
             .iter()
             .map(|a| match (&a.status, &a.error) {
-                (Some(status), _) => render::render(status, style),
+                (Some(Frame::Box(status)), _) => render::render(status, style),
+                (Some(Frame::Cluster(cluster)), _) => crate::status::slurm::render(cluster, style),
                 (None, error) => {
                     render::unreachable(&a.profile, error.as_deref().unwrap_or(""), style)
                 }

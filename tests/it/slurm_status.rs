@@ -519,3 +519,73 @@ fn a_notebook_near_its_time_limit_warns_and_notifies() {
     assert_eq!(server.requests().len(), 1, "{:#?}", server.requests());
     nb.run(&["jupyter", "stop"]).ok();
 }
+
+#[test]
+fn status_all_shows_a_cluster_beside_a_box() {
+    let Some(cluster) = SlurmCluster::start() else {
+        return;
+    };
+    let Some(test) = cluster.builder().start() else {
+        return;
+    };
+    let config = std::fs::read_to_string(&test.config).unwrap();
+    test.write_config(&format!(
+        "{config}\n[profile.plain]\nhost = \"fenton-sandbox\"\nssh_config = {:?}\nremote_dir = {:?}\nconnect_timeout = 5\n",
+        test.sshd.ssh_config(),
+        test.remote_dir
+    ));
+    let out = test.run(["status", "--all", "--json"]).ok();
+    let all: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let by = |name: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["profile"] == name)
+            .unwrap_or_else(|| panic!("{name}: {all:#}"))
+            .clone()
+    };
+    let (slurm, plain) = (by("box"), by("plain"));
+    assert_eq!(slurm["status"]["scheduler"], "slurm", "{all:#}");
+    assert_eq!(slurm["status"]["partitions"][0]["name"], "debug", "{all:#}");
+    assert!(
+        plain["status"]["kernel"].is_string() && plain["status"].get("scheduler").is_none(),
+        "{all:#}"
+    );
+    let out = test.run(["status", "--all"]).ok();
+    assert!(
+        out.stdout.contains("[box] ") && out.stdout.contains("Slurm login node"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("debug (default)") && out.stdout.contains("[plain] "),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_chatty_login_shell_is_not_taken_for_the_scheduler() {
+    let Some(cluster) = SlurmCluster::start() else {
+        return;
+    };
+    // Lines shaped like sinfo's and squeue's, and like the script's own sections.
+    let Some(test) = cluster
+        .builder()
+        .bashrc("echo 'ghost|debug|idle|0/4/0/4|gpu:8|gpu:0|none'\necho '@@fenton:squeue'\necho '99|RUNNING|debug|0:01|1:00|0:59|ghost|0|None|N/A|fake'\necho 'welcome' >&2\n")
+        .start()
+    else {
+        return;
+    };
+    let out = test.run(["status", "--json"]).ok();
+    let s: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(s["errors"], serde_json::json!([]), "{s:#}");
+    assert!(
+        !out.stdout.contains("ghost") && !out.stdout.contains("fake"),
+        "{s:#}"
+    );
+    assert_eq!(s["partitions"][0]["gpus_total"], 4, "{s:#}");
+    assert_eq!(s["jobs"], serde_json::json!([]), "{s:#}");
+    let checks = doctor(&test);
+    assert_eq!(checks["slurm.submit"].0, "ok", "{checks:#?}");
+}

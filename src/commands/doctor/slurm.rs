@@ -62,7 +62,25 @@ impl Facts {
 }
 
 pub fn checks(target: &Target, remote: &Remote) -> Vec<Check> {
-    let options = crate::commands::cluster::profile_options(&target.profile.slurm);
+    let options = match crate::commands::cluster::profile_options(&target.profile.slurm) {
+        Ok(options) => options,
+        Err(e) => {
+            let mut checks = vec![Check::problem(
+                IDS[0],
+                format!(
+                    "the profile's [profile.{}.slurm] defaults are not sbatch options: {e:#}",
+                    target.name
+                ),
+                format!("fix the value {}", target.section("slurm")),
+            )];
+            checks.extend(
+                IDS[1..]
+                    .iter()
+                    .map(|id| Check::skipped(id, "the profile's Slurm defaults are wrong")),
+            );
+            return checks;
+        }
+    };
     let mut line = format!(
         "sh -s -- {} {}",
         sh::quote(slurm::SINFO_NODES),
