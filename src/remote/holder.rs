@@ -48,6 +48,9 @@ const ROUND_TRIP: Duration = Duration::from_secs(3);
 /// How long a greeted control connection is kept for the next forwarded connection. While
 /// it is, the master counts a client, so its `ControlPersist` starts this much later.
 const SPARE_KEEP: Duration = Duration::from_secs(5);
+/// How long a connection whose both directions are done waits for the master to say the
+/// stream has ended, before it lets go of the control connection (which ends it anyway).
+const LINGER: Duration = Duration::from_secs(3);
 
 /// One forward: 127.0.0.1:`local` here to `host`:`port` as the box sees it. `kind` says whose
 /// it is (`jupyter`, `tunnel`).
@@ -886,6 +889,10 @@ async fn carry(
 /// else, the local side has. They flow from the start, into the pipes, while the box's
 /// answer is awaited: the master reads them once the box has answered, as it would read a
 /// socket of its own. No answer by `deadline`, or a refusal, ends the connection.
+///
+/// Each direction lets go of its pipe as soon as it is done, a failed write included: a
+/// local client that went away must close the pipe from the box, or the master's write to
+/// it blocks, the stream never ends and the connection is held for ever.
 async fn pump(
     holder: &Arc<Holder>,
     tcp: TcpStream,
@@ -900,7 +907,7 @@ async fn pump(
         mut from_box,
         mut control,
     } = channel;
-    let up = async {
+    let up = async move {
         let mut buf = vec![0u8; 64 * 1024];
         while let Ok(n) = from_here.read(&mut buf).await {
             if n == 0 || to_box.write_all(&buf[..n]).await.is_err() {
@@ -911,7 +918,7 @@ async fn pump(
         // The box's side reads an end of file.
         drop(to_box);
     };
-    let down = async {
+    let down = async move {
         let mut buf = vec![0u8; 64 * 1024];
         while let Ok(n) = from_box.read(&mut buf).await {
             if n == 0 || to_here.write_all(&buf[..n]).await.is_err() {
@@ -919,6 +926,8 @@ async fn pump(
             }
             stats.down.fetch_add(n as u64, SeqCst);
         }
+        // The master's next write fails: it ends the stream instead of waiting to write.
+        drop(from_box);
         let _ = to_here.shutdown().await;
     };
     tokio::pin!(up, down);
@@ -937,16 +946,19 @@ async fn pump(
     // The master closes the control connection once the stream is done; what the local
     // side still sends after that has nowhere to go.
     let ended = async {
-        if !down_done {
-            (&mut down).await;
-        }
         let _ = control.read(&mut [0u8; 1]).await;
     };
     tokio::pin!(ended);
-    tokio::select! {
-        () = &mut ended => {}
-        () = &mut up, if !up_done => ended.await,
+    while !(up_done && down_done) {
+        tokio::select! {
+            () = &mut ended, if down_done => return Ok(()),
+            () = &mut up, if !up_done => up_done = true,
+            () = &mut down, if !down_done => down_done = true,
+        }
     }
+    // Both pipes are closed: a live master ends the stream at once. One whose link died
+    // may never say so, and the connection is not held for it.
+    let _ = tokio::time::timeout(LINGER, ended).await;
     Ok(())
 }
 

@@ -359,3 +359,115 @@ fn the_forwarder_stops_when_idle_or_when_the_session_ends() {
     });
     assert_eq!(get(local), None);
 }
+
+/// A server on the box that writes without end to each connection and never reads (so it
+/// ignores an end of file); ended when dropped.
+struct Firehose {
+    child: Child,
+    port: u16,
+}
+
+impl Firehose {
+    fn start() -> Option<Firehose> {
+        if !crate::common::available("python3", crate::common::installed("python3")) {
+            return None;
+        }
+        let port = free_port();
+        let script = r#"
+import socket, sys, threading
+def serve(c):
+    chunk = b"x" * 65536
+    try:
+        while True:
+            c.sendall(chunk)
+    except OSError:
+        c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(512)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"#;
+        let child = Command::new("python3")
+            .args(["-c", script, &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Firehose { child, port };
+        wait_until(
+            "the box's endless server to listen",
+            Duration::from_secs(20),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        Some(server)
+    }
+}
+
+impl Drop for Firehose {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads `bytes` from a connection to a local port, then closes it unread (an aborted
+/// download).
+fn read_some_and_leave(port: u16, bytes: usize) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = vec![0u8; bytes];
+    std::io::Read::read_exact(&mut stream, &mut buf).unwrap();
+}
+
+/// A client that goes away in the middle of a download that would never end: its connection
+/// through the forward ends with it, however much the box still has to send, and fifty such
+/// clients leave the forwarder holding no more descriptors than before.
+#[test]
+fn a_client_that_leaves_mid_download_frees_its_connection() {
+    let Some(test) = TestBox::new() else { return };
+    let Some(hose) = Firehose::start() else {
+        return;
+    };
+    let local = free_port();
+    test.run(["tunnel", &format!("{local}:127.0.0.1:{}", hose.port)])
+        .ok();
+    let [forwarder] = test.forwarders()[..] else {
+        panic!("not one forwarder: {:?}", test.forwarders());
+    };
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{forwarder}/fd"))
+            .unwrap()
+            .count()
+    };
+    let open_now = || {
+        let list = test.run(["tunnel", "list"]).ok();
+        list.stdout.contains("(0 open, 0 failed)")
+    };
+    read_some_and_leave(local, 1 << 20);
+    wait_until(
+        "the left connection to close in the forwarder",
+        Duration::from_secs(10),
+        open_now,
+    );
+    let before = fds();
+    let clients: Vec<_> = (0..50)
+        .map(|_| std::thread::spawn(move || read_some_and_leave(local, 256 * 1024)))
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    wait_until(
+        "the fifty left connections to close in the forwarder",
+        Duration::from_secs(20),
+        open_now,
+    );
+    // A spare control connection may come and go; fifty held ones would be 200.
+    assert!(fds() <= before + 2, "{before} descriptors, then {}", fds());
+    let list = test.run(["tunnel", "list"]).ok();
+    assert!(list.stdout.contains("51 connections"), "{list:#?}");
+}
