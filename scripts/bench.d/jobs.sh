@@ -41,3 +41,20 @@ count=$(ls "$jobs_dir" | wc -l)
 jobs_many=$(FENTON_CONFIG=$jobs_config hf jobs-list-many "$FENTON jobs")
 echo "fenton jobs ($count jobs):       $(ms "$jobs_many") ms"
 echo "ratio jobs ($count) / exec:      $(ratio "$jobs_many" "$exec_true")  (goal <= 2)"
+
+# The same behind a relay that adds 25 ms each way (as `status --all` is measured): a box far
+# away, as a user has it, where a round trip costs more than the box's CPU.
+jobs_relay_ports=$BENCH_WORK/jobs-relay.ports
+python3 "$root/scripts/bench.d/relay.py" 25 "$(cat "$BENCH_WORK/box/port")" 1 >"$jobs_relay_ports" &
+cleanups+=("kill $!")
+for _ in $(seq 100); do [ -s "$jobs_relay_ports" ] && break; sleep 0.1; done
+read -r jobs_relay_port <"$jobs_relay_ports" || { echo "bench: the relay did not start" >&2; exit 1; }
+sed "s/^  Port .*/  Port $jobs_relay_port/" "$SSH_CONFIG" >"$BENCH_WORK/jobs-relay.ssh_config"
+jobs_far=$BENCH_WORK/jobs-far.toml
+sed "s|^ssh_config = .*|ssh_config = \"$BENCH_WORK/jobs-relay.ssh_config\"|" "$jobs_config" >"$jobs_far"
+chmod 600 "$jobs_far"
+FENTON_CONFIG=$jobs_far "$FENTON" connect -q
+cleanups+=("FENTON_CONFIG='$jobs_far' '$FENTON' disconnect -q")
+far_exec=$(FENTON_CONFIG=$jobs_far hf jobs-far-exec "$FENTON exec -- true")
+far_jobs=$(FENTON_CONFIG=$jobs_far hf jobs-far-list "$FENTON jobs")
+echo "behind a 25 ms relay: exec $(ms "$far_exec") ms, jobs ($count) $(ms "$far_jobs") ms, ratio $(ratio "$far_jobs" "$far_exec")"

@@ -123,10 +123,9 @@ pub fn random_hex(bytes: usize) -> Result<String> {
 /// login shell's, and no mark at all means the script never ran (a start-up file that exits
 /// or eats stdin), which is not the same as an empty answer.
 ///
-/// The first line is the only one that runs as it is read; every other line is sent as a
-/// comment, which that line uncomments and runs. A start-up file that reads a line of stdin
-/// (`read -r answer`) takes the first one, and then no part of the script runs either, where
-/// it would otherwise run (a job started) with fenton saying it did not.
+/// The whole input is one line: a start-up file that reads lines of stdin (`read -r answer`)
+/// takes all of it, and then no part of the script runs either, where it would otherwise run
+/// (a job started) with fenton saying it did not. The box starts no program for the frame.
 pub struct Framed {
     input: String,
     mark: String,
@@ -137,7 +136,7 @@ impl Framed {
         let mark = format!("@@fenton-{}", random_hex(12)?);
         let first = format!("printf '%s\\n' {mark}; printf '%s\\n' {mark} >&2");
         Ok(Framed {
-            input: commented(&first, &mark, script),
+            input: one_line(&first, script),
             mark,
         })
     }
@@ -148,7 +147,7 @@ impl Framed {
         let mark = format!("@@fenton-{}", random_hex(12)?);
         let first = format!("printf '%s\\n' {mark}");
         Ok(Framed {
-            input: commented(&first, &mark, script),
+            input: one_line(&first, script),
             mark,
         })
     }
@@ -202,24 +201,32 @@ impl Framed {
     }
 }
 
-/// `first`, then the script as a here-document of comments that `sed` uncomments for `eval`:
-/// the script runs in the shell that read it, as it would have from stdin (its traps, its
-/// arguments, the process a signal reaches), and a line eaten from the input leaves only
-/// comments and a `)` that ends the shell on a syntax error. `#` and the mark end the
-/// here-document: no line of the script can (the mark is made for this run). The `:` line
-/// keeps the script's own last newline from `$(…)`, which strips it.
-fn commented(first: &str, mark: &str, script: &str) -> String {
-    let mut input = format!("{first}; eval \"$(sed 's/^#//' <<'#{mark}'\n");
-    for line in script.split_inclusive('\n') {
-        input.push('#');
-        input.push_str(line);
+/// `first`, then the script as one double-quoted word for `eval`, on the same line: the
+/// script runs in the shell that read it, as it would have from stdin (its traps, its
+/// arguments, the process a signal reaches), and only once all of it has arrived. Its
+/// newlines are `$fj_nl`, a newline taken from the shell's default IFS (space, tab, newline):
+/// no program runs to make one, and only a shell that took an IFS from its environment pays
+/// for a `printf`. `\`, `"`, `$` and `` ` `` are escaped, so the word is the script's text
+/// as it is.
+fn one_line(first: &str, script: &str) -> String {
+    let mut input = String::with_capacity(script.len() * 5 / 4 + 256);
+    input.push_str(concat!(
+        "case $IFS in ' \t'?) fj_nl=${IFS#??} ;; ",
+        "*) fj_nl=$(printf '\\n.'); fj_nl=${fj_nl%.} ;; esac; "
+    ));
+    input.push_str(first);
+    input.push_str("; eval \"");
+    for c in script.chars() {
+        match c {
+            '\n' => input.push_str("${fj_nl}"),
+            '\\' | '"' | '$' | '`' => {
+                input.push('\\');
+                input.push(c);
+            }
+            _ => input.push(c),
+        }
     }
-    if !input.ends_with('\n') {
-        input.push('\n');
-    }
-    input.push_str("#:\n#");
-    input.push_str(mark);
-    input.push_str("\n)\"\n");
+    input.push_str("\"\n");
     input
 }
 
@@ -314,7 +321,12 @@ mod tests {
         }
         assert!(reader.seen());
         assert_eq!(got, b"answer\n");
-        for broken in ["cat >/dev/null", "read -r line", "exit 1"] {
+        for broken in [
+            "cat >/dev/null",
+            "read -r line",
+            "read -r one; read -r two",
+            "exit 1",
+        ] {
             let out = run(broken);
             assert_eq!(framed.after(&out.stdout), None, "{broken}");
             assert!(
@@ -323,6 +335,39 @@ mod tests {
             );
             let err = framed.unread("box", &out).to_string();
             assert!(err.contains("did not run fenton's script"), "{err}");
+        }
+    }
+
+    /// The script runs as it was written, whatever characters it holds, as one line of input,
+    /// in a shell with the default IFS or one it was handed.
+    #[test]
+    fn a_framed_script_arrives_as_it_was_written() {
+        let text = "a \\ b \"c\" $HOME `id` $(id) ${x} 'q' \\n \t\ttabs %s %b\n\n  spaces  ";
+        let script = format!(
+            "cat <<'EOF'\n{text}\nEOF\nprintf '%s|' \"$@\" \\\n  last\necho \"$fj_nl\" | wc -l\nprintf end"
+        );
+        let framed = Framed::new(&script).unwrap();
+        let input = framed.input();
+        assert_eq!(
+            input.iter().filter(|&&b| b == b'\n').count(),
+            1,
+            "not one line: {}",
+            String::from_utf8_lossy(input)
+        );
+        assert!(input.ends_with(b"\n"));
+        let line = String::from_utf8(input.to_vec()).unwrap();
+        for prefix in ["", "IFS=:"] {
+            let out = Command::new("sh")
+                .args(["-c", &format!("{prefix}\n{line}"), "sh", "a", "b c"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{prefix}: {out:?}");
+            let after = framed.after(&out.stdout).expect("no mark");
+            assert_eq!(
+                String::from_utf8_lossy(after),
+                format!("{text}\na|b c|last|2\nend"),
+                "{prefix}"
+            );
         }
     }
 
