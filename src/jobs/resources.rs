@@ -151,33 +151,69 @@ pub fn array(text: &str) -> Result<String, String> {
     }
 }
 
-/// The options fenton sets itself, which an `extra` entry may not change.
-const OWN_OPTIONS: [&str; 9] = [
+/// The options fenton sets itself (or that would take the job out of its hands: `--wait`
+/// holds `fenton run`, `--test-only` submits nothing), which an `extra` entry may not change.
+/// sbatch takes any unambiguous prefix of a long option (`--out=/x` is `--output=/x`).
+const OWN_OPTIONS: [&str; 10] = [
     "--output",
-    "-o",
     "--error",
-    "-e",
     "--wrap",
     "--parsable",
     "--chdir",
-    "-D",
     "--job-name",
+    "--array",
+    "--open-mode",
+    "--wait",
+    "--test-only",
 ];
+
+/// Their short forms (`-o`, `-e`, `-D`, `-J`, `-a`, `-W`), each with the long one it stands for.
+const OWN_SHORT: [(char, &str); 6] = [
+    ('o', "--output"),
+    ('e', "--error"),
+    ('D', "--chdir"),
+    ('J', "--job-name"),
+    ('a', "--array"),
+    ('W', "--wait"),
+];
+
+/// sbatch's short options that take no argument: in `-vJx` the `v` is one and `J` the next
+/// option, while in `-Cgpu_o` everything after the `C` is its argument.
+const SHORT_WITHOUT_ARGUMENT: &str = "hHOsQvV";
+
+/// The option of fenton's own that this entry would set, if any.
+fn own_option(text: &str) -> Option<&'static str> {
+    if let Some(long) = text.strip_prefix("--") {
+        let name = long.split('=').next().unwrap_or(long);
+        if name.is_empty() {
+            return None;
+        }
+        return OWN_OPTIONS
+            .iter()
+            .find(|own| own[2..].starts_with(name))
+            .copied();
+    }
+    for c in text[1..].chars() {
+        if let Some((_, own)) = OWN_SHORT.iter().find(|(s, _)| *s == c) {
+            return Some(own);
+        }
+        if !SHORT_WITHOUT_ARGUMENT.contains(c) {
+            return None;
+        }
+    }
+    None
+}
 
 /// One raw sbatch option from `extra`: one word that starts with `-`, given to sbatch as it is.
 pub fn extra(text: &str) -> Result<String, String> {
-    if !text.starts_with('-') || text.chars().any(char::is_control) {
+    if !text.starts_with('-') || text == "-" || text.chars().any(char::is_control) {
         return Err(format!(
             "{text:?} is not an sbatch option: one option per entry, e.g. \"--constraint=a100\""
         ));
     }
-    let option = text.split('=').next().unwrap_or(text);
-    let hit = |o: &&&str| {
-        option == **o || (o.len() == 2 && !text.starts_with("--") && text.starts_with(**o))
-    };
-    if let Some(own) = OWN_OPTIONS.iter().find(hit) {
+    if let Some(own) = own_option(text) {
         return Err(format!(
-            "{text:?}: fenton sets {own} itself (use `fenton run --dir`/`--name`; the log is under remote_dir/jobs)"
+            "{text:?}: fenton sets {own} itself (use `fenton run --dir`/`--name`/`--array`; the log is under remote_dir/jobs)"
         ));
     }
     Ok(text.to_string())
@@ -257,18 +293,47 @@ mod tests {
         for bad in ["", "-1", "a", "0-9;id"] {
             assert!(array(bad).is_err(), "{bad:?}");
         }
-        assert!(extra("--constraint=a100").is_ok());
-        assert!(extra("--exclusive").is_ok());
+        for good in [
+            "--constraint=a100",
+            "--exclusive",
+            "-Cgpu_o",
+            "-vCa100",
+            "--wait-all-nodes=1",
+            "--comment=-o /x",
+            "-kJ",
+            "--nodes=2",
+        ] {
+            assert!(extra(good).is_ok(), "{good:?}");
+        }
         for bad in [
             "constraint",
+            "-",
             "--x\ny",
             "--output=/tmp/x",
+            "--out=/x",
+            "--o=/x",
+            "--ch=/x",
+            "--job=x",
+            "--wra=id",
+            "--pars",
+            "--open=truncate",
+            "--arr=0-3",
+            "--wait",
+            "--test",
             "-o/tmp/x",
+            "-o /x",
+            "-Jname",
+            "-vJname",
+            "-QvD/x",
+            "-e/x",
+            "-a0-3",
+            "-W",
             "--wrap=id",
             "--chdir=/",
         ] {
             assert!(extra(bad).is_err(), "{bad:?}");
         }
+        assert!(extra("--ch=/x").unwrap_err().contains("--chdir"));
         assert!(cpus(0).is_err() && cpus(4).is_ok());
     }
 }

@@ -370,7 +370,9 @@ struct Seen {
     queued: Queued,
 }
 
-/// sacct's line: `JobID|JobName|State|ExitCode|Elapsed|Start|End|NodeList`.
+/// sacct's line: `JobID|State|ExitCode|Elapsed|Start|End|NodeList`, or, as a `final` kept
+/// by an older fenton, with `JobName` (any text, even `|`) after the id: the fields are read
+/// from the end.
 #[derive(Debug, Clone)]
 struct Accounted {
     /// `12`, or `12_3` for an array task (with an accounting database).
@@ -384,18 +386,19 @@ struct Accounted {
 }
 
 fn accounted(line: &str) -> Option<Accounted> {
-    let f: Vec<&str> = line.split('|').collect();
-    if f.len() < 8 {
+    let all: Vec<&str> = line.split('|').collect();
+    if all.len() < 7 {
         return None;
     }
+    let f = &all[all.len() - 6..];
     Some(Accounted {
-        id: f[0].trim().to_string(),
-        state: f[2].trim().to_string(),
-        exit: f[3].trim().to_string(),
-        elapsed: field(f[4]),
-        start: field(f[5]),
-        end: f[6].trim().parse().ok(),
-        nodes: field(f[7]),
+        id: all[0].trim().to_string(),
+        state: f[0].trim().to_string(),
+        exit: f[1].trim().to_string(),
+        elapsed: field(f[2]),
+        start: field(f[3]),
+        end: f[4].trim().parse().ok(),
+        nodes: field(f[5]),
     })
 }
 
@@ -781,7 +784,7 @@ mod tests {
             job 20260101-000000-02\nname bad\ncmd 'sh'\nstarted 1000\nslurm 8\nlast \nend\n\
             job 20260101-000000-03\nname arr\ncmd 'sh'\nstarted 1000\nslurm 9\narray 0-3\nlast \nend\n\
             job 20260101-000000-04\nname wait\ncmd 'sh'\nstarted 1990\nslurm 14\nlast \nend\n\
-            job 20260101-000000-05\nname old\ncmd 'sh'\nstarted 100\nslurm 3\nfinal 3|old|OUT_OF_MEMORY|0:125|00:01:00|x|y|n2\nlast \nend\n\
+            job 20260101-000000-05\nname old\ncmd 'sh'\nstarted 100\nslurm 3\nfinal 3|old|a|b|OUT_OF_MEMORY|0:125|00:01:00|x|y|n2\nlast \nend\n\
             job 20260101-000000-06\nname stop\ncmd 'sh'\nstarted 1000\nslurm 15\nkilled 1500\nlast \nend\n\
             squeue 7|7|N/A|RUNNING|None|1:02|5:00|3:58|n1|2026-01-01T00:00:00\n\
             squeue 8|8|N/A|FAILED|NonZeroExitCode|0:01|UNLIMITED|N/A|n1|2026-01-01T00:00:00\n\
@@ -789,10 +792,10 @@ mod tests {
             squeue 11|9|1|FAILED|None|0:02|UNLIMITED|N/A|n2|x\n\
             squeue 9|9|2-3|PENDING|Resources|0:00|UNLIMITED|N/A||N/A\n\
             squeue 14|14|N/A|PENDING|ReqNodeNotAvail, UnavailableNodes:n3|0:00|UNLIMITED|N/A||N/A\n\
-            sacct 8|bad|FAILED|3:0|00:00:01|1500|1501|n1\n\
-            sacct 10|arr|COMPLETED|0:0|00:00:02|x|y|n1\n\
-            sacct 11|arr|FAILED|2:0|00:00:02|x|y|n2\n\
-            sacct 15|stop|COMPLETED|0:0|00:00:09|x|y|n1\n";
+            sacct 8|FAILED|3:0|00:00:01|1500|1501|n1\n\
+            sacct 10|COMPLETED|0:0|00:00:02|x|y|n1\n\
+            sacct 11|FAILED|2:0|00:00:02|x|y|n2\n\
+            sacct 15|COMPLETED|0:0|00:00:09|x|y|n1\n";
         let jobs = parse(text);
         let states: Vec<String> = jobs.iter().map(Job::state_text).collect();
         assert_eq!(

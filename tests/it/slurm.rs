@@ -400,8 +400,17 @@ fn a_job_the_queue_has_forgotten_is_read_from_the_accounting() {
     let Some(test) = cluster.builder().start() else {
         return;
     };
+    // A name with "error" in it is the user's text, not sacct's complaint.
     let out = test
-        .run(["run", "--", "sh", "-c", "echo gone; exit 3"])
+        .run([
+            "run",
+            "--name",
+            "find-errors",
+            "--",
+            "sh",
+            "-c",
+            "echo gone; exit 3",
+        ])
         .ok();
     let id = out.stdout.trim().to_string();
     let slurm_id = out

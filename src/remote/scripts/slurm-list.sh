@@ -92,19 +92,21 @@ fj_ask=$(printf '%s\n' "$fj_q" | awk -F'|' -v ids="$fj_ids" '
   END { for (id in want) if (!(id in seen)) printf "%s,", id }')
 fj_ask=${fj_ask%,}
 [ -n "$fj_ask" ] || exit 0
-fj_fmt=JobID,JobName,State,ExitCode,Elapsed,Start,End,NodeList
+# (No JobName: a name is the user's text, and the lines are read by their fields.)
+fj_fmt=JobID,State,ExitCode,Elapsed,Start,End,NodeList
 if ! fj_a=$(sacct -X -P -n -j "$fj_ask" -o "$fj_fmt" 2>&1) ||
   printf '%s' "$fj_a" | grep -q 'accounting storage is disabled'; then
   fj_a=$(sacct -c -P -n -j "$fj_ask" -o "$fj_fmt" 2>/dev/null)
 fi
 printf '%s\n' "$fj_a" | while IFS= read -r fj_line; do
-  case $fj_line in '' | *error*) continue ;; esac
+  # A job's line starts with its id; anything else is sacct's own word (`sacct: error: ...`).
+  case $fj_line in [0-9]*) ;; *) continue ;; esac
   printf 'sacct %s\n' "$fj_line"
   # A plain job (not an array: its tasks come under ids of their own) that is over: keep its
   # line. PREEMPTED may be requeued, so it is not kept.
   fj_i=${fj_line%%|*}
   case $fj_i in *[!0-9]* | '') continue ;; esac
-  fj_s=$(printf '%s\n' "$fj_line" | cut -d'|' -f3)
+  fj_s=$(printf '%s\n' "$fj_line" | cut -d'|' -f2)
   fj_s=${fj_s%% *}
   if ! fj_active "$fj_s" && [ "$fj_s" != PREEMPTED ]; then
     for fj_d in "$fj_jobs"/*/; do
