@@ -87,19 +87,27 @@ fn resolved(remote: &Remote, baseline: bool) -> Result<String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     ui::trace_command("ssh", cmd.get_args());
+    match ssh_g(cmd)? {
+        Ok(stdout) => Ok(String::from_utf8_lossy(&stdout).into_owned()),
+        Err(said) => bail!(
+            "ssh cannot read the settings for {}: {said}",
+            remote.profile.host
+        ),
+    }
+}
+
+/// Runs an `ssh -G` (stderr piped), bounded: its stdout, or the last line it complained
+/// with, made safe for a terminal.
+fn ssh_g(cmd: Command) -> Result<std::result::Result<Vec<u8>, String>> {
     let out = crate::proc::run_bounded(cmd, Some(Duration::from_secs(10)))
         .context("cannot run ssh")?
         .context("`ssh -G` did not answer within 10 s")?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let said = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
-        bail!(
-            "ssh cannot read the settings for {}: {}",
-            remote.profile.host,
-            ui::clean(said.trim())
-        );
+    if out.status.success() {
+        return Ok(Ok(out.stdout));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    Ok(Err(ui::clean(said.trim()).to_string()))
 }
 
 /// The Host entry of a profile, as ssh_config text.
@@ -270,15 +278,9 @@ fn readable(file: &Path, alias: &str) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let out = crate::proc::run_bounded(cmd, Some(Duration::from_secs(10)))
-        .context("cannot run ssh")?
-        .context("`ssh -G` did not answer within 10 s")?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let said = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+    if let Err(said) = ssh_g(cmd)? {
         bail!(
-            "ssh could not read the entry fenton made for {alias} ({}): nothing was written; fix the profile's ssh settings",
-            ui::clean(said.trim())
+            "ssh could not read the entry fenton made for {alias} ({said}): nothing was written; fix the profile's ssh settings"
         );
     }
     Ok(())
