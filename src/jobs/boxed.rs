@@ -165,14 +165,7 @@ pub async fn cancel(remote: &Remote, job: &str, grace: u64) -> Result<Cancelled>
         "stopping the job",
     )
     .await?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(if text.lines().any(|l| l == "ended") {
-        Cancelled::Ended
-    } else if text.lines().any(|l| l == "sigkill") {
-        Cancelled::Killed
-    } else {
-        Cancelled::Stopped
-    })
+    Ok(Cancelled::from_answer(&out.stdout))
 }
 
 #[cfg(test)]

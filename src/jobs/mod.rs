@@ -308,6 +308,20 @@ pub enum Cancelled {
     Killed,
 }
 
+impl Cancelled {
+    /// What a kill script's stdout says: a line `ended` or `sigkill`, else it stopped.
+    pub fn from_answer(stdout: &[u8]) -> Cancelled {
+        let text = String::from_utf8_lossy(stdout);
+        if text.lines().any(|l| l == "ended") {
+            Cancelled::Ended
+        } else if text.lines().any(|l| l == "sigkill") {
+            Cancelled::Killed
+        } else {
+            Cancelled::Stopped
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
