@@ -30,10 +30,10 @@ pub const IDS: [&str; 12] = [
 ];
 
 /// What the script said: each key with its values, in order.
-struct Facts(BTreeMap<String, Vec<String>>);
+pub(super) struct Facts(BTreeMap<String, Vec<String>>);
 
 impl Facts {
-    fn parse(text: &str) -> Facts {
+    pub(super) fn parse(text: &str) -> Facts {
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for line in text.lines() {
             if let Some((key, value)) = line.split_once('=') {
@@ -43,15 +43,29 @@ impl Facts {
         Facts(map)
     }
 
-    fn get(&self, key: &str) -> &str {
+    pub(super) fn get(&self, key: &str) -> &str {
         self.0
             .get(key)
             .and_then(|v| v.first())
             .map_or("", String::as_str)
     }
 
-    fn all(&self, key: &str) -> &[String] {
+    pub(super) fn all(&self, key: &str) -> &[String] {
         self.0.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    /// The last thing a command said, on one line.
+    pub(super) fn said(&self, key: &str) -> String {
+        let lines: Vec<&str> = self
+            .all(key)
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        match lines.len() {
+            0 => "nothing".into(),
+            n => lines[n.saturating_sub(2)..].join(" / "),
+        }
     }
 }
 

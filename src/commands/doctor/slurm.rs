@@ -3,8 +3,7 @@
 //! job with the profile's defaults (`sbatch --test-only`, which submits nothing) and the
 //! partition has GPUs. One POSIX script (`scripts/slurm-doctor.sh`) answers them all.
 
-use std::collections::BTreeMap;
-
+use super::on_box::Facts;
 use super::{Check, Target};
 use crate::remote::{runtime, scripts, sh, Remote};
 use crate::status::slurm::{self, Node};
@@ -20,46 +19,6 @@ pub const IDS: [&str; 6] = [
     "slurm.gpus",
     "slurm.jupyter",
 ];
-
-/// What the script said: each key with its values, in order.
-struct Facts(BTreeMap<String, Vec<String>>);
-
-impl Facts {
-    fn parse(text: &str) -> Facts {
-        let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for line in text.lines() {
-            if let Some((key, value)) = line.split_once('=') {
-                map.entry(key.into()).or_default().push(value.into());
-            }
-        }
-        Facts(map)
-    }
-
-    fn get(&self, key: &str) -> &str {
-        self.0
-            .get(key)
-            .and_then(|v| v.first())
-            .map_or("", String::as_str)
-    }
-
-    fn all(&self, key: &str) -> &[String] {
-        self.0.get(key).map_or(&[], Vec::as_slice)
-    }
-
-    /// The last thing a command said, on one line.
-    fn said(&self, key: &str) -> String {
-        let lines: Vec<&str> = self
-            .all(key)
-            .iter()
-            .map(|l| l.trim())
-            .filter(|l| !l.is_empty())
-            .collect();
-        match lines.len() {
-            0 => "nothing".into(),
-            n => lines[n.saturating_sub(2)..].join(" / "),
-        }
-    }
-}
 
 pub fn checks(target: &Target, remote: &Remote) -> Vec<Check> {
     let options = match crate::commands::cluster::profile_options(&target.profile.slurm) {
