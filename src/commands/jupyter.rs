@@ -485,8 +485,23 @@ pub(super) fn probe(local: u16, token: Option<&str>) -> Option<u16> {
 
 /// Polls until Jupyter answers with the token through the forward, up to the deadline.
 async fn wait_answer(local: u16, token: &str, deadline: Instant, timeout: Duration) -> Result<()> {
-    // The box already saw the server listen: give the link a few seconds even when the
-    // start itself used up most of the deadline.
+    if let Err(said) = answered(local, token, deadline).await {
+        bail!(
+            "Jupyter listens on the box but did not answer through http://127.0.0.1:{local}/ within {} s ({said}): see its window with `fenton tmux`",
+            timeout.as_secs()
+        );
+    }
+    Ok(())
+}
+
+/// Polls until Jupyter answers 200 with the token on `local`, up to the deadline (and a few
+/// seconds at least: the server was already seen listening, so the link gets them even when
+/// the start used up most of the deadline); else what it last answered.
+pub(super) async fn answered(
+    local: u16,
+    token: &str,
+    deadline: Instant,
+) -> std::result::Result<(), String> {
     let deadline = deadline.max(Instant::now() + Duration::from_secs(5));
     loop {
         let last = probe(local, Some(token));
@@ -494,14 +509,10 @@ async fn wait_answer(local: u16, token: &str, deadline: Instant, timeout: Durati
             return Ok(());
         }
         if Instant::now() > deadline {
-            let said = match last {
+            return Err(match last {
                 Some(code) => format!("it answered HTTP {code}"),
                 None => "nothing answered".into(),
-            };
-            bail!(
-                "Jupyter listens on the box but did not answer through http://127.0.0.1:{local}/ within {} s ({said}): see its window with `fenton tmux`",
-                timeout.as_secs()
-            );
+            });
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }

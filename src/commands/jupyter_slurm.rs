@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use openssh::{ForwardType, Socket};
 
-use super::jupyter::{last_line, missing, new_token, probe, show, unwrapped, Reply};
+use super::jupyter::{answered, last_line, missing, new_token, probe, show, unwrapped, Reply};
 use super::Ctx;
 use crate::cli::{JupyterCommand, JupyterStartArgs};
 use crate::exit::Exit;
@@ -460,27 +460,16 @@ async fn wait_answer(
     notebook: &Notebook,
     timeout: Duration,
 ) -> Result<()> {
-    let deadline = Instant::now() + timeout.max(Duration::from_secs(5));
-    loop {
-        let last = probe(local, Some(token));
-        if last == Some(200) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            let said = match last {
-                Some(code) => format!("it answered HTTP {code}"),
-                None => "nothing answered".into(),
-            };
-            bail!(
-                "Jupyter's job {} runs on {}, but its server did not answer through http://127.0.0.1:{local}/ within {} s ({said}): its log is {}/log on the cluster; `fenton jupyter stop` ends the job",
-                notebook.job,
-                notebook.node,
-                timeout.as_secs(),
-                "remote_dir/jupyter-slurm"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    if let Err(said) = answered(local, token, Instant::now() + timeout).await {
+        bail!(
+            "Jupyter's job {} runs on {}, but its server did not answer through http://127.0.0.1:{local}/ within {} s ({said}): its log is {}/log on the cluster; `fenton jupyter stop` ends the job",
+            notebook.job,
+            notebook.node,
+            timeout.as_secs(),
+            "remote_dir/jupyter-slurm"
+        );
     }
+    Ok(())
 }
 
 /// The local forward to the notebook: the recorded one when Jupyter answers through it, else
