@@ -444,3 +444,57 @@ fn a_job_the_queue_has_forgotten_is_read_from_the_accounting() {
         "{log:?}"
     );
 }
+
+#[test]
+fn a_remote_dir_with_percent_signs_keeps_its_logs_where_fenton_reads_them() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    // `%j` and `%u` are the job's id and the user to the node writing the log.
+    let dir = test.root.join("re%jmote%u%%x");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = test.default_config("scheduler = \"slurm\"").replace(
+        &format!("remote_dir = {:?}", test.remote_dir),
+        &format!("remote_dir = {dir:?}"),
+    );
+    assert!(config.contains("re%jmote"), "{config}");
+    test.write_config(&config);
+    let id = start(&test, &["--", "echo", "here"]);
+    let log = follow(&test, &id, 60);
+    assert_eq!(
+        (log.code, log.stdout.as_str()),
+        (Some(0), "here\n"),
+        "{log:?}"
+    );
+    assert!(dir.join("jobs").join(&id).join("log").is_file());
+    let array = start(
+        &test,
+        &[
+            "--array",
+            "0-1",
+            "--",
+            "sh",
+            "-c",
+            "echo task $SLURM_ARRAY_TASK_ID",
+        ],
+    );
+    let log = follow(&test, &format!("{array}.1"), 60);
+    assert_eq!(
+        (log.code, log.stdout.as_str()),
+        (Some(0), "task 1\n"),
+        "{log:?}"
+    );
+    // A backslash would change how Slurm reads the whole path: said, and nothing submitted.
+    let dir = test.root.join("back\\slash");
+    std::fs::create_dir_all(&dir).unwrap();
+    test.write_config(&config.replace("re%jmote%u%%x", "back\\\\slash"));
+    let out = test.run(["run", "--", "true"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("backslash"), "{out:?}");
+    assert_eq!(
+        std::fs::read_dir(dir.join("jobs"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+}

@@ -276,7 +276,16 @@ EOF
     chmod 700 "$state/job.sh"
     # shellcheck disable=SC2154 # fenton sets $sbatch_options before the script: quoted words
     eval "set -- $sbatch_options"
-    out=$(bounded 60 sbatch --parsable --job-name=fenton-jupyter --output="$state/log" \
+    # The node reads `%j`, `%u`... in an output path as the job's id, the user...: `%%` is a
+    # `%`. A backslash changes how Slurm reads the whole path: refused.
+    case $state in
+      *\\*)
+        printf 'error remote_dir holds a backslash, which Slurm reads in a log path: set it to a path without one\n'
+        exit 0
+        ;;
+    esac
+    log=$(printf '%s/log\n' "$state" | sed 's/%/%%/g')
+    out=$(bounded 60 sbatch --parsable --job-name=fenton-jupyter --output="$log" \
       --chdir="$state" "$@" "$state/job.sh" "$state" 2>&1)
     rc=$?
     job=$(printf '%s\n' "$out" | sed -n 's/^\([0-9][0-9]*\)\(;.*\)\{0,1\}$/\1/p' | tail -n 1)

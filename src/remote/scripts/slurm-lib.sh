@@ -55,3 +55,23 @@ fj_states() {
     *) echo UNREACHABLE ;;
   esac
 }
+
+# fj_pattern PATH: PATH as sbatch's --output takes it (fj_v): the node reads `%j`, `%u` and
+# the like in it as the job's id, the user..., so each `%` is written `%%`. A backslash makes
+# Slurm replace nothing in the whole pattern (not even `%a`, a task's log): refused.
+fj_pattern() {
+  case $1 in
+    *\\*)
+      printf 'fenton: %s holds a backslash, which Slurm reads in a log path: set remote_dir to a path without one\n' "$(fj_shown "$1")" >&2
+      exit 1
+      ;;
+  esac
+  fj_v='' fj_r=$1
+  while :; do
+    case $fj_r in
+      *%*) fj_v=$fj_v${fj_r%%\%*}%% fj_r=${fj_r#*\%} ;;
+      *) break ;;
+    esac
+  done
+  fj_v=$fj_v$fj_r
+}

@@ -46,8 +46,9 @@ while :; do
   fi
   fj_i=$((fj_i + 1))
 done
-fj_log=$fj_job/log
-if [ -n "$fj_array" ]; then fj_log=$fj_job/log.%a; fi
+fj_pattern "$fj_job"
+fj_log=$fj_v/log
+if [ -n "$fj_array" ]; then fj_log=$fj_v/log.%a; fi
 {
   printf '%s\n' "$fj_name" > "$fj_job/name" &&
     printf '%s\n' "$fj_cmd" > "$fj_job/cmd" &&
