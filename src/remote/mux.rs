@@ -64,12 +64,7 @@ fn broken(e: std::io::Error) -> Error {
 
 /// Connects to the master at `control` and exchanges greetings.
 pub async fn greet(control: &Path) -> Result<Greeted, Error> {
-    let mut sock = UnixStream::connect(control)
-        .await
-        .map_err(|e| match e.kind() {
-            ErrorKind::NotFound | ErrorKind::ConnectionRefused => Error::NoMaster(e),
-            _ => broken(e),
-        })?;
+    let mut sock = connect(control).await?;
     let mut hello = Vec::new();
     put_u32(&mut hello, MSG_HELLO);
     put_u32(&mut hello, VERSION);
@@ -90,6 +85,35 @@ pub async fn greet(control: &Path) -> Result<Greeted, Error> {
         ));
     }
     Ok(Greeted(sock))
+}
+
+/// How long a connection waits for room in the master's queue of connections not yet
+/// accepted (a burst of hundreds at once fills it).
+const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connects to the master's control socket. A full queue ("would block": the master is
+/// busy accepting the others of a burst) is waited out, briefly at random so that a burst
+/// does not retry in step, for [`QUEUE_WAIT`] at most.
+async fn connect(control: &Path) -> Result<UnixStream, Error> {
+    let start = std::time::Instant::now();
+    loop {
+        match UnixStream::connect(control).await {
+            Ok(sock) => return Ok(sock),
+            Err(e) if e.kind() == ErrorKind::WouldBlock && start.elapsed() < QUEUE_WAIT => {
+                tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(2..=20))).await;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                return Err(Error::Broken(format!(
+                    "the ssh master's control socket took no new connection for {} s (too many at once)",
+                    QUEUE_WAIT.as_secs()
+                )))
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+                return Err(Error::NoMaster(e))
+            }
+            Err(e) => return Err(broken(e)),
+        }
+    }
 }
 
 impl Greeted {
