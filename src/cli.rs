@@ -325,9 +325,17 @@ pub struct ManArgs {
 
 #[derive(Debug, Args)]
 pub struct JobsArgs {
-    /// Print JSON instead of a table
+    /// Print JSON instead of a table (every job, unless --last is given)
     #[arg(long)]
     pub json: bool,
+
+    /// Show the N latest jobs, and any older one still running [default for the table: 20]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with_all = ["all", "prune"])]
+    pub last: Option<u32>,
+
+    /// Show every job, however old
+    #[arg(short, long, conflicts_with = "prune")]
+    pub all: bool,
 
     /// Remove the directories (logs included) of finished jobs that ended long ago; running
     /// jobs are never touched

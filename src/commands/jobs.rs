@@ -1,4 +1,4 @@
-//! `fenton jobs [--json]`: the profile's jobs and how each one stands, from whichever
+//! `fenton jobs [--last N | --all] [--json]`: the profile's latest jobs and how each one stands, from whichever
 //! backend runs them (`crate::jobs`). `--prune` clears old ones from the box.
 
 use std::fmt::Write as _;
@@ -11,7 +11,10 @@ use crate::cli::JobsArgs;
 use crate::exit::Exit;
 pub use crate::jobs::boxed::{failure, line, output, output_within};
 pub use crate::jobs::{check_name, default_name, sent};
-use crate::jobs::{Backend, Job};
+use crate::jobs::{Backend, Job, Listing};
+
+/// How many jobs the table shows without --last or --all.
+const LAST: usize = 20;
 use crate::remote::{runtime, scripts, Remote};
 use crate::ui;
 
@@ -37,7 +40,14 @@ pub fn run(ctx: &Ctx, args: JobsArgs) -> Result<Exit> {
     if args.prune {
         return prune(&remote, &args.older_than);
     }
-    let jobs = runtime()?.block_on(Backend::of(&remote).list(&remote))?;
+    // The table shows the latest jobs (a long history scrolls the new ones away, and costs a
+    // listing that grows with it); JSON, read by programs, every one unless asked.
+    let last = match (args.last, args.all || args.json) {
+        (Some(n), _) => Some(n as usize),
+        (None, true) => None,
+        (None, false) => Some(LAST),
+    };
+    let Listing { jobs, older } = runtime()?.block_on(Backend::of(&remote).list(&remote, last))?;
     // Written, not printed: a reader that went away (`| head`) or a full disk is an error
     // that `exit::report` says (or, for the reader, keeps quiet about), not a panic.
     let mut out = std::io::stdout().lock();
@@ -56,6 +66,11 @@ pub fn run(ctx: &Ctx, args: JobsArgs) -> Result<Exit> {
     out.write_all(table(&jobs).as_bytes())
         .and_then(|()| out.flush())
         .context("cannot write the list of jobs")?;
+    if older > 0 {
+        ui::info(format_args!(
+            "{older} older job(s) not shown: `fenton jobs --all` lists them, `fenton jobs --prune` removes those that ended over 30 days ago"
+        ));
+    }
     for job in &jobs {
         for what in &job.damaged {
             ui::warn(format_args!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::{last, printable, Cancelled, Job, Notify};
+use super::{last, printable, Cancelled, Job, Listing, Notify};
 use crate::remote::{scripts, sh, Output, Remote, STEP_LIMIT};
 
 /// The remote command line that runs a job script fed on stdin: `sh -s -- REMOTE_DIR ARGS...`
@@ -70,7 +70,8 @@ pub async fn output_within<S: AsRef<str>>(
     Ok(out)
 }
 
-/// Reads list.sh's output: `now N`, then `job ID` … `end` blocks of `KEY VALUE` lines.
+/// Reads list.sh's output: `now N`, then `job ID` … `end` blocks of `KEY VALUE` lines. A
+/// block cut short (a full disk when it was kept) is dropped at the next `job` line.
 pub fn parse(text: &str) -> Vec<Job> {
     let mut now = 0;
     let mut jobs = Vec::new();
@@ -79,6 +80,10 @@ pub fn parse(text: &str) -> Vec<Job> {
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         match key {
             "now" => now = value.trim().parse().unwrap_or(0),
+            "job" => {
+                fields.clear();
+                fields.push((key, value));
+            }
             "end" => {
                 jobs.push(job(now, &fields));
                 fields.clear();
@@ -148,9 +153,21 @@ fn job(now: u64, fields: &[(&str, &str)]) -> Job {
     }
 }
 
-pub async fn list(remote: &Remote) -> Result<Vec<Job>> {
-    let out = output(remote, scripts::JOB_LIST, &[] as &[&str]).await?;
-    Ok(parse(&String::from_utf8_lossy(&out.stdout)))
+/// `list.sh`: the jobs, or with `last` the `last` latest and those not over (the box leaves
+/// out the rest and counts them).
+pub async fn list(remote: &Remote, last: Option<usize>) -> Result<Listing> {
+    let last = last.unwrap_or(0).to_string();
+    let out = output(remote, scripts::JOB_LIST, &[last]).await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let older = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("older "))
+        .filter_map(|n| n.trim().parse::<usize>().ok())
+        .sum();
+    Ok(Listing {
+        jobs: parse(&text),
+        older,
+    })
 }
 
 /// `kill.sh`: SIGTERM to the job's process group, SIGKILL after the grace.
@@ -171,6 +188,23 @@ pub async fn cancel(remote: &Remote, job: &str, grace: u64) -> Result<Cancelled>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A kept block cut short is dropped at the next job's lines, and the latest jobs and
+    /// those not ended are what a listing with a limit keeps.
+    #[test]
+    fn blocks_cut_short_are_dropped_and_the_latest_kept() {
+        let text =
+            "now 100\nolder 7\njob a\nname cut\njob b\nname b\nstarted 1\nended 2\nexit 0\nend\n\
+                    job c\nname c\nstarted 3\nend\njob d\nname d\nstarted 4\nended 5\nexit 1\nend\n\
+                    job e\nname e\nstarted 6\nended 7\nexit 0\nend\njob f\nname f";
+        let jobs = parse(text);
+        let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!(names, ["b", "c", "d", "e"]);
+        let listing = Listing::latest(jobs, Some(1));
+        let names: Vec<&str> = listing.jobs.iter().map(|j| j.name.as_str()).collect();
+        assert_eq!((names, listing.older), (vec!["c", "e"], 2));
+        assert_eq!(Listing::latest(parse(text), None).jobs.len(), 4);
+    }
 
     #[test]
     fn failures_are_the_scripts_own_line() {

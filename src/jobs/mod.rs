@@ -252,6 +252,35 @@ impl Job {
     }
 }
 
+/// The jobs a listing shows, oldest first, and how many older ones it left out.
+#[derive(Debug)]
+pub struct Listing {
+    pub jobs: Vec<Job>,
+    pub older: usize,
+}
+
+impl Listing {
+    /// Of `jobs` (oldest first), the `last` latest and those that have not ended.
+    pub fn latest(jobs: Vec<Job>, last: Option<usize>) -> Listing {
+        let Some(last) = last else {
+            return Listing { jobs, older: 0 };
+        };
+        let from = jobs.len().saturating_sub(last);
+        let mut listing = Listing {
+            jobs: Vec::new(),
+            older: 0,
+        };
+        for (i, job) in jobs.into_iter().enumerate() {
+            if i >= from || job.ended.is_none() {
+                listing.jobs.push(job);
+            } else {
+                listing.older += 1;
+            }
+        }
+        listing
+    }
+}
+
 /// Which backend a profile's jobs go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -267,11 +296,12 @@ impl Backend {
         }
     }
 
-    /// Every job of the profile, oldest first.
-    pub async fn list(self, remote: &Remote) -> anyhow::Result<Vec<Job>> {
+    /// The profile's jobs, oldest first: with `last`, only the `last` latest ones and those
+    /// that have not ended; else every one.
+    pub async fn list(self, remote: &Remote, last: Option<usize>) -> anyhow::Result<Listing> {
         match self {
-            Backend::Box => boxed::list(remote).await,
-            Backend::Slurm => slurm::list(remote).await,
+            Backend::Box => boxed::list(remote, last).await,
+            Backend::Slurm => Ok(Listing::latest(slurm::list(remote).await?, last)),
         }
     }
 

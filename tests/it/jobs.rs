@@ -868,9 +868,9 @@ fn prune_removes_old_finished_jobs_and_nothing_running() {
     // And listing them first leaves the cached lines of the finished ones behind, as private
     // as the rest of a job's files.
     assert_eq!(jobs_json(&test).len(), 3);
-    for kept in [".listed", ".listed-ids"] {
-        let meta = std::fs::metadata(jobs.join(kept)).unwrap();
-        assert_eq!(meta.permissions().mode() & 0o077, 0, "{kept}: {meta:?}");
+    for kept in [jobs.join(&recent).join("listed"), jobs.join(".listed-ids")] {
+        let meta = std::fs::metadata(&kept).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o077, 0, "{kept:?}: {meta:?}");
     }
     let ids = std::fs::read_to_string(jobs.join(".listed-ids")).unwrap();
     assert!(ids.contains(&recent) && !ids.contains(&running), "{ids}");
@@ -934,4 +934,76 @@ fn the_list_of_jobs_to_a_closed_pipe_or_a_full_disk() {
             "fenton: cannot write the list of jobs: No space left on device (os error 28)\n"
         );
     }
+}
+
+/// A long history: `fenton jobs` shows the 20 latest jobs and any older one still running,
+/// and counts the rest; `--all`, `--last N` and `--json` say how many. Kept lines cut short
+/// (a full disk when they were written) are made again, never shown half.
+#[test]
+fn the_list_shows_the_latest_jobs_and_every_running_one() {
+    let Some(test) = TestBox::new() else { return };
+    let _reaper = reaper(&test);
+    let running = start(&test, &["--name", "long", "--", "sleep", "60"]);
+    // 25 finished jobs that sort after it, as their wrappers leave them.
+    let jobs = test.remote_dir.join("jobs");
+    let old = |i: usize| format!("20991231-000000-{i:02}");
+    for i in 1..=25 {
+        let d = jobs.join(old(i));
+        std::fs::create_dir(&d).unwrap();
+        for (file, text) in [
+            ("name", format!("old-{i}")),
+            ("cmd", "true".into()),
+            ("started", "4102358400".into()),
+            ("ended", "4102358460".into()),
+            ("exit", "0".into()),
+            ("log", format!("step {i}")),
+        ] {
+            std::fs::write(d.join(file), format!("{text}\n")).unwrap();
+        }
+    }
+    let ids = |out: &Out| -> Vec<String> {
+        out.stdout
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    let latest: Vec<String> = std::iter::once(running.clone())
+        .chain((6..=25).map(old))
+        .collect();
+    let first = test.run(["jobs"]).ok();
+    assert_eq!(ids(&first), latest, "{first:?}");
+    assert!(
+        first
+            .stderr
+            .contains("5 older job(s) not shown: `fenton jobs --all`"),
+        "{first:?}"
+    );
+    // The second time from the kept lines: the same table.
+    let again = test.run(["jobs"]).ok();
+    assert_eq!(again.stdout, first.stdout);
+    assert!(jobs.join(old(25)).join("listed").exists());
+
+    let all = test.run(["jobs", "--all"]).ok();
+    assert_eq!(ids(&all).len(), 26, "{all:?}");
+    assert!(!all.stderr.contains("older"), "{all:?}");
+    assert_eq!(jobs_json(&test).len(), 26);
+    let three = test.run(["jobs", "--last", "3"]).ok();
+    assert_eq!(ids(&three), [running.clone(), old(23), old(24), old(25)]);
+    assert!(three.stderr.contains("22 older job(s)"), "{three:?}");
+    let out = test.run(["jobs", "--last", "0"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+
+    // Kept lines cut short, and the one file older versions kept for all jobs.
+    let kept = jobs.join(old(25)).join("listed");
+    std::fs::write(&kept, format!("job {}\nname old-25\n", old(25))).unwrap();
+    std::fs::write(jobs.join(".listed"), "job x\nend\n").unwrap();
+    let out = test.run(["jobs", "--last", "1"]).ok();
+    let row = out.stdout.lines().last().unwrap_or_default();
+    assert!(
+        row.starts_with(&old(25)) && row.contains("succeeded") && row.contains("step 25"),
+        "{out:?}"
+    );
+    assert!(std::fs::read_to_string(&kept).unwrap().ends_with("end\n"));
+    assert!(!jobs.join(".listed").exists());
 }

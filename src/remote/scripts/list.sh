@@ -1,15 +1,17 @@
-# `fenton jobs`: the box's time, then for each job lines of `KEY VALUE` from `job ID` to
-# `end`: what its files say, whether it is alive, its notification results, the last
+# `fenton jobs [LAST]`: the box's time, then for each job lines of `KEY VALUE` from `job ID`
+# to `end`: what its files say, whether it is alive, its notification results, the last
 # non-empty line of its log (after the last carriage return, as a terminal shows it), and a
 # `damaged WHAT` line for each file that is not as its wrapper leaves it.
-# A job that is over (ended, its notifications sent) cannot change: its lines go once into
-# jobs/.listed (its id into jobs/.listed-ids). Jobs come in no set order, and one may come
+# A job that is over (ended, its notifications sent) cannot change: its lines are kept, once,
+# in its directory's `listed` (its id goes into jobs/.listed-ids). Jobs come in no set order, and one may come
 # twice (the later lines are the newer); the lines of a job whose directory is gone are left
-# out.
+# out. With LAST (a number above 0), only the LAST latest jobs and those not over yet come,
+# and `older N` lines count the rest.
+fj_last=${1:-0}
+case $fj_last in '' | *[!0-9]*) fj_last=0 ;; esac
 [ -d "$fj_jobs" ] || { echo "now $(date +%s)"; exit 0; }
 # The kept lines hold commands and log lines: as private as the jobs' own files.
 umask 077
-fj_index=$fj_jobs/.listed
 fj_ids=$fj_jobs/.listed-ids
 
 fj_list_one() {
@@ -53,34 +55,51 @@ fj_list_one() {
   echo end
 }
 
-# One awk does the listing's fixed part, so a long history costs one file read, not a look
-# into every job, and one program started, not five: the box's time; the names in the jobs
-# directory (a glob: no program, and never the hidden .listed files); the kept ids, read
-# before the kept lines (a listing at the same time adds a job's lines first and its id
-# after, so a job is in one or the other, or both, never in neither); the kept lines of jobs
-# still there (a block cut short by a full disk is dropped whole) on stdout; then, once those
-# are written, the names of the others on stderr, each as `todo NAME`, for the loop below:
-# jobs new, running, or over since the last listing (then kept from now on). What else awk
-# says on stderr goes on to stderr.
+# One awk does the listing's fixed part, so a long history costs no look into old jobs' files
+# but one, and one program started, not five: the box's time; the names in the jobs directory
+# (a glob: no program, and never the hidden files); the ids of jobs over, read before their
+# kept lines (a listing at the same time writes a job's lines first and its id after, so a
+# job is in one or the other, or both, never in neither); the kept lines of those to show,
+# each job's whole or not at all (a file cut short by a full disk lacks its `end`), on
+# stdout; then, once those are written, the names of the others to show on stderr, each as
+# `todo NAME`, for the loop below: jobs new, running, over since the last listing (then kept
+# from now on), or whose kept lines are missing. What else awk says on stderr goes on to
+# stderr.
+[ -f "$fj_jobs/.listed" ] && rm -f "$fj_jobs/.listed" # (all jobs' kept lines in one file, once)
 {
   # (The paths go in the environment: -v would take a backslash in them for an escape.)
-  printf '%s\n' "$fj_jobs"/* | FJ_IDS=$fj_ids FJ_KEPT=$fj_index awk '
+  # The glob sorts the names, and so the jobs by start: the latest are the last ones.
+  printf '%s\n' "$fj_jobs"/* | FJ_IDS=$fj_ids FJ_JOBS=$fj_jobs FJ_LAST=$fj_last awk '
     BEGIN { srand(); print "now " srand() }
-    { sub(/.*\//, ""); if ($0 != "*") here[$0] = 1 }
+    { sub(/.*\//, ""); if ($0 != "*") name[++n] = $0 }
     END {
-      ids = ENVIRON["FJ_IDS"]; kept = ENVIRON["FJ_KEPT"]
-      while ((getline line < ids) > 0) done[line] = 1
-      while ((getline line < kept) > 0) {
-        if (line ~ /^job /) { block = ""; keep = (substr(line, 5) in here) }
-        block = block line "\n"
-        if (line == "end") { if (keep) printf "%s", block; block = ""; keep = 0 }
+      ids = ENVIRON["FJ_IDS"]; jobs = ENVIRON["FJ_JOBS"]; last = ENVIRON["FJ_LAST"] + 0
+      while ((getline line < ids) > 0) over[line] = 1
+      older = 0
+      for (i = 1; i <= n; i++) {
+        id = name[i]
+        if (last > 0 && i <= n - last) {
+          if (id in over) older++
+          else todo[++t] = "todo-older " id
+          continue
+        }
+        if (id in over) {
+          f = jobs "/" id "/listed"; block = ""; whole = 0
+          while ((getline line < f) > 0) { block = block line "\n"; whole = (line == "end") }
+          close(f)
+          if (whole) { printf "%s", block; continue }
+        }
+        todo[++t] = "todo " id
       }
+      if (older) print "older " older
       fflush()
-      for (n in here) if (!(n in done)) print "todo " n > "/dev/stderr"
+      for (i = 1; i <= t; i++) print todo[i] > "/dev/stderr"
     }' 2>&1 >&3 3>&- |
     while IFS= read -r fj_n; do
+      # (todo-older: one past the LAST latest, shown only if it is not over.)
       case $fj_n in
-        "todo "*) fj_n=${fj_n#todo } ;;
+        "todo "*) fj_n=${fj_n#todo } fj_older= ;;
+        "todo-older "*) fj_n=${fj_n#todo-older } fj_older=1 ;;
         *)
           printf '%s\n' "$fj_n" >&2
           continue
@@ -90,8 +109,8 @@ fj_list_one() {
       [ -f "$fj_d/started" ] || continue
       if [ -f "$fj_d/exit" ] && [ ! -d "$fj_d/notify.d" ]; then
         fj_block=$(fj_list_one "$fj_d")
-        printf '%s\n' "$fj_block"
-        printf '%s\n' "$fj_block" >> "$fj_index" 2>/dev/null && printf '%s\n' "$fj_n" >> "$fj_ids" 2>/dev/null
+        if [ -n "$fj_older" ]; then echo "older 1"; else printf '%s\n' "$fj_block"; fi
+        printf '%s\n' "$fj_block" > "$fj_d/listed" 2>/dev/null && printf '%s\n' "$fj_n" >> "$fj_ids" 2>/dev/null
       else
         fj_list_one "$fj_d"
       fi
