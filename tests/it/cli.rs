@@ -89,9 +89,12 @@ fn jesus_christ_opens_the_video() {
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY");
     run(cmd, Duration::from_secs(10)).ok();
-    crate::common::wait_until("the browser to be called", Duration::from_secs(5), || {
-        seen.exists()
-    });
+    // The browser runs on its own: its record may come after fenton has exited.
+    crate::common::wait_until(
+        "the browser to record the URL",
+        Duration::from_secs(5),
+        || std::fs::read_to_string(&seen).is_ok_and(|url| url.ends_with("3GRSbr0EYYU")),
+    );
     assert_eq!(
         std::fs::read_to_string(&seen).unwrap(),
         "https://www.youtube.com/watch?v=3GRSbr0EYYU"

@@ -113,6 +113,17 @@ impl Lab {
     }
 
     /// The URLs the browser was asked to open.
+    /// The URLs the browser recorded, once it has recorded `n` (it runs on its own, and may
+    /// write after fenton has exited).
+    fn opened_n(&self, n: usize) -> Vec<String> {
+        wait_until(
+            "the browser to record its URL",
+            Duration::from_secs(10),
+            || self.opened().len() >= n,
+        );
+        self.opened()
+    }
+
     fn opened(&self) -> Vec<String> {
         std::fs::read_to_string(self.test.root.join("opened"))
             .unwrap_or_default()
@@ -216,7 +227,7 @@ fn start_serves_jupyter_through_a_private_forward() {
     );
 
     // The browser got a private page that leads to the token URL; its argv holds no token.
-    let opened = lab.opened();
+    let opened = lab.opened_n(1);
     assert_eq!(opened.len(), 1, "{opened:?}");
     assert!(!opened[0].contains(&token));
     let page = std::fs::read_to_string(opened[0].strip_prefix("file://").unwrap()).unwrap();
@@ -328,7 +339,7 @@ fn a_running_server_is_reused_and_outlives_fenton_and_its_connection() {
     );
     lab.run_with_browser(&["jupyter", "open"]).ok();
     assert_eq!(api_status(lab.local_port, Some(&token)), Some(200));
-    assert_eq!(lab.opened().len(), 1);
+    assert_eq!(lab.opened_n(1).len(), 1);
     assert_eq!(lab.pid(), Some(pid));
     lab.run(&["jupyter", "stop"]).ok();
     assert!(!alive(pid));
