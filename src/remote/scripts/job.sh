@@ -19,6 +19,7 @@
 # into this shell.
 umask 077
 case $0 in
+  /*) fj_job=${0%/*} ;;
   */*) fj_job=$(cd "${0%/*}" && pwd) || exit 1 ;;
   *) fj_job=$(pwd) ;;
 esac
@@ -235,10 +236,29 @@ fj_gpus() {
       ($1 in ours) { printf "GPU %s: %s%% busy, %s/%s MiB, %s C\n", $2, $3, $4, $5, $6 }'
 }
 
-# fj_oom: how many processes the kernel has killed for memory in this cgroup (cgroup v2).
+# fj_oom: fj_oomv becomes how many processes the kernel has killed for memory in this
+# cgroup (cgroup v2), empty where that is not known. (Builtins only: it runs before the job
+# starts, while `fenton run` waits.)
 fj_oom() {
-  fj_cg=$(sed -n 's/^0:://p' /proc/self/cgroup 2>/dev/null)
-  awk '$1 == "oom_kill" { print $2 }' "/sys/fs/cgroup$fj_cg/memory.events" 2>/dev/null
+  fj_cg='' fj_oomv=''
+  while IFS= read -r fj_ln; do
+    case $fj_ln in 0::*) fj_cg=${fj_ln#0::} ;; esac
+  done 2>/dev/null </proc/self/cgroup
+  while read -r fj_ln fj_c; do
+    if [ "$fj_ln" = oom_kill ]; then fj_oomv=$fj_c; fi
+  done 2>/dev/null <"/sys/fs/cgroup$fj_cg/memory.events"
+  return 0
+}
+
+# fj_text FILE: fj_v becomes the text FILE holds less the newline that ends it, newlines of its
+# own at its end kept. (Builtins only, a byte at a time: for short files.)
+fj_text() {
+  fj_v='' fj_sep='' fj_ln=''
+  while IFS= read -r fj_ln; do
+    fj_v=$fj_v$fj_sep$fj_ln fj_sep='
+'
+  done 2>/dev/null <"$1"
+  if [ -n "$fj_ln" ]; then fj_v=$fj_v$fj_sep$fj_ln; fi
 }
 
 # fj_watch: beside the job while it runs (started by the wrapper, with what notify.d asks
@@ -414,15 +434,16 @@ fj_run() {
   fj_umask=022
   if [ -f "$fj_job/umask" ]; then read -r fj_umask < "$fj_job/umask" || :; fi
   # The directory as written, less the newline after it (it may end in newlines of its own).
-  fj_dir=$(cat "$fj_job/dir" && echo .)
-  fj_dir=${fj_dir%?.}
+  fj_text "$fj_job/dir"
+  fj_dir=$fj_v
   if ! cd "$fj_dir" 2>/dev/null; then
     echo "fenton: cannot enter $fj_dir" >> "$fj_job/log"
     fj_end 1
     rm -rf "$fj_n"
     exit 1
   fi
-  printf 'fenton job %s (%s): its output is in %s/log\n' "$fj_id" "$(cat "$fj_job/name")" "$fj_job"
+  fj_text "$fj_job/name"
+  printf 'fenton job %s (%s): its output is in %s/log\n' "$fj_id" "$fj_v" "$fj_job"
   # A window closing (HUP) or a ^C typed in it (INT) must not end the wrapper: it records
   # how the job ended. A handler, not '' (ignored), because the job runs in the foreground
   # and so starts with the default handlers: started in the background by a shell without
@@ -432,7 +453,8 @@ fj_run() {
   # none of the window's terminal (so the window closes with the wrapper), in this wrapper's
   # process group, not the job's.
   fj_wpid=
-  fj_oom0=$(fj_oom)
+  fj_oom
+  fj_oom0=$fj_oomv
   if [ -f "$fj_n/every" ] || [ -f "$fj_n/stall" ] || [ -f "$fj_n/on.1" ]; then
     fj_watch $$ </dev/null >/dev/null 2>&1 &
     fj_wpid=$!
@@ -493,7 +515,7 @@ fj_run() {
     fj_state=killed fj_what="was killed"
   elif [ "$fj_exit" -eq 0 ]; then
     fj_state=succeeded fj_what=succeeded
-  elif [ "$fj_sig" = KILL ] && [ "$(fj_oom)" != "$fj_oom0" ]; then
+  elif [ "$fj_sig" = KILL ] && fj_oom && [ "$fj_oomv" != "$fj_oom0" ]; then
     fj_state=oom fj_what="was killed by the kernel: out of memory"
   elif [ "$fj_sig" = KILL ]; then
     fj_state=signal fj_what="was killed by SIGKILL (out of memory?)"

@@ -10,7 +10,8 @@ umask 077
 fj_name=$1 fj_dir=$2 fj_cmd=$3 fj_notify=$4 fj_session=$5 fj_socket=$6
 fj_job=
 # (CDPATH only for these cds: the job keeps the environment it was given.)
-{ mkdir -p "$fj_jobs" && fj_jobs=$(CDPATH='' cd "$fj_jobs" && pwd); } 2>/dev/null || fj_nospace "$fj_jobs"
+{ { [ -d "$fj_jobs" ] || mkdir -p "$fj_jobs"; } && fj_jobs=$(CDPATH='' cd "$fj_jobs" && pwd); } 2>/dev/null ||
+  fj_nospace "$fj_jobs"
 # A relative directory is under the home. Made absolute, it is neither an option to cd
 # (`-P`, `-`) nor looked up in CDPATH.
 case $fj_dir in
@@ -39,7 +40,9 @@ fj_abandon() {
 trap fj_abandon EXIT
 trap 'exit 1' HUP INT TERM PIPE
 
-fj_stamp=$(date -u +%Y%m%d-%H%M%S)
+# The id's UTC time and the start's seconds, from one clock reading.
+fj_now=$(date -u '+%Y%m%d-%H%M%S %s')
+fj_stamp=${fj_now% *}
 fj_i=1
 while :; do
   fj_job=$fj_jobs/$fj_stamp-$(printf %02d "$fj_i")
@@ -57,7 +60,7 @@ done
     printf '%s\n' "$fj_cmd" > "$fj_job/cmd" &&
     printf '%s\n' "$fj_dir" > "$fj_job/dir" &&
     printf '%s\n' "$fj_umask" > "$fj_job/umask" &&
-    date +%s > "$fj_job/started" &&
+    printf '%s\n' "${fj_now#* }" > "$fj_job/started" &&
     export -p > "$fj_job/env" &&
     : > "$fj_job/log" &&
     printf '%63s\n' '' > "$fj_job/ended.tmp" &&
