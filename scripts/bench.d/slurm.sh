@@ -29,7 +29,8 @@ done
 export SLURM_CONF=$sl/slurm.conf
 sbin=/usr/sbin
 "$sbin/munged" -F --socket="$sl/munge/socket" --key-file="$sl/munge/munge.key" \
-  --pid-file="$sl/munge/munged.pid" --log-file="$sl/munge/munged.log" --seed-file="$sl/munge/seed" &
+  --pid-file="$sl/munge/munged.pid" --log-file="$sl/munge/munged.log" --seed-file="$sl/munge/seed" \
+  >"$sl/log/munged.out" 2>&1 &
 slurm_pids=($!)
 # Its jobs first, while the daemons can still end them; then the daemons, then their files.
 slurm_down() {
