@@ -139,7 +139,6 @@ fm_stop() {
 # PEAK_MIB USER JOB` (`-` for what is not known); and the fenton jobs that ran then.
 fm_history() {
   fm_secs=$1 fm_cols=$2
-  fm_now=$(date +%s)
   fm_step=$(((fm_secs + fm_cols - 1) / fm_cols))
   [ "$fm_step" -lt 1 ] && fm_step=1
   fm_n=$fm_cols
@@ -155,13 +154,26 @@ fm_history() {
     fm_unit=60
   fi
   fm_step=$(((fm_step + fm_unit - 1) / fm_unit * fm_unit))
-  fm_end=$(((fm_now + fm_unit - 1) / fm_unit * fm_unit))
-  fm_from=$((fm_end - fm_n * fm_step))
-  echo "history $fm_now $fm_from $fm_step $fm_n"
   fm_state
-  echo "now $fm_now"
-  # The fenton jobs first: REMOTE_DIR may be relative, and the ring is read from its own
-  # directory.
+  # The awk tells the time (no `date` to wait for), so the files and jobs are chosen against
+  # the newest file's start, no later than now: fenton keeps only what the window holds.
+  fm_files=0 fm_first='' fm_last=0
+  for f in "$fm_mdir"/r-* "$fm_mdir"/t-*; do
+    [ -f "$f" ] || continue
+    fm_start=${f##*/}
+    fm_start=${fm_start#?-}
+    case $fm_start in '' | *[!0-9]*) continue ;; esac
+    fm_files=$((fm_files + 1))
+    if [ -z "$fm_first" ] || [ "$fm_start" -lt "${fm_first##*/?-}" ]; then fm_first=$f; fi
+    [ "$fm_start" -gt "$fm_last" ] && fm_last=$fm_start
+  done
+  fm_from=$((fm_last - fm_n * fm_step - fm_unit))
+  echo "files $fm_files"
+  if [ -n "$fm_first" ]; then
+    fm_line=
+    read -r fm_line <"$fm_first"
+    echo "oldest ${fm_line%% *}"
+  fi
   for j in "$fm_rdir"/jobs/*/; do
     [ -f "${j}started" ] || continue
     started='' ended='' name=''
@@ -175,14 +187,13 @@ fm_history() {
     printf 'job %s %s %s %s\n' "${id##*/}" "$started" "${ended:--}" "$name"
   done
   # Relative names (r-DIGITS, t-DIGITS): the directory's own path may hold any character.
-  fm_list='' fm_files=0 fm_first=''
+  # The jobs are read first, as REMOTE_DIR may be relative.
+  fm_list='' fm_ls='ls -ln .'
   if cd "$fm_mdir" 2>/dev/null; then
     for f in r-* t-*; do
       [ -f "$f" ] || continue
       fm_start=${f#?-}
       case $fm_start in '' | *[!0-9]*) continue ;; esac
-      fm_files=$((fm_files + 1))
-      if [ -z "$fm_first" ] || [ "$fm_start" -lt "${fm_first#?-}" ]; then fm_first=$f; fi
       # A file's span is at most an hour.
       [ $((fm_start + 3600)) -le "$fm_from" ] && continue
       # A finished file (b-) is not read at all, one still growing for its tail only.
@@ -195,11 +206,8 @@ fm_history() {
         fm_list="$fm_list $f"
       fi
     done
-  echo "files $fm_files"
-  if [ -n "$fm_first" ]; then
-    fm_line=
-    read -r fm_line <"$fm_first"
-    echo "oldest ${fm_line%% *}"
+  else
+    fm_ls='echo total'
   fi
   # The sizes from ls (its first line `total`, so there is one), read by the same awk:
   # fenton's own names only, [bcrt]-DIGITS.
@@ -210,39 +218,51 @@ fm_history() {
   # kept apart until the bucket changes; one of another shape (cut short by a full disk) is
   # read word by word.
   # shellcheck disable=SC2012,SC2086 # the list holds only names made of [bcrt0-9-]
-  ls -ln . 2>/dev/null | awk -v from="$fm_from" -v step="$fm_step" -v n="$fm_n" '
-      function flush(   k) {
+  $fm_ls 2>/dev/null | awk -v unit="$fm_unit" -v step="$fm_step" -v n="$fm_n" '
+      function flush(   k, j) {
         for (k in c) {
           if (k == "jobs") continue
-          keys[k] = 1
-          sum[k, cb] += s[k]
-          cnt[k, cb] += c[k]
+          if (!(k in id)) { id[k] = ++ids; name[ids] = k }
+          used[id[k]] = 1
+          j = id[k] * st + cb
+          tot[j] += s[k]
+          num[j] += c[k]
         }
         split("", s)
         split("", c)
       }
       # The file'\''s running sums at the end of bucket pb (line pl, its keys named in fk),
-      # less those before it. Keys are numbered (id, name) so that the sums are kept by
-      # number.
-      function settle(   w, m, i, k, v, at, count, total) {
+      # less those before it. Keys are numbered (id, name), for the sums per bucket (tot,
+      # num) to be kept by number.
+      function settle(   w, m, i, k, v, at, count, total, in_window, j) {
         if (pl == "") return
         m = split(pl, w, " ")
         total = w[2] + 0
+        in_window = pb >= 0 && pb < n
         for (i = 3; i < m; i++) {
-          if ((k = fk[i - 2]) == "") continue
+          if (!(k = fk[i - 2])) continue
           v = w[i]; count = total
           if ((at = index(v, "@"))) { count = substr(v, at + 1) + 0; v = substr(v, 1, at - 1) }
           v += 0
-          if (pb >= 0 && pb < n && count > bc[k]) {
+          if (in_window && count > bc[k]) {
             used[k] = 1
-            tot[k * st + pb] += v - bs[k]
-            num[k * st + pb] += count - bc[k]
+            j = k * st + pb
+            tot[j] += v - bs[k]
+            num[j] += count - bc[k]
           }
           bs[k] = v; bc[k] = count
         }
         pl = ""
       }
-      BEGIN { cb = -1; st = n + 1 }
+      # srand() answers the seed before, which srand() made the time of day.
+      BEGIN {
+        srand()
+        now = srand()
+        from = int((now + unit - 1) / unit) * unit - n * step
+        print "history " now " " from " " step " " n
+        print "now " now
+        cb = -1; st = n + 1
+      }
       FNR == 1 { file++ }
       file == 1 {
         if ($NF ~ /^[bcrt]-[0-9]+$/) bytes += $5
@@ -321,18 +341,12 @@ fm_history() {
         flush()
         print "bytes " bytes + 0
         # Each key by its number, whether samples, sums or both had it.
-        for (k in keys) if (!(k in id)) { id[k] = ++ids; name[ids] = k }
         for (i = 1; i <= ids; i++) {
-          k = name[i]
-          if (!(k in keys) && !(i in used)) continue
-          raw = k in keys
-          printf "series %s", k
+          if (!(i in used)) continue
+          printf "series %s", name[i]
           for (b = 0; b < n; b++) {
             j = i * st + b
-            count = (j in num) ? num[j] : 0
-            total = (j in tot) ? tot[j] : 0
-            if (raw && ((k, b) in cnt)) { count += cnt[k, b]; total += sum[k, b] }
-            if (count > 0) printf " %.6g", total / count
+            if ((j in num) && num[j] > 0) printf " %.6g", tot[j] / num[j]
             else printf " -"
           }
           printf "\n"
@@ -342,7 +356,6 @@ fm_history() {
           printf "proc %s %s %s %s %s %s\n", p, first[p], last[p], (p in peak) ? peak[p] : "-", (p in user) ? user[p] : "-", (p in job) ? job[p] : "-"
         }
       }' - $fm_list
-  fi
 }
 
 case $fm_mode in
