@@ -226,6 +226,9 @@ pub fn history(text: &str) -> Result<History> {
     for values in series.values_mut() {
         values.resize(count, None);
     }
+    // The box lists the jobs against a time no later than its clock: those that ended before
+    // the window go here.
+    jobs.retain(|j| !matches!(j.ended, Some(e) if e < from));
     jobs.sort_by_key(|j| j.started);
     processes.sort_by_key(|p: &GpuProcess| (std::cmp::Reverse(p.last), p.gpu, p.pid));
     Ok(History {
@@ -666,6 +669,7 @@ mod tests {
         let text = "history 1000 400 10 60\nstate running\nsince 100\nsettings 10 604800 3600\nfiles 2\nbytes 2500000\nnow 1000\n\
             series gpu0.util 0 100 - 50 inf NaN 1e999\nseries gpu0.mem 10 20\nseries gpu0.memtotal 100 100\nseries cpu 5.5\nseries rx 2000000\n\
             job 20260101-000000-01 500 700 train \x1b]52;c;x\x07\njob 20260101-000000-02 900 - eval\n\
+            job 20260101-000000-03 100 399 before\n\
             proc 0 4242 600 700 2566 tom 20260101-000000-01\nproc 0 77 990 1000 - - -\nproc x 1 2 3 4 5 6\n";
         history(text).unwrap()
     }

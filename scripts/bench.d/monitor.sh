@@ -59,7 +59,7 @@ print("%.2f %.1f %.3f %.1f %.1f %.1f %.0f" % (cpu, hour, 100 * cpu / wall, 1000 
 # -- status --history 24h: the ring filled with 24 h of samples in the recorder's format (an
 # hour a file), then the recorder started again to add its own.
 mf monitor stop -q
-rm -f "$mdir"/r-* "$mdir"/t-*
+rm -f "$mdir"/[bcrt]-*
 awk -v now="$(date +%s)" -v dir="$mdir" 'BEGIN {
   srand(1)
   for (t = now - 86400; t <= now; t += 10) {
@@ -71,9 +71,9 @@ awk -v now="$(date +%s)" -v dir="$mdir" 'BEGIN {
   }
 }'
 mf monitor start -q
-# Its first sample sums up the finished hours (m-START): time what a user gets after that.
+# Its first sample sums up the finished hours (b-START): time what a user gets after that.
 for _ in $(seq 300); do
-  set -- "$mdir"/m-*
+  set -- "$mdir"/b-*
   [ $# -ge 24 ] && break
   sleep 0.1
 done

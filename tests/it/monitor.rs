@@ -438,63 +438,14 @@ fn the_recorder_outlives_the_connection_and_records_what_the_gpus_say() {
     assert!(out.stderr.contains("does not run"), "{out:?}");
 }
 
-#[test]
-fn hours_of_history_are_read_from_minute_summaries() {
-    let Some(m) = monitor_box("7d") else { return };
-    let test = &m.test;
-    // Twelve finished hours recorded every 10 s before the recorder starts, as a recorder
-    // of before (or one stopped meanwhile) left them: cpu has a gap in every seventh sample.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let hour = now - now % 3600;
-    let mut made: Vec<(i64, Option<f64>, f64)> = Vec::new();
-    std::fs::create_dir_all(m.dir()).unwrap();
-    for h in 1..=12 {
-        let start = hour - h * 3600;
-        let mut text = String::new();
-        for t in (start + 5..start + 3600).step_by(10) {
-            let cpu = (t % 7 != 0).then(|| (t % 97) as f64 / 2.0);
-            let util = ((t / 600) % 101) as f64;
-            let cpu_text = cpu.map(|c| c.to_string()).unwrap_or_default();
-            text.push_str(&format!("{t} cpu={cpu_text} gpu0.util={util} jobs=\n"));
-            made.push((t, cpu, util));
-        }
-        std::fs::write(m.dir().join(format!("r-{start}")), text).unwrap();
-    }
-    test.run(["monitor", "start"]).ok();
-    let summaries = || {
-        (1..=12)
-            .filter(|h| m.dir().join(format!("m-{}", hour - h * 3600)).exists())
-            .count()
-    };
-    wait_until("the recorder to sum up the twelve hours", T, || {
-        summaries() == 12
-    });
-    // A sample added to a summed-up file afterwards is not read: the summary is.
-    let first = m.dir().join(format!("r-{}", hour - 12 * 3600));
-    let mut text = std::fs::read_to_string(&first).unwrap();
-    text.push_str(&format!(
-        "{} cpu=1000000 gpu0.util=1000000\n",
-        hour - 12 * 3600 + 3599
-    ));
-    std::fs::write(&first, text).unwrap();
-
-    let out = test.run(["status", "--history", "12h", "--json"]).ok();
-    let h: Value = serde_json::from_str(&out.stdout).unwrap();
-    let (from, step) = (h["from"].as_i64().unwrap(), h["step"].as_i64().unwrap());
-    assert!(step >= 600 && step % 60 == 0 && from % 60 == 0, "{h}");
-    let stamps: Vec<i64> = h["timestamps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_i64().unwrap())
-        .collect();
+/// The means of `made` (time, cpu, util) in each bucket of `h` that ends by `until`, against
+/// what the box answered; how many were compared.
+fn compare_buckets(h: &Value, made: &[(i64, Option<f64>, f64)], until: i64) -> usize {
+    let step = h["step"].as_i64().unwrap();
     let mut compared = 0;
-    for (i, &end) in stamps.iter().enumerate() {
-        // The current hour also holds the recorder's own samples.
-        if end > hour {
+    for (i, end) in h["timestamps"].as_array().unwrap().iter().enumerate() {
+        let end = end.as_i64().unwrap();
+        if end > until {
             break;
         }
         let inside: Vec<_> = made
@@ -516,11 +467,98 @@ fn hours_of_history_are_read_from_minute_summaries() {
                     );
                     compared += 1;
                 }
-                (got, want) => assert_eq!(got, want, "{key} in the bucket ending {end}"),
+                (got, want) => assert_eq!(got, want, "{key} in the bucket ending {end}: {h}"),
             }
         }
     }
-    assert!(compared >= 2 * 40, "only {compared} buckets compared: {h}");
+    compared
+}
+
+#[test]
+fn hours_of_history_are_read_from_running_sums() {
+    let Some(m) = monitor_box("7d") else { return };
+    let test = &m.test;
+    // Finished hours recorded every 10 s before the recorder starts, as a recorder of before
+    // (or one stopped meanwhile) left them: twelve up to now, three more a day before (past a
+    // seventh of the retention, so thinned), nothing between. cpu has a gap in every seventh
+    // sample.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let hour = now - now % 3600;
+    let mut made: Vec<(i64, Option<f64>, f64)> = Vec::new();
+    std::fs::create_dir_all(m.dir()).unwrap();
+    let hours: Vec<i64> = (1..=12).chain(26..=28).collect();
+    for &h in &hours {
+        let start = hour - h * 3600;
+        let mut text = String::new();
+        for t in (start + 5..start + 3600).step_by(10) {
+            let cpu = (t % 7 != 0).then(|| (t % 97) as f64 / 2.0);
+            let util = ((t / 600) % 101) as f64;
+            let cpu_text = cpu.map(|c| c.to_string()).unwrap_or_default();
+            text.push_str(&format!("{t} cpu={cpu_text} gpu0.util={util} jobs=\n"));
+            made.push((t, cpu, util));
+        }
+        std::fs::write(m.dir().join(format!("r-{start}")), text).unwrap();
+    }
+    // Summaries in the format of before (means per minute and ten minutes), wrong on purpose:
+    // they go, and the samples are summed up again.
+    let old = hour - 3600;
+    std::fs::write(
+        m.dir().join(format!("m-{old}")),
+        format!("{} n=6 cpu=1000000 gpu0.util=1000000\n", old + 60),
+    )
+    .unwrap();
+    std::fs::write(
+        m.dir().join(format!("d-{old}")),
+        format!("{} n=60 cpu=1000000 gpu0.util=1000000\n", old + 600),
+    )
+    .unwrap();
+    test.run(["monitor", "start"]).ok();
+    let summed = |h: &i64| m.dir().join(format!("b-{}", hour - h * 3600)).exists();
+    wait_until("the recorder to sum up the fifteen hours", T, || {
+        hours.iter().all(summed)
+    });
+    for &h in &hours[12..] {
+        let start = hour - h * 3600;
+        assert!(m.dir().join(format!("t-{start}")).exists(), "hour -{h}");
+        assert!(!m.dir().join(format!("c-{start}")).exists(), "hour -{h}");
+    }
+    assert!(!m.dir().join(format!("m-{old}")).exists());
+    assert!(!m.dir().join(format!("d-{old}")).exists());
+    // A sample added to a summed-up file afterwards is not read: the sums are.
+    let first = m.dir().join(format!("r-{}", hour - 12 * 3600));
+    let mut text = std::fs::read_to_string(&first).unwrap();
+    text.push_str(&format!(
+        "{} cpu=1000000 gpu0.util=1000000\n",
+        hour - 12 * 3600 + 3599
+    ));
+    std::fs::write(&first, text).unwrap();
+
+    // Over 12 h, buckets of whole minutes from the sums per minute; over 4 days, of whole ten
+    // minutes from the sums per ten minutes, which the thinned hours kept: both the means of
+    // every sample, and nothing where nothing was recorded. The current hour also holds the
+    // recorder's own samples.
+    let out = test.run(["status", "--history", "12h", "--json"]).ok();
+    let h: Value = serde_json::from_str(&out.stdout).unwrap();
+    let (from, step) = (h["from"].as_i64().unwrap(), h["step"].as_i64().unwrap());
+    assert!(step >= 600 && step % 60 == 0 && from % 60 == 0, "{h}");
+    assert!(step % 600 != 0, "{h}");
+    assert!(compare_buckets(&h, &made, hour) >= 2 * 40, "{h}");
+    let out = test.run(["status", "--history", "4d", "--json"]).ok();
+    let h: Value = serde_json::from_str(&out.stdout).unwrap();
+    let (from, step) = (h["from"].as_i64().unwrap(), h["step"].as_i64().unwrap());
+    assert!(step >= 6000 && step % 600 == 0 && from % 600 == 0, "{h}");
+    assert!(compare_buckets(&h, &made, hour) >= 2 * 5, "{h}");
+    let gaps = h["series"]["cpu"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(h["timestamps"].as_array().unwrap())
+        .filter(|(v, t)| v.is_null() && t.as_i64().unwrap() > hour - 25 * 3600)
+        .count();
+    assert!(gaps >= 3, "{h}");
 }
 
 #[test]
@@ -553,15 +591,25 @@ fn retention_bounds_the_files() {
     );
     let bytes: u64 = files.iter().map(|f| f.1).sum();
     assert!(bytes < 20_000, "{bytes} bytes");
-    // A file's summaries go with it when it is thinned or removed.
+    // A file's sums per minute go with it when it is thinned, those per ten minutes when it
+    // is removed.
     for entry in std::fs::read_dir(m.dir()).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let summary = ["d-", "m-", "p-"].iter().find_map(|p| name.strip_prefix(p));
-        if let Some(start) = summary.filter(|s| !s.ends_with(".tmp")) {
-            let raw = format!("r-{start}");
+        if name.ends_with(".tmp") {
+            continue;
+        }
+        let kept = |prefixes: &[&str], start: &str| {
+            prefixes
+                .iter()
+                .any(|p| files.iter().any(|(n, _)| *n == format!("{p}{start}")))
+        };
+        if let Some(start) = name.strip_prefix("c-") {
+            assert!(kept(&["r-"], start), "{name} without r-{start}: {files:?}");
+        }
+        if let Some(start) = name.strip_prefix("b-") {
             assert!(
-                files.iter().any(|(n, _)| *n == raw),
-                "{name} without {raw}: {files:?}"
+                kept(&["r-", "t-"], start),
+                "{name} without its file: {files:?}"
             );
         }
     }

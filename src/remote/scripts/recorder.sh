@@ -16,9 +16,9 @@
 # Storage is a ring: samples go to r-START (START the Unix time the file's span begins; a span
 # is KEEP/10, at most an hour); a file older than KEEP/7 is thinned to one sample in six (t-START)
 # and one older than KEEP removed, so the files never hold much more than KEEP. Each minute
-# of r-START is also summed up as it ends (p-START, m-START once the file is finished: a sixth
-# of its size), and each ten minutes (d-START), which `status --history` reads instead of
-# the samples over hours.
+# of r-START is also summed up as it ends, in running sums (c-START, see summarize), which
+# `status --history` reads instead of the samples over hours; a finished file's sums at each
+# ten minutes (b-START) stay when it is thinned, for charts over days.
 #
 # Alerts: with monitor/alerts.conf (`NAME [THRESHOLD [PERCENT]]` lines) and channel files in
 # monitor/notify.d (as a job's: see job.sh, whose fj_send and fj_jstr are written above this),
@@ -247,71 +247,79 @@ oom_hit() {
   set +f
 }
 
-# Sums up the samples of r-START in minutes: one line per minute, stamped with its end (T:
-# the samples of (T-60, T]), `n=` its samples, then each key's mean, `@COUNT` after one that
-# fewer samples had; and those minutes in ten-minute blocks the same way, into d-START. With
-# LIMIT (the file still grows), only the minutes and blocks that ended by then, into
-# p-START; without, all of them, into m-START, which says the file is summed up whole. What
-# an earlier summary holds is kept and not summed again, so each minute costs its own
-# samples only. `status --history` over hours reads these instead of every sample.
+# Sums up the samples of r-START in minutes, as running sums: one line per minute, stamped
+# with its end T, holding what the file's samples up to T add up to: their count, then each
+# key's sum, `@COUNT` after one that fewer samples had, then `.`, which says the line is
+# whole; the keys are named, in that order, by the `keys K...` line before it (written again
+# when one is added). Any span of whole minutes of the file is then the difference of two
+# lines, so `status --history` reads one line per bucket edge instead of every minute. With
+# LIMIT (the file still grows) the minutes that ended by then are appended to c-START;
+# without (the file is finished) all of them, and b-START gets the last line of each ten
+# minutes, which the thinned file keeps (and which says the file is summed up whole). A
+# minute is summed once: the sums go on from the last line, never reading older ones again.
 summarize() {
-  sm_base=${1##*/r-}
-  sm_out=$mdir/m-$sm_base sm_d=$mdir/d-$sm_base sm_old=
-  [ -n "${2:-}" ] && sm_out=$mdir/p-$sm_base
-  for sm_f in "$mdir/m-$sm_base" "$mdir/p-$sm_base"; do
-    [ -f "$sm_f" ] && sm_old=$sm_f && break
-  done
+  sm_c=$mdir/c-${1##*/r-} sm_b=$mdir/b-${1##*/r-}
   set -- "$1" "${2:-}"
-  [ -n "$sm_old" ] && set -- "$@" "$sm_old"
-  # A full disk leaves no half summary: history reads the samples instead.
+  [ -f "$sm_c" ] && set -- "$@" "$sm_c"
   # shellcheck disable=SC2016 # awk's own $ fields
-  { awk -v limit="$2" -v old="${3:-}" -v dout="$sm_d.tmp" '
-    # A summary line (minute or block) out; its weighted sums go into the block it is in.
-    function emit(line,   i, w, nw, eq, k, v, at, cnt, b) {
-      print line
-      nw = split(line, w, " ")
-      b = w[1] % 600 ? w[1] - w[1] % 600 + 600 : w[1] + 0
-      if (b != bcur) { block(); bcur = b }
-      bn += substr(w[2], 3)
-      for (i = 3; i <= nw; i++) {
-        eq = index(w[i], "=")
-        k = substr(w[i], 1, eq - 1)
-        v = substr(w[i], eq + 1)
-        cnt = substr(w[2], 3)
-        if ((at = index(v, "@"))) { cnt = substr(v, at + 1); v = substr(v, 1, at - 1) }
-        if (!(k in bc)) border[++bno] = k
-        bs[k] += v * cnt
-        bc[k] += cnt
+  if awk -v limit="$2" -v cin="${3:-}" -v cout="$sm_c" -v bfile="$sm_b.tmp" '
+    # A line of sums out, named by the keys line h; b-START keeps the last of ten minutes.
+    function out(l, h,   t, b) {
+      if (limit != "") return
+      t = substr(l, 1, index(l, " ") - 1)
+      b = t % 600 ? t - t % 600 + 600 : t + 0
+      if (bl != "" && b != bb) {
+        if (blh != bh) print blh > bfile
+        print bl > bfile
+        bh = blh
       }
+      bb = b; bl = l; blh = h
     }
-    function block(   i, k, line) {
-      if (bn && (limit == "" || bcur <= limit + 0)) {
-        line = bcur " n=" bn
-        for (i = 1; i <= bno; i++) {
-          k = border[i]
-          line = line " " k "=" sprintf("%.6g", bs[k] / bc[k]) (bc[k] != bn ? "@" bc[k] : "")
-        }
-        print line > dout
+    function minute(   i, k, l) {
+      if (no != named) {
+        keys = "keys"
+        for (i = 1; i <= no; i++) keys = keys " " order[i]
+        print keys >> cout
+        named = no
       }
-      split("", bs); split("", bc); bn = 0; bno = 0
-    }
-    function minute(   i, k, line) {
-      if (!nn) return
-      line = cur " n=" nn
+      l = cur " " nn
       for (i = 1; i <= no; i++) {
         k = order[i]
-        line = line " " k "=" sprintf("%.6g", s[k] / c[k]) (c[k] != nn ? "@" c[k] : "")
+        l = l " " sprintf("%.15g", s[k]) (c[k] != nn ? "@" c[k] : "")
       }
-      emit(line)
-      split("", s); split("", c); nn = 0; no = 0
+      l = l " ."
+      print l >> cout
+      out(l, keys)
     }
-    BEGIN { printf "" > dout }
-    FILENAME == old { if ($1 ~ /^[0-9]+$/) { emit($0); done = $1 + 0 }; next }
-    $1 !~ /^[0-9]+$/ { next }
+    # The sums go on from the last whole line.
+    function resume(   w, m, i, v, at) {
+      loaded = 1
+      if (last == "") return
+      m = split(last, w, " ")
+      no = split(keys, order, " ") - 1
+      for (i = 1; i <= no; i++) order[i] = order[i + 1]
+      delete order[no + 1]
+      named = no
+      done = w[1] + 0; nn = w[2] + 0
+      for (i = 1; i <= no; i++) {
+        v = w[i + 2]; at = index(v, "@")
+        s[order[i]] = (at ? substr(v, 1, at - 1) : v) + 0
+        c[order[i]] = at ? substr(v, at + 1) + 0 : nn
+      }
+    }
+    BEGIN { done = -1; if (limit == "") printf "" > bfile }
+    FILENAME == cin {
+      if (substr($0, 1, 5) == "keys ") hdr = $0
+      else if (substr($0, length($0) - 1) == " .") { last = $0; keys = hdr; out($0, hdr) }
+      next
+    }
     {
-      t = $1 % 60 ? $1 - $1 % 60 + 60 : $1 + 0
+      if (!loaded) resume()
+      t = substr($0, 1, index($0, " ") - 1)
+      if (t !~ /^[0-9]+$/) next
+      t = t % 60 ? t - t % 60 + 60 : t + 0
       if (t <= done || (limit != "" && t > limit + 0)) next
-      if (t != cur) { minute(); cur = t }
+      if (t != cur) { if (cur != "") minute(); cur = t }
       nn++
       for (i = 2; i <= NF; i++) {
         eq = index($i, "=")
@@ -324,16 +332,23 @@ summarize() {
         c[k]++
       }
     }
-    END { minute(); block() }' ${3:+"$3"} "$1" >"$sm_out.tmp" &&
-    # The minutes first: a block without its minutes would count its samples twice.
-    mv -f "$sm_out.tmp" "$sm_out" && mv -f "$sm_d.tmp" "$sm_d"; } 2>/dev/null ||
-    rm -f "$sm_out.tmp" "$sm_d.tmp"
-  [ -z "$2" ] && [ -f "$sm_out" ] && rm -f "$mdir/p-$sm_base"
+    END {
+      if (cur != "") minute()
+      if (bl != "") {
+        if (blh != bh) print blh > bfile
+        print bl > bfile
+      }
+    }' ${3:+"$3"} "$1" 2>/dev/null; then
+    [ -n "$2" ] || mv -f "$sm_b.tmp" "$sm_b"
+  else
+    # A full disk leaves no half line: the file is summed up again from its samples.
+    rm -f "$sm_c" "$sm_b.tmp"
+  fi
   return 0
 }
 
-# Removes what is past KEEP, thins what is past KEEP/7 and sums up finished files that a
-# stopped recorder left unsummed (m-, p- and d-START go with their r-START).
+# Removes what is past KEEP, thins what is past KEEP/7 (keeping its ten-minute sums) and sums
+# up finished files that a stopped recorder left unsummed (c- and b-START go with their file).
 prune() {
   for f in "$mdir"/r-* "$mdir"/t-*; do
     [ -f "$f" ] || continue
@@ -341,15 +356,20 @@ prune() {
     start=${start#?-}
     case $start in '' | *[!0-9]*) continue ;; esac
     if [ $((start + span)) -le $((now - keep)) ]; then
-      rm -f "$f" "$mdir/m-$start" "$mdir/p-$start" "$mdir/d-$start"
+      rm -f "$f" "$mdir/c-$start" "$mdir/b-$start"
     elif [ "${f##*/}" = "r-$start" ] && [ $((start + span)) -le $((now - thin_after)) ]; then
+      [ -f "$mdir/b-$start" ] || summarize "$f"
       awk 'NR % 6 == 1' "$f" >"$mdir/t-$start.tmp" &&
-        mv -f "$mdir/t-$start.tmp" "$mdir/t-$start" && rm -f "$f" "$mdir/m-$start" "$mdir/p-$start" "$mdir/d-$start"
-    elif [ "${f##*/}" = "r-$start" ] && [ $((start + span)) -le "$now" ] && [ ! -f "$mdir/m-$start" ]; then
+        mv -f "$mdir/t-$start.tmp" "$mdir/t-$start" && rm -f "$f" "$mdir/c-$start"
+    elif [ "${f##*/}" = "r-$start" ] && [ $((start + span)) -le "$now" ] && [ ! -f "$mdir/b-$start" ]; then
       summarize "$f"
     fi
   done
 }
+
+# The summaries of a recorder of before (means per minute and per ten minutes, m-, p- and
+# d-START) go: prune sums up their files again in running sums.
+rm -f "$mdir"/m-* "$mdir"/p-* "$mdir"/d-*
 
 if [ -n "$old_boot" ] && [ "$old_boot" != "$new_boot" ] && [ -f "$mdir/alerts.conf" ] &&
   grep -q '^reboot' "$mdir/alerts.conf" && [ -d "$fj_n" ]; then
