@@ -73,9 +73,6 @@ fj_ids=$({ printf '%s\n' "$fj_kept"; echo /; printf '%s\n' "$fj_names"; } | awk 
   done)
 exec 4>&-
 [ -n "$fj_ids" ] || exit 0
-# Times as seconds since the epoch, not in the cluster's local time.
-SLURM_TIME_FORMAT=%s
-export SLURM_TIME_FORMAT
 # JOBID|ARRAYJOBID|TASK|STATE|REASON|ELAPSED|LIMIT|LEFT|NODES|START
 fj_q=$(squeue -h -t all -u "$(id -un)" -o '%A|%F|%K|%T|%r|%M|%l|%L|%N|%S' 2>/dev/null) ||
   echo "squeue-failed"
