@@ -630,3 +630,68 @@ fn the_login_shells_slurm_variables_change_nothing_fenton_relies_on() {
         "{left:?}"
     );
 }
+
+#[test]
+fn a_controller_that_does_not_answer_is_said_and_nothing_is_taken_for_an_end() {
+    let Some(mut cluster) = SlurmCluster::start() else {
+        return;
+    };
+    let Some(test) = cluster.builder().start() else {
+        return;
+    };
+    let id = start(
+        &test,
+        &[
+            "--name",
+            "ticks",
+            "--",
+            "sh",
+            "-c",
+            "i=0; while :; do i=$((i+1)); echo \"tick $i\"; sleep 0.2; done",
+        ],
+    );
+    let mut follow = Follow::start(&test, &id);
+    wait_until("the job's first ticks", Duration::from_secs(60), || {
+        follow.lines() >= 3
+    });
+    cluster.stop_controller();
+    let at = follow.lines();
+
+    // kill: refused on one line, the job left alone.
+    let out = run(test.fenton(["kill", &id]), Duration::from_secs(90));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(
+        out.stderr.contains("did not answer") && out.stderr.contains("nothing was cancelled"),
+        "{out:?}"
+    );
+    // jobs: says so, and shows no state it cannot know.
+    let list = run(test.fenton(["jobs", "--json"]), Duration::from_secs(90));
+    assert!(list.stderr.contains("did not answer"), "{list:?}");
+    let jobs: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let job = find(jobs.as_array().unwrap(), &id);
+    assert_eq!(job["state"], "unknown", "{job:#}");
+    let table = run(test.fenton(["jobs"]), Duration::from_secs(90));
+    assert!(table.stderr.contains("did not answer"), "{table:?}");
+    let row = table.stdout.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(row.contains("unknown"), "{table:?}");
+
+    // logs -f: still following, and the job still writing.
+    wait_until(
+        "more ticks while the controller is down",
+        Duration::from_secs(30),
+        || follow.lines() >= at + 20,
+    );
+    assert!(!follow.ended(), "logs -f ended while the job ran");
+
+    cluster.start_controller();
+    let out = run(test.fenton(["kill", &id]), Duration::from_secs(90));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("cancelled"), "{out:?}");
+    let (code, text, stderr) = follow.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("ended: cancelled"), "{stderr}");
+    let ticks: Vec<&str> = text.lines().filter(|l| l.starts_with("tick ")).collect();
+    let want: Vec<String> = (1..=ticks.len()).map(|i| format!("tick {i}")).collect();
+    assert_eq!(ticks, want, "{text}");
+}
