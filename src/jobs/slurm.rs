@@ -82,8 +82,9 @@ pub struct Submit<'a> {
     pub dir: &'a str,
     pub command: &'a [OsString],
     /// For an end message: the script lines that write the channels' files into notify.d,
-    /// and how often the login node's watcher looks; None for no message.
-    pub notify: Option<(String, u64)>,
+    /// how often the login node's watcher looks, and what is sent in words (`end`, `end if
+    /// over 5m`); None for no message.
+    pub notify: Option<(String, u64, String)>,
     pub array: Option<String>,
     pub options: Vec<String>,
 }
@@ -96,7 +97,7 @@ pub struct Submitted {
 /// `sbatch`, by slurm-run.sh. A refusal is sbatch's own words on one line, and what to do.
 pub async fn submit(remote: &Remote, job: Submit<'_>) -> Result<Submitted> {
     let mut body = format!("{}\n{}", scripts::SLURM_LIB, scripts::SLURM_RUN);
-    if let Some((files, _)) = &job.notify {
+    if let Some((files, _, _)) = &job.notify {
         body.push_str(files);
         body.push_str(&sh::write_file(
             "fj_jobs",
@@ -106,7 +107,7 @@ pub async fn submit(remote: &Remote, job: Submit<'_>) -> Result<Submitted> {
     }
     body.push_str("fj_submit \"$@\"\n");
     let (what, every) = match &job.notify {
-        Some((_, every)) => ("end", *every),
+        Some((_, every, what)) => (what.as_str(), *every),
         None => ("0", 0),
     };
     let mut args = vec![

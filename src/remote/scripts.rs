@@ -86,6 +86,7 @@ pub fn slurm_watcher() -> String {
         "fj_last",
         "fj_tail",
         "fj_hostname",
+        "fj_num",
     ] {
         out.push_str(job_function(name));
     }

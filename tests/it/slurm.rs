@@ -695,3 +695,67 @@ fn a_controller_that_does_not_answer_is_said_and_nothing_is_taken_for_an_end() {
     let want: Vec<String> = (1..=ticks.len()).map(|i| format!("tick {i}")).collect();
     assert_eq!(ticks, want, "{text}");
 }
+
+#[test]
+fn a_slurm_job_promises_only_the_messages_the_login_node_sends() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let server = HttpServer::start();
+    test.write_config(
+        &(test.default_config("scheduler = \"slurm\"\nnotify_by_default = true\n")
+            + "[profile.box.slurm]\nwatch_every = 1\n"
+            + &channels(&server)),
+    );
+    // Progress cannot be sent from the queue: said at once, the end message still sent.
+    let out = test
+        .run([
+            "run",
+            "--notify-every",
+            "1m",
+            "--name",
+            "ticking",
+            "--",
+            "sh",
+            "-c",
+            "sleep 1; echo done",
+        ])
+        .ok();
+    let ticking = out.stdout.trim().to_string();
+    assert!(
+        out.stderr
+            .contains("only the end message is sent, not every 1m"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("tell you when it ends ("), "{out:?}");
+    // A minimum is kept: a job shorter than it sends nothing, and says why.
+    let out = test
+        .run(["run", "--notify-min", "1h", "--name", "brief", "--", "true"])
+        .ok();
+    let brief = out.stdout.trim().to_string();
+    assert!(!out.stderr.contains("only the end message"), "{out:?}");
+    assert!(out.stderr.contains("when it ends, if over 1h"), "{out:?}");
+
+    let hooks = server.wait_for("/hook", 1, Duration::from_secs(90));
+    assert_eq!(hooks[0].json()["id"], ticking.as_str(), "{hooks:?}");
+    assert_eq!(hooks[0].json()["event"], "end", "{hooks:?}");
+    let mut job = serde_json::Value::Null;
+    wait_until("brief's end to be skipped", Duration::from_secs(60), || {
+        job = find(&jobs_json(&test), &brief).clone();
+        job["notify"]["results"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    });
+    let results = job["notify"]["results"][0].as_str().unwrap();
+    assert!(
+        results.starts_with("not sent: it ran ") && results.contains("minimum"),
+        "{job:#}"
+    );
+    assert_eq!(job["notify"]["what"], "end if over 1h", "{job:#}");
+    let jobs_dir = test.remote_dir.join("jobs");
+    wait_until("the watcher to end", Duration::from_secs(30), || {
+        !jobs_dir.join(".watch.pid").exists()
+    });
+    let all = server.wait_for("/hook", 1, Duration::from_secs(1));
+    assert_eq!(all.len(), 1, "only ticking's end: {all:?}");
+}
