@@ -258,17 +258,19 @@ pub struct RunArgs {
     pub notify: bool,
 
     /// Also send the job's progress every DURATION (30m, 2h): elapsed time, last lines, its
-    /// GPUs; on Telegram one message edited in place. Implies --notify; 0 turns a profile's off
+    /// GPUs; on Telegram one message edited in place. Implies --notify; 0 turns a profile's off.
+    /// Not on a Slurm profile, whose jobs send their end message only
     #[arg(long, value_name = "DURATION")]
     pub notify_every: Option<String>,
 
     /// Send a log line that matches REGEX (the box's grep -E) as it appears, at most one a
-    /// minute per pattern, the latest winning; repeatable. Implies --notify
+    /// minute per pattern, the latest winning; repeatable. Implies --notify. Not on a Slurm
+    /// profile
     #[arg(long, value_name = "REGEX")]
     pub notify_on: Vec<String>,
 
     /// Say once when the log has not grown for DURATION while the job runs, and once when it
-    /// moves again. Implies --notify; 0 turns a profile's off
+    /// moves again. Implies --notify; 0 turns a profile's off. Not on a Slurm profile
     #[arg(long, value_name = "DURATION")]
     pub stall: Option<String>,
 

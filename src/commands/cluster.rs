@@ -60,7 +60,7 @@ pub async fn fetch(remote: &Remote) -> Result<Cluster> {
         .within(
             ANSWER_TIMEOUT,
             "asking Slurm for the cluster's state",
-            scripts::output(remote, &line, scripts::SLURM_STATUS),
+            scripts::output(remote, &line, &scripts::slurm_status()),
         )
         .await?;
     let elapsed = start.elapsed();

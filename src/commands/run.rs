@@ -64,14 +64,21 @@ pub fn run(ctx: &Ctx, mut args: RunArgs) -> Result<Exit> {
     }
     let remote = Remote::new(profile_name, profile)?;
     if remote.profile.scheduler == Scheduler::Slurm {
-        if notify && watch.what != "end" {
+        // The end message (and its minimum) is all a Slurm job sends: the first of `what`.
+        let (end, unsent) = watch.what.split_once(", ").unwrap_or((&watch.what, ""));
+        if notify && !unsent.is_empty() {
             ui::warn(format_args!(
-                "on a Slurm profile only the end message is sent (not: {}): the login node's watcher sees the queue, not the log",
-                watch.what.trim_start_matches("end, ")
+                "on a Slurm profile only the end message is sent, not {unsent}: the login node's watcher sees the queue, not the log"
             ));
         }
         let channels = notify
-            .then(|| notify::files(&loaded.file.notify))
+            .then(|| {
+                let mut files = notify::files(&loaded.file.notify)?;
+                if watch.min > 0 {
+                    files.push(("min".to_string(), watch.min.to_string()));
+                }
+                anyhow::Ok((files, end.to_string()))
+            })
             .transpose()?;
         return submit(&remote, &args, &name, channels);
     }
@@ -168,7 +175,7 @@ fn submit(
     remote: &Remote,
     args: &RunArgs,
     name: &str,
-    channels: Option<Vec<(String, String)>>,
+    channels: Option<(Vec<(String, String)>, String)>,
 ) -> Result<Exit> {
     let ask = slurm::Ask {
         gpus: args.gpus.clone(),
@@ -190,12 +197,12 @@ fn submit(
         .slurm
         .watch_every
         .unwrap_or(crate::config::SLURM_WATCH_EVERY);
-    let notifies = channels.is_some();
+    let notifies = channels.as_ref().map(|(_, what)| what.clone());
     let job = slurm::Submit {
         name,
         dir: &dir,
         command: &args.command,
-        notify: channels.map(|files| (notify::write_channel_files(&files), every)),
+        notify: channels.map(|(files, what)| (notify::write_channel_files(&files), every, what)),
         array,
         options,
     };
@@ -206,10 +213,16 @@ fn submit(
         done.id,
         remote.profile.host,
         ui::clean(&done.slurm_id),
-        if notifies {
-            format!("; the login node will tell you when it ends (it looks every {every} s)")
-        } else {
-            String::new()
+        match notifies.as_deref() {
+            None => String::new(),
+            Some("end") => {
+                format!("; the login node will tell you when it ends (it looks every {every} s)")
+            }
+            // `end if over 5m`
+            Some(what) => format!(
+                "; the login node will tell you when it ends, {} (it looks every {every} s)",
+                what.trim_start_matches("end ")
+            ),
         }
     ));
     ui::info(format_args!(

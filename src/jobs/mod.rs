@@ -245,7 +245,9 @@ impl Job {
             );
         }
         match (self.state, &s.reason, &s.time_left) {
-            ("pending", Some(reason), _) => format!("pending ({})", ui::clean(reason)),
+            ("pending" | "unknown", Some(reason), _) => {
+                format!("{} ({})", self.state, ui::clean(reason))
+            }
             ("running", _, Some(left)) => format!("running ({} left)", ui::clean(left)),
             _ => base,
         }

@@ -82,8 +82,9 @@ pub struct Submit<'a> {
     pub dir: &'a str,
     pub command: &'a [OsString],
     /// For an end message: the script lines that write the channels' files into notify.d,
-    /// and how often the login node's watcher looks; None for no message.
-    pub notify: Option<(String, u64)>,
+    /// how often the login node's watcher looks, and what is sent in words (`end`, `end if
+    /// over 5m`); None for no message.
+    pub notify: Option<(String, u64, String)>,
     pub array: Option<String>,
     pub options: Vec<String>,
 }
@@ -96,7 +97,7 @@ pub struct Submitted {
 /// `sbatch`, by slurm-run.sh. A refusal is sbatch's own words on one line, and what to do.
 pub async fn submit(remote: &Remote, job: Submit<'_>) -> Result<Submitted> {
     let mut body = format!("{}\n{}", scripts::SLURM_LIB, scripts::SLURM_RUN);
-    if let Some((files, _)) = &job.notify {
+    if let Some((files, _, _)) = &job.notify {
         body.push_str(files);
         body.push_str(&sh::write_file(
             "fj_jobs",
@@ -106,7 +107,7 @@ pub async fn submit(remote: &Remote, job: Submit<'_>) -> Result<Submitted> {
     }
     body.push_str("fj_submit \"$@\"\n");
     let (what, every) = match &job.notify {
-        Some((_, every)) => ("end", *every),
+        Some((_, every, what)) => (what.as_str(), *every),
         None => ("0", 0),
     };
     let mut args = vec![
@@ -447,22 +448,35 @@ pub fn parse(text: &str) -> Vec<Job> {
     let mut fields: Vec<(String, String)> = vec![];
     let mut queue: Vec<Queued> = vec![];
     let mut acct: Vec<Accounted> = vec![];
+    let mut blind = false;
     for line in text.lines() {
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         match key {
             "now" => now = value.trim().parse().unwrap_or(0),
+            "squeue-failed" => blind = true,
             "end" => blocks.push(std::mem::take(&mut fields)),
             "squeue" => queue.extend(queued(value)),
             "sacct" => acct.extend(accounted(value)),
             _ => fields.push((key.to_string(), value.to_string())),
         }
     }
-    let mut jobs: Vec<Job> = blocks.iter().map(|b| job(now, b, &queue, &acct)).collect();
+    let mut jobs: Vec<Job> = blocks
+        .iter()
+        .map(|b| job(now, b, &queue, &acct, blind))
+        .collect();
     jobs.sort_by(|a, b| a.id.cmp(&b.id));
     jobs
 }
 
-fn job(now: u64, fields: &[(String, String)], queue: &[Queued], acct: &[Accounted]) -> Job {
+/// One of fenton's jobs from its block; `blind` when squeue did not answer, so that a job
+/// the accounting does not know as ended is `unknown`, not guessed.
+fn job(
+    now: u64,
+    fields: &[(String, String)],
+    queue: &[Queued],
+    acct: &[Accounted],
+    blind: bool,
+) -> Job {
     let get = |key: &str| {
         fields
             .iter()
@@ -554,6 +568,7 @@ fn job(now: u64, fields: &[(String, String)], queue: &[Queued], acct: &[Accounte
         .or(if mapped.is_empty() { None } else { Some(0) });
     let (mut st, exit) = match lead {
         Some(i) => (mapped[i].state, mapped[i].exit),
+        None if blind => ("unknown", None),
         // Submitted a moment ago, and not yet in the queue's answer; or forgotten by it.
         None if now.saturating_sub(started) < 60 => ("pending", None),
         None => ("unknown", None),
@@ -571,7 +586,11 @@ fn job(now: u64, fields: &[(String, String)], queue: &[Queued], acct: &[Accounte
     let slurm = SlurmInfo {
         job_id: sid,
         state: lead.map(|i| tasks[i].state.clone()).unwrap_or_default(),
-        reason: q.reason.clone().filter(|_| st == "pending"),
+        reason: if blind && lead.is_none() {
+            Some(NO_ANSWER.to_string())
+        } else {
+            q.reason.clone().filter(|_| st == "pending")
+        },
         node: lead.and_then(|i| tasks[i].nodes.clone()),
         elapsed,
         time_limit: q.limit.clone(),
@@ -609,13 +628,22 @@ fn job(now: u64, fields: &[(String, String)], queue: &[Queued], acct: &[Accounte
     }
 }
 
+/// The reason an unknown job gives when squeue did not answer.
+const NO_ANSWER: &str = "squeue did not answer";
+
 pub async fn list(remote: &Remote) -> Result<Vec<Job>> {
     let body = format!("{}\n{}", scripts::SLURM_LIB, scripts::SLURM_LIST);
     let out = boxed::output(remote, &body, &[] as &[&str]).await?;
     let text = String::from_utf8_lossy(&out.stdout);
-    if text.lines().any(|l| l == "squeue-failed") {
+    if let Some(why) = text.lines().find_map(|l| l.strip_prefix("squeue-failed")) {
+        let why = printable(why.trim());
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({why})")
+        };
         crate::ui::warn(format_args!(
-            "squeue did not answer on {}: how the jobs still in the queue stand is not known (fenton doctor checks the cluster)",
+            "the scheduler did not answer squeue on {}{why}: jobs it has not said ended show as unknown; try again, or see fenton doctor",
             remote.profile.host
         ));
     }
@@ -768,6 +796,19 @@ mod tests {
         );
         assert!(r.contains("GPU type") && !r.contains('\u{1b}'), "{r}");
         assert!(refusal(&[], &[]).starts_with("sbatch refused the job and said nothing"));
+    }
+
+    #[test]
+    fn without_the_queue_a_job_is_unknown_unless_the_accounting_says_it_ended() {
+        let text = "now 2000\n\
+            job 20260101-000000-01\nname new\ncmd 'sh'\nstarted 1990\nslurm 7\nlast \nend\n\
+            job 20260101-000000-02\nname done\ncmd 'sh'\nstarted 1000\nslurm 8\nlast \nend\n\
+            squeue-failed squeue: error: Unable to contact slurm controller (connect failure)\n\
+            sacct 8|FAILED|3:0|00:00:01|1500|1501|n1\n";
+        let jobs = parse(text);
+        let states: Vec<String> = jobs.iter().map(Job::state_text).collect();
+        assert_eq!(states, ["unknown (squeue did not answer)", "failed (3)"]);
+        assert!(jobs[0].ended.is_none());
     }
 
     #[test]

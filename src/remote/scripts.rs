@@ -10,10 +10,12 @@ use super::{Output, Remote};
 
 /// `fenton status`: one frame, or a frame per interval for `--watch`.
 pub const STATUS: &str = include_str!("scripts/status.sh");
-/// `fenton status` on a Slurm profile: the login node's load, sinfo and squeue, in sections.
-pub const SLURM_STATUS: &str = include_str!("scripts/slurm-status.sh");
-/// `fenton doctor` on a Slurm profile: the scheduler's commands, partitions, a test submission.
-pub const SLURM_DOCTOR: &str = include_str!("scripts/slurm-doctor.sh");
+/// `fenton status` on a Slurm profile: the login node's load, sinfo and squeue, in sections
+/// (see [`slurm_status`]).
+const SLURM_STATUS: &str = include_str!("scripts/slurm-status.sh");
+/// `fenton doctor` on a Slurm profile: the scheduler's commands, partitions, a test
+/// submission (see [`slurm_doctor`]).
+const SLURM_DOCTOR: &str = include_str!("scripts/slurm-doctor.sh");
 /// `fenton jupyter` on a Slurm profile: the notebook as a batch job, on the login node.
 pub const JUPYTER_SLURM: &str = include_str!("scripts/jupyter-slurm.sh");
 /// `fenton doctor`: facts about the box, one `key=value` a line; it changes nothing.
@@ -27,7 +29,9 @@ pub const JOB_LIST: &str = include_str!("scripts/list.sh");
 pub const JOB_LOGS: &str = include_str!("scripts/logs.sh");
 pub const JOB_KILL: &str = include_str!("scripts/kill.sh");
 pub const JOB_PRUNE: &str = include_str!("scripts/prune.sh");
-/// What the Slurm job scripts share; each goes after [`JOB_LIB`] and this.
+/// What the Slurm job scripts share; each goes after [`JOB_LIB`] and this. Every script
+/// that talks to Slurm starts with it: it clears what the login shell's environment would
+/// change in the answers of Slurm's commands.
 pub const SLURM_LIB: &str = include_str!("scripts/slurm-lib.sh");
 pub const SLURM_RUN: &str = include_str!("scripts/slurm-run.sh");
 pub const SLURM_LIST: &str = include_str!("scripts/slurm-list.sh");
@@ -56,20 +60,20 @@ pub fn recorder() -> String {
     out + RECORDER
 }
 
-/// The Slurm notebook's script as the login node runs it: job.sh's senders first, so its
-/// warning before the time limit goes out as a job's notifications do.
+/// The Slurm notebook's script as the login node runs it: [`slurm_env`], then job.sh's
+/// senders, so its warning before the time limit goes out as a job's notifications do.
 pub fn jupyter_slurm() -> String {
-    let mut out = String::new();
+    let mut out = format!("{}\n", slurm_env());
     for name in ["fj_curl_why", "fj_send", "fj_json", "fj_jstr"] {
         out.push_str(job_function(name));
     }
     out + JUPYTER_SLURM
 }
 
-/// The watcher as the login node runs it: lib.sh, then job.sh's senders, so that a Slurm
-/// job's end message goes out as a box job's does.
+/// The watcher as the login node runs it: lib.sh and slurm-lib.sh, then job.sh's senders,
+/// so that a Slurm job's end message goes out as a box job's does.
 pub fn slurm_watcher() -> String {
-    let mut out = format!("{JOB_LIB}\n");
+    let mut out = format!("{JOB_LIB}\n{SLURM_LIB}\n");
     for name in [
         "fj_human",
         "fj_json",
@@ -82,10 +86,30 @@ pub fn slurm_watcher() -> String {
         "fj_last",
         "fj_tail",
         "fj_hostname",
+        "fj_num",
     ] {
         out.push_str(job_function(name));
     }
     out + SLURM_WATCH
+}
+
+/// The head of slurm-lib.sh that every script talking to Slurm starts with: the login
+/// shell's variables that would change what Slurm's commands print or do, cleared.
+pub fn slurm_env() -> &'static str {
+    let end = SLURM_LIB
+        .find("\n# fj_sfind ")
+        .expect("slurm-lib.sh has its environment first, then fj_sfind");
+    &SLURM_LIB[..end + 1]
+}
+
+/// `fenton status` on a Slurm profile, as the login node runs it.
+pub fn slurm_status() -> String {
+    format!("{}\n{SLURM_STATUS}", slurm_env())
+}
+
+/// `fenton doctor` on a Slurm profile, as the login node runs it.
+pub fn slurm_doctor() -> String {
+    format!("{}\n{SLURM_DOCTOR}", slurm_env())
 }
 
 /// The text of the function `name` in job.sh, from its `name() {` line to its closing `}`.
@@ -408,8 +432,8 @@ mod tests {
     fn every_script_is_valid_posix_sh() {
         let scripts = [
             ("status.sh", STATUS.to_string()),
-            ("slurm-status.sh", SLURM_STATUS.to_string()),
-            ("slurm-doctor.sh", SLURM_DOCTOR.to_string()),
+            ("slurm-status.sh", slurm_status()),
+            ("slurm-doctor.sh", slurm_doctor()),
             ("doctor.sh", DOCTOR.to_string()),
             ("run.sh", job(JOB_RUN)),
             ("list.sh", job(JOB_LIST)),

@@ -190,6 +190,38 @@ impl SlurmCluster {
         self.daemons.push((name, child));
     }
 
+    /// Stops slurmctld (as a crash or a maintenance would): the nodes and their jobs go on,
+    /// and every client command fails until [`SlurmCluster::start_controller`].
+    pub fn stop_controller(&mut self) {
+        let i = self
+            .daemons
+            .iter()
+            .position(|(name, _)| *name == "slurmctld")
+            .expect("slurmctld runs");
+        let (_, mut child) = self.daemons.remove(i);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        super::wait_until("slurmctld to stop", Duration::from_secs(20), || {
+            !matches!(child.try_wait(), Ok(None))
+        });
+    }
+
+    /// Starts slurmctld again (it recovers its jobs from its state directory), and waits
+    /// until squeue answers.
+    pub fn start_controller(&mut self) {
+        let c = self.conf.to_string_lossy().into_owned();
+        let ctld = sbin("slurmctld");
+        self.spawn(
+            "slurmctld",
+            &[ctld.as_os_str(), "-D".as_ref(), "-f".as_ref(), c.as_ref()],
+        );
+        super::wait_until("squeue to answer again", START_LIMIT, || {
+            self.client("squeue -h -o %i").code == Some(0)
+        });
+    }
+
     /// The first daemon that is no longer running.
     fn dead(&mut self) -> Option<&'static str> {
         self.daemons

@@ -743,6 +743,31 @@ impl Follow {
             .count()
     }
 
+    /// Whether `logs -f` has ended.
+    pub(crate) fn ended(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// What `logs -f` printed, once it ends (within `timeout`): status, stdout, stderr.
+    pub(crate) fn finish(self, timeout: Duration) -> (Option<i32>, String, String) {
+        let Follow { child, got, reader } = self;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = rx
+            .recv_timeout(timeout)
+            .unwrap_or_else(|_| panic!("logs -f did not end within {timeout:?}"))
+            .unwrap();
+        reader.join().unwrap();
+        let text = String::from_utf8_lossy(&got.lock().unwrap()).into_owned();
+        (
+            out.status.code(),
+            text,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Waits for `logs -f` to end with the job (exit 0), having reconnected, and checks it
     /// printed `line 1` … `line N` each exactly once.
     pub(crate) fn ends_with_every_line_once(self, n: usize, timeout: Duration) {

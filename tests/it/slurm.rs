@@ -498,3 +498,264 @@ fn a_remote_dir_with_percent_signs_keeps_its_logs_where_fenton_reads_them() {
         0
     );
 }
+
+/// A login shell that sets, for the user's own use of Slurm, every variable that would change
+/// what fenton's sbatch, squeue, sacct, scancel and sinfo do or print.
+const HOSTILE_ENV: &str = "\
+export SBATCH_OUTPUT=\"$HOME/stolen-%j.out\" SBATCH_ERROR=\"$HOME/stolen-%j.err\"
+export SBATCH_OPEN_MODE=truncate SBATCH_JOB_NAME=hijacked SBATCH_ARRAY_INX=0-1
+export SBATCH_WAIT=1 SBATCH_DEBUG=3 SBATCH_INPUT=/etc/hostname SLURM_EXIT_ERROR=0
+export SQUEUE_STATES=PENDING SQUEUE_PARTITION=big SQUEUE_USERS=nobody SQUEUE_NAMES=other
+export SQUEUE_FORMAT='%i %j' SQUEUE_FORMAT2='jobid:5,name:5' SQUEUE_SORT=-i
+export SQUEUE_ARRAY=1 SQUEUE_PRIORITY=1 SQUEUE_ACCOUNT=other SQUEUE_QOS=other
+export SACCT_FORMAT=JobName%50 SLURM_TIME_FORMAT=relative SLURM_BITSTR_LEN=2
+export SINFO_FORMAT='%N' SINFO_PARTITION=big SINFO_SORT=-P
+export SCANCEL_STATE=PENDING SCANCEL_USER=nobody SCANCEL_NAME=other SCANCEL_PARTITION=big
+export SCANCEL_BATCH=1 SCANCEL_INTERACTIVE=1 SCANCEL_VERBOSE=1 SCANCEL_HURRY=1
+export SBATCH_TIMELIMIT=7
+";
+
+#[test]
+fn the_login_shells_slurm_variables_change_nothing_fenton_relies_on() {
+    let Some(cluster) = SlurmCluster::start() else {
+        return;
+    };
+    let Some(test) = cluster.builder().bashrc(HOSTILE_ENV).start() else {
+        return;
+    };
+    let quick = run(
+        test.fenton([
+            "run",
+            "--name",
+            "quick",
+            "--",
+            "sh",
+            "-c",
+            "echo \"out $SLURM_TIME_FORMAT\"; echo err >&2",
+        ]),
+        Duration::from_secs(30),
+    )
+    .ok();
+    let quick = quick.stdout.trim().to_string();
+    let long = start(
+        &test,
+        &[
+            "--name",
+            "long",
+            "--",
+            "sh",
+            "-c",
+            "echo started; exec sleep 600",
+        ],
+    );
+    // Both streams land in the log fenton reads, which follows the job to its end; the job
+    // keeps the user's own time format.
+    let log = follow(&test, &quick, 60);
+    assert_eq!(
+        (log.code, log.stdout.as_str()),
+        (Some(0), "out relative\nerr\n"),
+        "{log:?}"
+    );
+    let file = test.remote_dir.join("jobs").join(&quick).join("log");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "out relative\nerr\n"
+    );
+    let stolen: Vec<_> = std::fs::read_dir(test.box_home())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with("stolen"))
+        .collect();
+    assert!(stolen.is_empty(), "{stolen:?}");
+
+    let job = wait_state(&test, &quick, "succeeded", 30);
+    assert_eq!(job["exit"], 0, "{job:#}");
+    assert_eq!(
+        job["slurm"]["tasks"],
+        serde_json::json!([]),
+        "not an array: {job:#}"
+    );
+    let job = wait_state(&test, &long, "running", 60);
+    // A default the user set for their cluster is kept: fenton asked for no time limit.
+    assert_eq!(job["slurm"]["time_limit"], "7:00", "{job:#}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let started = job["slurm"]["start"].as_u64().unwrap_or(0);
+    assert!(started + 300 > now && started <= now + 5, "{job:#}");
+    let name = cluster.client(&format!(
+        "squeue -h -j {} -o %j",
+        job["slurm"]["job_id"].as_str().unwrap()
+    ));
+    assert_eq!(name.stdout.trim(), "long", "{name:?}");
+
+    let status = test.run(["status", "--json"]).ok();
+    let s: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(s["errors"], serde_json::json!([]), "{s:#}");
+    let partitions: Vec<&str> = s["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(partitions, ["debug", "big"], "{s:#}");
+    let listed: Vec<&str> = s["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(listed, ["long"], "{s:#}");
+
+    let checks = crate::slurm_status::doctor(&test);
+    for id in ["slurm.controller", "slurm.partition", "slurm.submit"] {
+        assert_eq!(checks[id].0, "ok", "{id}: {checks:#?}");
+    }
+
+    let out = run(test.fenton(["kill", &long]), Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("stopped: cancelled"), "{out:?}");
+    let job = wait_state(&test, &long, "cancelled", 30);
+    let left = cluster.client(&format!(
+        "squeue -h -t all -j {} -o %T",
+        job["slurm"]["job_id"].as_str().unwrap()
+    ));
+    // (Its sleep died of the TERM: Slurm says FAILED, or CANCELLED once it cancels.)
+    assert!(
+        ["FAILED", "CANCELLED"]
+            .iter()
+            .any(|s| left.stdout.trim().starts_with(s)),
+        "{left:?}"
+    );
+}
+
+#[test]
+fn a_controller_that_does_not_answer_is_said_and_nothing_is_taken_for_an_end() {
+    let Some(mut cluster) = SlurmCluster::start() else {
+        return;
+    };
+    let Some(test) = cluster.builder().start() else {
+        return;
+    };
+    let id = start(
+        &test,
+        &[
+            "--name",
+            "ticks",
+            "--",
+            "sh",
+            "-c",
+            "i=0; while :; do i=$((i+1)); echo \"tick $i\"; sleep 0.2; done",
+        ],
+    );
+    let mut follow = Follow::start(&test, &id);
+    wait_until("the job's first ticks", Duration::from_secs(60), || {
+        follow.lines() >= 3
+    });
+    cluster.stop_controller();
+    let at = follow.lines();
+
+    // kill: refused on one line, the job left alone.
+    let out = run(test.fenton(["kill", &id]), Duration::from_secs(90));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(
+        out.stderr.contains("did not answer") && out.stderr.contains("nothing was cancelled"),
+        "{out:?}"
+    );
+    // jobs: says so, and shows no state it cannot know.
+    let list = run(test.fenton(["jobs", "--json"]), Duration::from_secs(90));
+    assert!(list.stderr.contains("did not answer"), "{list:?}");
+    let jobs: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    let job = find(jobs.as_array().unwrap(), &id);
+    assert_eq!(job["state"], "unknown", "{job:#}");
+    let table = run(test.fenton(["jobs"]), Duration::from_secs(90));
+    assert!(table.stderr.contains("did not answer"), "{table:?}");
+    let row = table.stdout.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(row.contains("unknown"), "{table:?}");
+
+    // logs -f: still following, and the job still writing.
+    wait_until(
+        "more ticks while the controller is down",
+        Duration::from_secs(30),
+        || follow.lines() >= at + 20,
+    );
+    assert!(!follow.ended(), "logs -f ended while the job ran");
+
+    cluster.start_controller();
+    let out = run(test.fenton(["kill", &id]), Duration::from_secs(90));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("cancelled"), "{out:?}");
+    let (code, text, stderr) = follow.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("ended: cancelled"), "{stderr}");
+    let ticks: Vec<&str> = text.lines().filter(|l| l.starts_with("tick ")).collect();
+    let want: Vec<String> = (1..=ticks.len()).map(|i| format!("tick {i}")).collect();
+    assert_eq!(ticks, want, "{text}");
+}
+
+#[test]
+fn a_slurm_job_promises_only_the_messages_the_login_node_sends() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let server = HttpServer::start();
+    test.write_config(
+        &(test.default_config("scheduler = \"slurm\"\nnotify_by_default = true\n")
+            + "[profile.box.slurm]\nwatch_every = 1\n"
+            + &channels(&server)),
+    );
+    // Progress cannot be sent from the queue: said at once, the end message still sent.
+    let out = test
+        .run([
+            "run",
+            "--notify-every",
+            "1m",
+            "--name",
+            "ticking",
+            "--",
+            "sh",
+            "-c",
+            "sleep 1; echo done",
+        ])
+        .ok();
+    let ticking = out.stdout.trim().to_string();
+    assert!(
+        out.stderr
+            .contains("only the end message is sent, not every 1m"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("tell you when it ends ("), "{out:?}");
+    // A minimum is kept: a job shorter than it sends nothing, and says why.
+    let out = test
+        .run(["run", "--notify-min", "1h", "--name", "brief", "--", "true"])
+        .ok();
+    let brief = out.stdout.trim().to_string();
+    assert!(!out.stderr.contains("only the end message"), "{out:?}");
+    assert!(out.stderr.contains("when it ends, if over 1h"), "{out:?}");
+
+    let hooks = server.wait_for("/hook", 1, Duration::from_secs(90));
+    assert_eq!(hooks[0].json()["id"], ticking.as_str(), "{hooks:?}");
+    assert_eq!(hooks[0].json()["event"], "end", "{hooks:?}");
+    let mut job = serde_json::Value::Null;
+    wait_until("brief's end to be skipped", Duration::from_secs(60), || {
+        job = find(&jobs_json(&test), &brief).clone();
+        job["notify"]["results"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    });
+    let results = job["notify"]["results"][0].as_str().unwrap();
+    assert!(
+        results.starts_with("not sent: it ran ") && results.contains("minimum"),
+        "{job:#}"
+    );
+    assert_eq!(job["notify"]["what"], "end if over 1h", "{job:#}");
+    let jobs_dir = test.remote_dir.join("jobs");
+    wait_until("the watcher to end", Duration::from_secs(30), || {
+        !jobs_dir.join(".watch.pid").exists()
+    });
+    let all = server.wait_for("/hook", 1, Duration::from_secs(1));
+    assert_eq!(all.len(), 1, "only ticking's end: {all:?}");
+}

@@ -127,7 +127,7 @@ fn status_shows_both_nodes_their_gpus_and_a_running_job() {
 }
 
 /// `fenton doctor --json`'s checks by id: (status, message, fix).
-fn doctor(
+pub(crate) fn doctor(
     test: &crate::common::TestBox,
 ) -> std::collections::BTreeMap<String, (String, String, String)> {
     let out = test.run(["doctor", "--json"]);

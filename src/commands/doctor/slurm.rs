@@ -53,7 +53,7 @@ pub fn checks(target: &Target, remote: &Remote) -> Vec<Check> {
         rt.block_on(async {
             tokio::time::timeout(
                 SCRIPT_LIMIT,
-                scripts::output(remote, &line, scripts::SLURM_DOCTOR),
+                scripts::output(remote, &line, &scripts::slurm_doctor()),
             )
             .await
             .map_err(|_| anyhow::anyhow!("no answer within {} s", SCRIPT_LIMIT.as_secs()))?
@@ -119,6 +119,8 @@ pub fn checks(target: &Target, remote: &Remote) -> Vec<Check> {
         .slurm
         .partition
         .clone()
+        // sbatch's own default from the login shell, as a job gets it.
+        .or_else(|| Some(facts.get("env_partition").trim().to_string()).filter(|p| !p.is_empty()))
         .or_else(|| partitions.iter().find(|p| p.1).map(|p| p.0.clone()));
     checks.push(partition(target, &partitions, chosen.as_deref()));
     checks.push(submit(target, &facts, &options, &partitions));

@@ -18,10 +18,9 @@ set -u
 action=$1
 state=$2
 case $state in /*) ;; *) state=$PWD/$state ;; esac
+# (After slurm-lib.sh: times are Unix seconds.)
 LC_ALL=C
-SLURM_TIME_FORMAT=%s
-export LC_ALL SLURM_TIME_FORMAT
-unset SQUEUE_FORMAT SQUEUE_FORMAT2 SBATCH_OUTPUT SBATCH_ERROR
+export LC_ALL
 
 bounded() {
   if command -v timeout >/dev/null 2>&1; then timeout "$@"; else shift; "$@"; fi
@@ -285,7 +284,7 @@ EOF
         ;;
     esac
     log=$(printf '%s/log\n' "$state" | sed 's/%/%%/g')
-    out=$(bounded 60 sbatch --parsable --job-name=fenton-jupyter --output="$log" \
+    out=$(fj_user_time; bounded 60 sbatch --parsable --job-name=fenton-jupyter --output="$log" \
       --chdir="$state" "$@" "$state/job.sh" "$state" 2>&1)
     rc=$?
     job=$(printf '%s\n' "$out" | sed -n 's/^\([0-9][0-9]*\)\(;.*\)\{0,1\}$/\1/p' | tail -n 1)

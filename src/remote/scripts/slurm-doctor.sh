@@ -5,9 +5,10 @@
 # Usage: sh -s -- SINFO_NODES_FORMAT JUPYTER_STATE SBATCH_OPTION...
 nodes_format=$1 jupyter=$2
 shift 2
+# (After slurm-lib.sh. The user's SBATCH_PARTITION, SBATCH_ACCOUNT... stay: the test
+# submission is what fenton run would send.)
 LC_ALL=C
 export LC_ALL
-unset SINFO_FORMAT SQUEUE_FORMAT SQUEUE_FORMAT2 SBATCH_PARTITION SBATCH_ACCOUNT SBATCH_QOS
 err=$(mktemp 2>/dev/null || echo "/tmp/fenton-slurm-doctor.$$")
 trap 'rm -f "$err"' EXIT
 
@@ -25,6 +26,7 @@ out() {
   echo "${key}_code=$rc"
 }
 
+printf 'env_partition=%s\n' "${SBATCH_PARTITION-}" | head -n 1
 for p in sinfo squeue sbatch; do
   echo "path_$p=$(command -v "$p")"
 done

@@ -43,4 +43,16 @@ while [ "$fj_t" -gt 0 ]; do
   fj_nap 0.5
   fj_t=$((fj_t - 1))
 done
+# Gone from the queue, or ended in it; never said of a job nobody could ask about.
+case $fj_states in
+  UNREACHABLE)
+    printf 'fenton: the cluster'\''s controller stopped answering squeue after the cancel of job %s: whether it ended is not known; fenton jobs says once the controller answers\n' "$fj_sid" >&2
+    exit 1
+    ;;
+esac
+# shellcheck disable=SC2086
+if fj_active $fj_states; then
+  printf 'fenton: job %s is still %s 30 s after scancel: look with squeue -j %s, or fenton kill it again\n' "$fj_sid" "$(fj_shown "${fj_states% }")" "$fj_sid" >&2
+  exit 1
+fi
 echo killed

@@ -73,12 +73,13 @@ fj_ids=$({ printf '%s\n' "$fj_kept"; echo /; printf '%s\n' "$fj_names"; } | awk 
   done)
 exec 4>&-
 [ -n "$fj_ids" ] || exit 0
-# Times as seconds since the epoch, not in the cluster's local time.
-SLURM_TIME_FORMAT=%s
-export SLURM_TIME_FORMAT
 # JOBID|ARRAYJOBID|TASK|STATE|REASON|ELAPSED|LIMIT|LEFT|NODES|START
-fj_q=$(squeue -h -t all -u "$(id -un)" -o '%A|%F|%K|%T|%r|%M|%l|%L|%N|%S' 2>/dev/null) ||
-  echo "squeue-failed"
+# (When it fails, `squeue-failed` and its first word on why: then nobody knows how the jobs
+# still in the queue stand, and fenton says so rather than guess.)
+if ! fj_q=$(squeue -h -t all -u "$(id -un)" -o '%A|%F|%K|%T|%r|%M|%l|%L|%N|%S' 2>&1); then
+  printf 'squeue-failed %s\n' "$(printf '%s\n' "$fj_q" | grep . | head -n 1)"
+  fj_q=
+fi
 printf '%s\n' "$fj_q" | awk -F'|' -v ids="$fj_ids" '
   BEGIN { n = split(ids, list, " "); for (i = 1; i <= n; i++) want[list[i]] = 1 }
   ($2 in want) || ($1 in want) { print "squeue " $0 }'

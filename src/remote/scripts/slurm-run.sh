@@ -84,7 +84,8 @@ fj_watch() {
 
 fj_submit() {
   # (The job's files stay private; its output keeps the user's umask on the node.)
-  if fj_out=$(sbatch --parsable --job-name="$fj_name" --chdir="$fj_dir" --output="$fj_log" \
+  # (The job gets the user's time format back, or Slurm's default.)
+  if fj_out=$(fj_user_time; sbatch --parsable --job-name="$fj_name" --chdir="$fj_dir" --output="$fj_log" \
     --open-mode=append ${fj_array:+"--array=$fj_array"} "$@" "$fj_job/job.sh" 2>"$fj_job/sbatch.err" </dev/null); then
     fj_sid=${fj_out%%;*}
     case $fj_sid in

@@ -5,11 +5,9 @@
 #
 # Usage: sh -s -- SINFO_NODES_FORMAT SINFO_PARTITIONS_FORMAT SQUEUE_FORMAT
 nodes_format=$1 partitions_format=$2 squeue_format=$3
+# (After slurm-lib.sh: start times are Unix seconds, whatever the user's time format.)
 LC_ALL=C
-# Start times as Unix seconds, whatever the site's or the user's time format.
-SLURM_TIME_FORMAT=%s
-export LC_ALL SLURM_TIME_FORMAT
-unset SQUEUE_FORMAT SQUEUE_FORMAT2 SINFO_FORMAT SQUEUE_SORT SINFO_SORT SQUEUE_ALL
+export LC_ALL
 err=$(mktemp 2>/dev/null || echo "/tmp/fenton-slurm-status.$$")
 trap 'rm -f "$err"' EXIT
 

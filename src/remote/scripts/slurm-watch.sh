@@ -71,6 +71,15 @@ fj_ended() {
   fi
   fj_secs=$4
   case $fj_secs in '' | *[!0-9]*) fj_secs=0 ;; esac
+  # A job shorter than notify.d/min sends no end message (as on a box).
+  fj_min=$(fj_num min)
+  if [ "$fj_secs" -lt "$fj_min" ]; then
+    fj_results="not sent: it ran $(fj_human "$fj_secs"), under the $(fj_human "$fj_min") minimum"
+    printf '%s\n' "$fj_results" > "$1/notify.result"
+    fj_last skipped
+    rm -rf "$fj_n"
+    return 0
+  fi
   fj_title="$fj_name $fj_what on $fj_host"
   fj_tail=$(fj_tail 10)
   fj_text=$(
