@@ -486,6 +486,23 @@ mod tests {
         );
     }
 
+    /// What ssh makes of the Host `alias` in `file` (`ssh -G`, through fenton's own bounded
+    /// runner); a complaint from ssh fails the test.
+    fn read_back(file: &Path, alias: &str) -> String {
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-G")
+            .arg("-F")
+            .arg(file)
+            .arg(alias)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let out = ssh_g(cmd)
+            .expect("ssh, OpenSSH's client")
+            .unwrap_or_else(|said| panic!("ssh -G {alias} refused {}: {said}", file.display()));
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     #[test]
     fn ssh_reads_the_entry_back_as_written() {
         let dir = tempfile::tempdir().unwrap();
@@ -493,14 +510,7 @@ mod tests {
         let text = render("fenton-gpu", "gpu", RESOLVED, BASELINE, &ours).unwrap();
         let file = dir.path().join("config");
         fs::write(&file, &text).unwrap();
-        let out = Command::new("ssh")
-            .arg("-G")
-            .arg("-F")
-            .arg(&file)
-            .arg("fenton-gpu")
-            .output()
-            .expect("ssh, OpenSSH's client");
-        let got = String::from_utf8_lossy(&out.stdout);
+        let got = read_back(&file, "fenton-gpu");
         for want in [
             "hostname 10.0.0.%1",
             "port 2222",
@@ -525,15 +535,7 @@ mod tests {
         let text = render("fenton-x", "x", &resolved, "", &[]).unwrap();
         let file = dir.path().join("config");
         fs::write(&file, &text).unwrap();
-        let out = Command::new("ssh")
-            .arg("-G")
-            .arg("-F")
-            .arg(&file)
-            .arg("fenton-x")
-            .output()
-            .expect("ssh, OpenSSH's client");
-        assert!(out.status.success(), "{text}\n{out:?}");
-        let got = String::from_utf8_lossy(&out.stdout);
+        let got = read_back(&file, "fenton-x");
         for want in [
             "identityfile /keys/bob's key".to_string(),
             "identityfile /keys/a\"b\\c".to_string(),
