@@ -17,6 +17,16 @@ fn cluster() -> Option<(SlurmCluster, TestBox)> {
     Some((cluster, test))
 }
 
+/// A Slurm profile (with `profile`'s own lines) whose watcher looks every second and whose
+/// messages go to `server`.
+fn notifying(test: &TestBox, server: &HttpServer, profile: &str) {
+    test.write_config(
+        &(test.default_config(&format!("scheduler = \"slurm\"\n{profile}"))
+            + "[profile.box.slurm]\nwatch_every = 1\n"
+            + &channels(server)),
+    );
+}
+
 /// `fenton logs JOB -f`, for a job that ends within `secs`.
 fn follow(test: &TestBox, job: &str, secs: u64) -> Out {
     run(test.fenton(["logs", job, "-f"]), Duration::from_secs(secs))
@@ -311,11 +321,7 @@ fn the_login_node_tells_the_phone_how_a_job_ended() {
         return;
     };
     let server = HttpServer::start();
-    test.write_config(
-        &(test.default_config("scheduler = \"slurm\"\n")
-            + "[profile.box.slurm]\nwatch_every = 1\n"
-            + &channels(&server)),
-    );
+    notifying(&test, &server, "");
     let failing = start(
         &test,
         &[
@@ -702,11 +708,7 @@ fn a_slurm_job_promises_only_the_messages_the_login_node_sends() {
         return;
     };
     let server = HttpServer::start();
-    test.write_config(
-        &(test.default_config("scheduler = \"slurm\"\nnotify_by_default = true\n")
-            + "[profile.box.slurm]\nwatch_every = 1\n"
-            + &channels(&server)),
-    );
+    notifying(&test, &server, "notify_by_default = true\n");
     // Progress cannot be sent from the queue: said at once, the end message still sent.
     let out = test
         .run([
