@@ -771,20 +771,9 @@ impl Follow {
     /// Waits for `logs -f` to end with the job (exit 0), having reconnected, and checks it
     /// printed `line 1` … `line N` each exactly once.
     pub(crate) fn ends_with_every_line_once(self, n: usize, timeout: Duration) {
-        let Follow { child, got, reader } = self;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(child.wait_with_output());
-        });
-        let status = rx
-            .recv_timeout(timeout)
-            .unwrap_or_else(|_| panic!("logs -f did not end within {timeout:?}"))
-            .unwrap();
-        reader.join().unwrap();
-        let stderr = String::from_utf8_lossy(&status.stderr);
-        assert_eq!(status.status.code(), Some(0), "{stderr}");
+        let (code, text, stderr) = self.finish(timeout);
+        assert_eq!(code, Some(0), "{stderr}");
         assert!(stderr.contains("reconnecting"), "{stderr}");
-        let text = String::from_utf8(got.lock().unwrap().clone()).unwrap();
         let want: String = (1..=n).map(|i| format!("line {i}\n")).collect();
         assert!(text == want, "lines lost or repeated:\n{text}\n{stderr}");
     }
