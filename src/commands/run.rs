@@ -59,9 +59,6 @@ pub fn run(ctx: &Ctx, mut args: RunArgs) -> Result<Exit> {
         ));
     }
     let notify = notify && !files.is_empty();
-    if notify {
-        files.extend(watch.files());
-    }
     let remote = Remote::new(profile_name, profile)?;
     if remote.profile.scheduler == Scheduler::Slurm {
         // The end message (and its minimum) is all a Slurm job sends: the first of `what`.
@@ -71,16 +68,14 @@ pub fn run(ctx: &Ctx, mut args: RunArgs) -> Result<Exit> {
                 "on a Slurm profile only the end message is sent, not {unsent}: the login node's watcher sees the queue, not the log"
             ));
         }
-        let channels = notify
-            .then(|| {
-                let mut files = notify::files(&loaded.file.notify)?;
-                if watch.min > 0 {
-                    files.push(("min".to_string(), watch.min.to_string()));
-                }
-                anyhow::Ok((files, end.to_string()))
-            })
-            .transpose()?;
+        if watch.min > 0 {
+            files.push(("min".to_string(), watch.min.to_string()));
+        }
+        let channels = notify.then(|| (files, end.to_string()));
         return submit(&remote, &args, &name, channels);
+    }
+    if notify {
+        files.extend(watch.files());
     }
     let slurm_only = [
         ("--gpus", args.gpus.is_some()),
