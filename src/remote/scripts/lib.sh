@@ -96,6 +96,34 @@ fj_alive() {
   fj_pid_ok "$fj_v" && fj_live "$fj_v"
 }
 
+# fj_mkjob STAMP: makes the new job's directory, "$fj_jobs"/STAMP-NN, and fj_job becomes it.
+# NN is one past the highest taken in that second, found by a glob: a burst of runs in one
+# second (a script's loop) would otherwise try each taken id in turn, a program each (the
+# first of a second is made at once: the glob reads the whole directory). Until
+# then fj_job stays empty, so a script ended meanwhile removes no other job's directory.
+fj_mkjob() {
+  fj_i=0
+  if [ ! -d "$fj_jobs/$1-01" ] && mkdir "$fj_jobs/$1-01" 2>/dev/null; then
+    fj_job=$fj_jobs/$1-01
+    return 0
+  fi
+  for fj_d in "$fj_jobs/$1"-*; do
+    fj_v=${fj_d##*-}
+    while :; do case $fj_v in 0?*) fj_v=${fj_v#0} ;; *) break ;; esac; done
+    case $fj_v in '' | *[!0-9]* | ?????*) continue ;; esac
+    if [ "$fj_v" -gt "$fj_i" ]; then fj_i=$fj_v; fi
+  done
+  while :; do
+    fj_i=$((fj_i + 1))
+    case $fj_i in ?) fj_c=$fj_jobs/$1-0$fj_i ;; *) fj_c=$fj_jobs/$1-$fj_i ;; esac
+    if mkdir "$fj_c" 2>/dev/null; then
+      fj_job=$fj_c
+      return 0
+    fi
+    if [ ! -d "$fj_c" ] || [ "$fj_i" -ge 9999 ]; then fj_nospace "$fj_jobs"; fi
+  done
+}
+
 # fj_nospace PATH: ends the script with the line for a write in PATH that failed: no space
 # left (what a full disk looks like from here: under 1 MB free), or not writable.
 fj_nospace() {

@@ -43,16 +43,7 @@ trap 'exit 1' HUP INT TERM PIPE
 # The id's UTC time and the start's seconds, from one clock reading.
 fj_now=$(date -u '+%Y%m%d-%H%M%S %s')
 fj_stamp=${fj_now% *}
-fj_i=1
-while :; do
-  fj_job=$fj_jobs/$fj_stamp-$(printf %02d "$fj_i")
-  if mkdir "$fj_job" 2>/dev/null; then break; fi
-  if [ ! -d "$fj_job" ] || [ "$fj_i" -ge 999 ]; then
-    fj_job=
-    fj_nospace "$fj_jobs"
-  fi
-  fj_i=$((fj_i + 1))
-done
+fj_mkjob "$fj_stamp"
 # What the wrapper writes when the job ends is made here, full of blanks, for it to write
 # over in place: a job that fills the disk still gets its end recorded.
 {

@@ -36,16 +36,7 @@ trap '[ -n "$fj_job" ] && [ -z "$fj_keep" ] && rm -rf "$fj_job"' EXIT
 trap 'exit 1' HUP INT TERM PIPE
 fj_t=$(date -u '+%Y%m%d-%H%M%S %s')
 fj_stamp=${fj_t% *} fj_now=${fj_t#* }
-fj_i=1
-while :; do
-  fj_job=$fj_jobs/$fj_stamp-$(printf %02d "$fj_i")
-  if mkdir "$fj_job" 2>/dev/null; then break; fi
-  if [ ! -d "$fj_job" ] || [ "$fj_i" -ge 999 ]; then
-    fj_job=
-    fj_nospace "$fj_jobs"
-  fi
-  fj_i=$((fj_i + 1))
-done
+fj_mkjob "$fj_stamp"
 fj_pattern "$fj_job"
 fj_log=$fj_v/log
 if [ -n "$fj_array" ]; then fj_log=$fj_v/log.%a; fi
