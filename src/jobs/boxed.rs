@@ -189,10 +189,9 @@ pub async fn cancel(remote: &Remote, job: &str, grace: u64) -> Result<Cancelled>
 mod tests {
     use super::*;
 
-    /// A kept block cut short is dropped at the next job's lines, and the latest jobs and
-    /// those not ended are what a listing with a limit keeps.
+    /// A kept block cut short is dropped at the next job's lines.
     #[test]
-    fn blocks_cut_short_are_dropped_and_the_latest_kept() {
+    fn blocks_cut_short_are_dropped() {
         let text =
             "now 100\nolder 7\njob a\nname cut\njob b\nname b\nstarted 1\nended 2\nexit 0\nend\n\
                     job c\nname c\nstarted 3\nend\njob d\nname d\nstarted 4\nended 5\nexit 1\nend\n\
@@ -200,10 +199,6 @@ mod tests {
         let jobs = parse(text);
         let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
         assert_eq!(names, ["b", "c", "d", "e"]);
-        let listing = Listing::latest(jobs, Some(1));
-        let names: Vec<&str> = listing.jobs.iter().map(|j| j.name.as_str()).collect();
-        assert_eq!((names, listing.older), (vec!["c", "e"], 2));
-        assert_eq!(Listing::latest(parse(text), None).jobs.len(), 4);
     }
 
     #[test]

@@ -261,28 +261,6 @@ pub struct Listing {
     pub older: usize,
 }
 
-impl Listing {
-    /// Of `jobs` (oldest first), the `last` latest and those that have not ended.
-    pub fn latest(jobs: Vec<Job>, last: Option<usize>) -> Listing {
-        let Some(last) = last else {
-            return Listing { jobs, older: 0 };
-        };
-        let from = jobs.len().saturating_sub(last);
-        let mut listing = Listing {
-            jobs: Vec::new(),
-            older: 0,
-        };
-        for (i, job) in jobs.into_iter().enumerate() {
-            if i >= from || job.ended.is_none() {
-                listing.jobs.push(job);
-            } else {
-                listing.older += 1;
-            }
-        }
-        listing
-    }
-}
-
 /// Which backend a profile's jobs go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -303,7 +281,7 @@ impl Backend {
     pub async fn list(self, remote: &Remote, last: Option<usize>) -> anyhow::Result<Listing> {
         match self {
             Backend::Box => boxed::list(remote, last).await,
-            Backend::Slurm => Ok(Listing::latest(slurm::list(remote).await?, last)),
+            Backend::Slurm => slurm::list(remote, last).await,
         }
     }
 

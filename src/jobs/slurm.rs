@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use super::{boxed, last, printable, Cancelled, Job, Notify};
+use super::{boxed, last, printable, Cancelled, Job, Listing, Notify};
 use crate::config::Slurm;
 use crate::jobs::resources;
 use crate::remote::{scripts, sh, Remote, STEP_LIMIT};
@@ -454,6 +454,9 @@ pub fn parse(text: &str) -> Vec<Job> {
         match key {
             "now" => now = value.trim().parse().unwrap_or(0),
             "squeue-failed" => blind = true,
+            "older" => {}
+            // (A block cut short, which the login node never sends whole, is dropped here.)
+            "job" => fields = vec![(key.to_string(), value.to_string())],
             "end" => blocks.push(std::mem::take(&mut fields)),
             "squeue" => queue.extend(queued(value)),
             "sacct" => acct.extend(accounted(value)),
@@ -464,7 +467,10 @@ pub fn parse(text: &str) -> Vec<Job> {
         .iter()
         .map(|b| job(now, b, &queue, &acct, blind))
         .collect();
+    // A job may come twice, the later lines the newer; ids sort by submission.
+    jobs.reverse();
     jobs.sort_by(|a, b| a.id.cmp(&b.id));
+    jobs.dedup_by(|later, kept| later.id == kept.id);
     jobs
 }
 
@@ -631,9 +637,11 @@ fn job(
 /// The reason an unknown job gives when squeue did not answer.
 const NO_ANSWER: &str = "squeue did not answer";
 
-pub async fn list(remote: &Remote) -> Result<Vec<Job>> {
+/// `slurm-list.sh`: the jobs, or with `last` the `last` latest and those not over (the login
+/// node leaves out the rest and counts them).
+pub async fn list(remote: &Remote, last: Option<usize>) -> Result<Listing> {
     let body = format!("{}\n{}", scripts::SLURM_LIB, scripts::SLURM_LIST);
-    let out = boxed::output(remote, &body, &[] as &[&str]).await?;
+    let out = boxed::output(remote, &body, &[last.unwrap_or(0).to_string()]).await?;
     let text = String::from_utf8_lossy(&out.stdout);
     if let Some(why) = text.lines().find_map(|l| l.strip_prefix("squeue-failed")) {
         let why = printable(why.trim());
@@ -647,12 +655,20 @@ pub async fn list(remote: &Remote) -> Result<Vec<Job>> {
             remote.profile.host
         ));
     }
-    Ok(parse(&text))
+    let older = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("older "))
+        .filter_map(|n| n.trim().parse::<usize>().ok())
+        .sum();
+    Ok(Listing {
+        jobs: parse(&text),
+        older,
+    })
 }
 
 /// One job, by id, name or Slurm id, as `fenton jobs` shows it.
 pub async fn find(remote: &Remote, job: &str) -> Result<Option<Job>> {
-    let jobs = list(remote).await?;
+    let jobs = list(remote, None).await?.jobs;
     let (base, task) = match job.rsplit_once('.') {
         Some((b, t)) if t.bytes().all(|c| c.is_ascii_digit()) && !t.is_empty() => (b, Some(t)),
         _ => (job, None),
