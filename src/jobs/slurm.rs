@@ -449,9 +449,11 @@ pub fn parse(text: &str) -> Vec<Job> {
     let mut queue: Vec<Queued> = vec![];
     let mut acct: Vec<Accounted> = vec![];
     let mut blind = false;
+    let mut lasts: Vec<(&str, &str)> = vec![];
     for line in text.lines() {
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         match key {
+            "lastof" => lasts.push(value.split_once(' ').unwrap_or((value, ""))),
             "now" => now = value.trim().parse().unwrap_or(0),
             "squeue-failed" => blind = true,
             "older" => {}
@@ -461,6 +463,22 @@ pub fn parse(text: &str) -> Vec<Job> {
             "squeue" => queue.extend(queued(value)),
             "sacct" => acct.extend(accounted(value)),
             _ => fields.push((key.to_string(), value.to_string())),
+        }
+    }
+    // A running job's last log line comes after the blocks, from one tail for them all.
+    for block in &mut blocks {
+        let id = block
+            .iter()
+            .find(|(k, _)| k == "job")
+            .map(|(_, v)| v.clone());
+        let found = lasts
+            .iter()
+            .rev()
+            .find(|(of, _)| Some(*of) == id.as_deref());
+        if let Some((_, last)) = found {
+            if !block.iter().any(|(k, _)| k == "last") {
+                block.push(("last".into(), last.to_string()));
+            }
         }
     }
     let mut jobs: Vec<Job> = blocks
