@@ -455,11 +455,45 @@ fn the_saved_url_of_a_notebook_on_a_node_answers_again_after_a_killed_master() {
     wait_until("the master to die", Duration::from_secs(5), || {
         nb.test.masters().is_empty()
     });
+    // Twenty requests at once, as a browser tab's reload sends: one handshake for all.
     let before = nb.test.sshd.accepted();
-    assert_eq!(api_status(local, Some(&token)), Some(200));
+    let answers: Vec<Option<u16>> = std::thread::scope(|s| {
+        let asks: Vec<_> = (0..20)
+            .map(|_| s.spawn(|| api_status(local, Some(&token))))
+            .collect();
+        asks.into_iter().map(|a| a.join().unwrap()).collect()
+    });
+    assert_eq!(answers, vec![Some(200); 20]);
     assert_eq!(api_status(local, None), Some(403));
     assert_eq!(nb.test.sshd.accepted(), before + 1, "one new handshake");
     assert_eq!(nb.run(&["jupyter", "url"]).ok().stdout, url);
+
+    // A file larger than any buffer on the way comes through whole.
+    let big: Vec<u8> = (0..8 << 20)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(nb.test.root.join("notebooks/big.bin"), &big).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let got = agent
+        .get(format!("http://127.0.0.1:{local}/files/big.bin"))
+        .header("Authorization", format!("token {token}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap();
+    assert!(
+        got == big,
+        "{} bytes came, {} were sent",
+        got.len(),
+        big.len()
+    );
 
     let hop = nb.state("hop.sock").to_string_lossy().into_owned();
     let list = nb.run(&["tunnel", "list"]).ok();
