@@ -773,15 +773,24 @@ impl Holder {
         deadline: tokio::time::Instant,
     ) -> Result<(UnixStream, u64), String> {
         let listen = self.relay_path(local);
+        let seen = self.generation.load(SeqCst);
         let attempt = async {
-            let mut made = self.relays.lock().await;
-            let seen = self.generation.load(SeqCst);
-            if made.get(&local).is_some_and(|p| p == path) {
-                if let Ok(stream) = UnixStream::connect(&listen).await {
+            let made =
+                |relays: &BTreeMap<u16, String>| relays.get(&local).is_some_and(|p| p == path);
+            if made(&*self.relays.lock().await) {
+                if let Ok(stream) = connect_relay(&listen).await {
                     return Ok((stream, seen));
                 }
             }
-            let was = made.remove(&local);
+            let mut relays = self.relays.lock().await;
+            // Another connection may have made it again meanwhile.
+            if made(&relays) {
+                if let Ok(stream) = connect_relay(&listen).await {
+                    return Ok((stream, self.generation.load(SeqCst)));
+                }
+            }
+            let seen = self.generation.load(SeqCst);
+            let was = relays.remove(&local);
             match mux::greet(&self.control).await {
                 Ok(_) => {}
                 Err(mux::Error::NoMaster(_)) => self
@@ -809,8 +818,8 @@ impl Holder {
                 "the shared connection forwards {} -> {path}",
                 listen.display()
             ));
-            made.insert(local, path.to_string());
-            let stream = UnixStream::connect(&listen).await.map_err(|e| {
+            relays.insert(local, path.to_string());
+            let stream = connect_relay(&listen).await.map_err(|e| {
                 format!(
                     "the shared connection's forward at {} does not answer: {e}",
                     listen.display()
@@ -818,9 +827,13 @@ impl Holder {
             })?;
             Ok((stream, self.generation.load(SeqCst)))
         };
-        tokio::time::timeout_at(deadline, attempt)
-            .await
-            .unwrap_or_else(|_| Err(self.late()))
+        match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(made) => made,
+            Err(_) => {
+                tokio::spawn(self.clone().end_stalled(seen));
+                Err(self.late())
+            }
+        }
     }
 
     /// Whether the socket at `path` on the box answers through the forward on `local`: a
@@ -1014,6 +1027,19 @@ async fn accept(
 /// answers both with the same "connect failed" (OpenSSH's serverloop.c), so both are said.
 fn closed(path: &str) -> String {
     format!("the box closed the connection to {path} at once: nothing listens there, or its sshd forbids forwarding to Unix sockets (AllowStreamLocalForwarding)")
+}
+
+/// Connects to the master's forward at `listen`. A full queue (a burst of connections the
+/// master has not accepted yet) is waited out, briefly at random; the caller bounds it.
+async fn connect_relay(listen: &Path) -> std::io::Result<UnixStream> {
+    loop {
+        match UnixStream::connect(listen).await {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                tokio::time::sleep(Duration::from_millis(fastrand::u64(2..=20))).await;
+            }
+            connected => return connected,
+        }
+    }
 }
 
 /// A Unix socket, as the shared connection forwards one.
