@@ -727,6 +727,15 @@ mod tests {
             assert_eq!(Target::parse(&t.text()), Some(t.clone()));
         }
         assert_eq!(Target::parse("nonsense"), None);
+        // The forwarder holds a socket target as a socket, a node's address as TCP.
+        let hop = Target::Socket("/a b/hop.sock".into()).forward(8888);
+        assert_eq!(hop, Forward::socket(8888, "/a b/hop.sock", "jupyter"));
+        let node = Target::Tcp("10.0.0.5".into(), 8890);
+        assert_eq!(
+            (node.forward(9).host.as_str(), node.forward(9).port),
+            ("10.0.0.5", 8890)
+        );
+        assert!(node.is(&node.forward(9)) && !node.is(&hop));
     }
 
     #[test]
