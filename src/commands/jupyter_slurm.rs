@@ -7,22 +7,21 @@
 //! ssh there, "the hop", forwards a private Unix socket in the state directory to it), else
 //! on the node's address, which `start`, `status` and `doctor` then say, since anyone on the
 //! cluster network can reach it (its token still guards it). The forward from here goes to
-//! the socket, or to the node's address and port, over the shared connection. The token is
+//! the socket, or to the node's address and port, held by fenton's forwarder as a box's is,
+//! so that a saved URL outlives the shared connection (`remote::holder`). The token is
 //! made here and travels as on a box: inside the script on stdin, into a 0600 file that
 //! Jupyter reads through `JUPYTER_TOKEN_FILE`.
 
 use std::fs;
-use std::net::{Ipv4Addr, TcpListener};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use openssh::{ForwardType, Socket};
 
 use super::jupyter::{answered, last_line, missing, new_token, probe, show, unwrapped, Reply};
 use super::Ctx;
 use crate::cli::{JupyterCommand, JupyterStartArgs};
 use crate::exit::Exit;
+use crate::remote::holder::{Forward, Opened};
 use crate::remote::{scripts, sh, Remote, STEP_LIMIT};
 use crate::status::slurm::duration;
 use crate::ui;
@@ -189,13 +188,22 @@ enum Target {
 }
 
 impl Target {
-    fn socket(&self) -> Socket<'_> {
+    /// The forwarder's forward from 127.0.0.1:`local` here to it.
+    fn forward(&self, local: u16) -> Forward {
         match self {
-            Target::Socket(path) => Socket::UnixSocket {
-                path: Path::new(path).into(),
+            Target::Socket(path) => Forward::socket(local, path, "jupyter"),
+            Target::Tcp(host, port) => Forward {
+                local,
+                host: host.clone(),
+                port: *port,
+                kind: "jupyter".into(),
             },
-            Target::Tcp(host, port) => Socket::new(host, *port),
         }
+    }
+
+    /// Whether `forward` goes to it.
+    fn is(&self, forward: &Forward) -> bool {
+        *forward == self.forward(forward.local)
     }
 
     fn text(&self) -> String {
@@ -399,18 +407,11 @@ async fn start(
         notebook.node
     ));
     let preferred = args.local_port.unwrap_or(config.local_port);
-    let local = forward(
-        remote,
-        &target,
-        &token,
-        preferred,
-        args.local_port.is_some(),
-    )
-    .await?;
+    let local = forward(remote, &target, preferred, args.local_port.is_some())?;
     spinner.say(format!(
         "waiting for Jupyter to answer at http://127.0.0.1:{local}/ …"
     ));
-    wait_answer(local, &token, &notebook, start_timeout).await?;
+    wait_answer(remote, local, &token, &notebook, start_timeout).await?;
     drop(spinner);
     let how = if reused {
         "was already running".to_string()
@@ -453,14 +454,31 @@ fn queue_reason(line: &str) -> String {
     }
 }
 
-/// Polls until Jupyter answers with the token through the forward.
+/// Polls until Jupyter answers with the token through the forward. A forward whose every
+/// connection the login node closes at once for a few seconds is said then, not after the
+/// whole `timeout`: its sshd most likely forbids forwarding to the hop's socket.
 async fn wait_answer(
+    remote: &Remote,
     local: u16,
     token: &str,
     notebook: &Notebook,
     timeout: Duration,
 ) -> Result<()> {
-    if let Err(said) = answered(local, token, Instant::now() + timeout).await {
+    let started = Instant::now();
+    let early = started + REFUSED_AFTER.min(timeout);
+    if answered(local, token, early).await.is_err() {
+        if let Some(Target::Socket(path)) = notebook.target() {
+            let held = remote.held_forwards(true)?;
+            let probe = held.iter().find(|l| l.forward.local == local);
+            if probe.is_some_and(|l| l.answer.contains("at once")) {
+                bail!(
+                    "the login node closes every forwarded connection to Jupyter's hop ({path}) at once: its sshd forbids forwarding to Unix sockets (AllowStreamLocalForwarding in its sshd_config), or the hop died (`fenton jupyter start` brings it back); ask the cluster's admins to allow it, and `fenton jupyter stop` ends Jupyter's job {}",
+                    notebook.job
+                );
+            }
+        }
+    }
+    if let Err(said) = answered(local, token, started + timeout).await {
         bail!(
             "Jupyter's job {} runs on {}, but its server did not answer through http://127.0.0.1:{local}/ within {} s ({said}): its log is {}/log on the cluster; `fenton jupyter stop` ends the job",
             notebook.job,
@@ -472,41 +490,57 @@ async fn wait_answer(
     Ok(())
 }
 
-/// The local forward to the notebook: the recorded one when Jupyter answers through it, else
-/// a new one from `preferred` on.
-async fn forward(
-    remote: &Remote,
-    target: &Target,
-    token: &str,
-    preferred: u16,
-    insist: bool,
-) -> Result<u16> {
+/// How long Jupyter may not answer through the forward before the forward itself is asked
+/// whether the login node refuses it.
+const REFUSED_AFTER: Duration = Duration::from_secs(5);
+
+/// The local forward to the notebook, held by fenton's forwarder: on the recorded port (the
+/// URL saved before), else on `preferred` (first when `insist`), else on the next free one.
+fn forward(remote: &Remote, target: &Target, preferred: u16, insist: bool) -> Result<u16> {
     let _lock = crate::lock::exclusive(
         &remote.state_file("jupyter.lock"),
         Some(Duration::from_secs(30)),
         "forwarding a port to Jupyter",
     )?;
-    if let Some((local, was)) = recorded(remote) {
-        let wanted = !insist || local == preferred;
-        if wanted && &was == target && probe(local, Some(token)) == Some(200) {
-            return Ok(local);
+    let first = match recorded(remote) {
+        Some((local, _)) if !insist => local,
+        _ => preferred,
+    };
+    let held = remote.held_forwards(false)?;
+    // A tunnel of the user's on that port is theirs, not Jupyter's.
+    let others: Vec<u16> = held
+        .iter()
+        .filter(|l| l.forward.kind != "jupyter")
+        .map(|l| l.forward.local)
+        .collect();
+    let mut local = first;
+    loop {
+        let opened = if others.contains(&local) {
+            Opened::Busy
+        } else {
+            remote.hold_forward(&target.forward(local))?
+        };
+        if opened != Opened::Busy {
+            break;
         }
-        cancel(remote, local, &was).await;
-        forget(remote);
+        if local >= first.saturating_add(100) || local == u16::MAX {
+            bail!(
+                "no free local port in {first}..{local}: close what uses them, or set jupyter.local_port to another"
+            );
+        }
+        local += 1;
     }
-    let mut local = free_local_port(preferred)?;
-    if local != preferred {
+    if local != first {
         ui::info(format_args!(
-            "local port {preferred} is busy: using {local} instead"
+            "local port {first} is busy: using {local} instead"
         ));
     }
-    if let Err(e) = request(remote, local, target).await {
-        let next = free_local_port(local.saturating_add(1)).map_err(|_| e)?;
-        ui::info(format_args!(
-            "local port {local} is busy: using {next} instead"
-        ));
-        local = next;
-        request(remote, local, target).await?;
+    // Jupyter's forward from before, on another port, goes.
+    for old in held
+        .iter()
+        .filter(|l| l.forward.kind == "jupyter" && l.forward.local != local)
+    {
+        remote.release_forward(old.forward.local)?;
     }
     let path = remote.state_file("jupyter-slurm");
     fs::write(&path, format!("{local} {}\n", target.text()))
@@ -514,57 +548,17 @@ async fn forward(
     Ok(local)
 }
 
-/// The first port from `from` on that nobody listens on at 127.0.0.1.
-fn free_local_port(from: u16) -> Result<u16> {
-    (from..=from.saturating_add(100))
-        .find(|&port| TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok())
-        .with_context(|| {
-            format!(
-                "no free local port from {from} to {}: set jupyter.local_port to another",
-                from.saturating_add(100)
-            )
-        })
-}
-
-/// Asks the shared connection for the forward. The forwarder that holds a box's Jupyter
-/// carries TCP only, and the hop's end is a Unix socket (so only its owner reaches it): this
-/// forward is the ssh master's, and `jupyter open` makes it again after the master is gone.
-async fn request(remote: &Remote, local: u16, target: &Target) -> Result<()> {
-    let session = remote.session().await?;
-    ui::trace_remote(&format!(
-        "ssh -O forward -L 127.0.0.1:{local}:{}",
-        target.text()
-    ));
-    session
-        .request_port_forward(
-            ForwardType::Local,
-            (Ipv4Addr::LOCALHOST, local),
-            target.socket(),
-        )
-        .await
-        .with_context(|| {
-            format!(
-                "the shared connection refused to forward 127.0.0.1:{local} to {} on the login node: is local port {local} taken, or does the login node's sshd forbid forwarding (AllowTcpForwarding, AllowStreamLocalForwarding)?",
-                target.text()
-            )
-        })
-}
-
-async fn cancel(remote: &Remote, local: u16, target: &Target) {
-    let Some(session) = remote.live_session().await else {
-        return;
-    };
-    ui::trace_remote(&format!(
-        "ssh -O cancel -L 127.0.0.1:{local}:{}",
-        target.text()
-    ));
-    let _ = session
-        .close_port_forward(
-            ForwardType::Local,
-            (Ipv4Addr::LOCALHOST, local),
-            target.socket(),
-        )
-        .await;
+/// Ends the recorded forward, if the forwarder holds it.
+fn release(remote: &Remote) -> Result<()> {
+    if let Some((local, target)) = recorded(remote) {
+        let held = remote.held_forwards(false)?;
+        if held.iter().any(|l| {
+            l.forward.local == local && l.forward.kind == "jupyter" && target.is(&l.forward)
+        }) {
+            remote.release_forward(local)?;
+        }
+    }
+    Ok(())
 }
 
 /// The forward recorded here: (local port, where it goes).
@@ -650,14 +644,7 @@ async fn open(remote: &Remote, browser: bool) -> Result<Exit> {
             n.state.to_lowercase()
         );
     };
-    let local = forward(
-        remote,
-        &target,
-        &token,
-        remote.profile.jupyter.local_port,
-        false,
-    )
-    .await?;
+    let local = forward(remote, &target, remote.profile.jupyter.local_port, false)?;
     if browser {
         show(remote, local, &token, true)
     } else {
@@ -673,9 +660,7 @@ async fn stop(remote: &Remote) -> Result<Exit> {
         Duration::from_secs(remote.profile.connect_timeout + 70),
     )
     .await?;
-    if let Some((local, target)) = recorded(remote) {
-        cancel(remote, local, &target).await;
-    }
+    release(remote)?;
     forget(remote);
     let _ = fs::remove_file(remote.state_file("jupyter.html"));
     let job = reply.rest.split(' ').next().unwrap_or("");
@@ -742,6 +727,15 @@ mod tests {
             assert_eq!(Target::parse(&t.text()), Some(t.clone()));
         }
         assert_eq!(Target::parse("nonsense"), None);
+        // The forwarder holds a socket target as a socket, a node's address as TCP.
+        let hop = Target::Socket("/a b/hop.sock".into()).forward(8888);
+        assert_eq!(hop, Forward::socket(8888, "/a b/hop.sock", "jupyter"));
+        let node = Target::Tcp("10.0.0.5".into(), 8890);
+        assert_eq!(
+            (node.forward(9).host.as_str(), node.forward(9).port),
+            ("10.0.0.5", 8890)
+        );
+        assert!(node.is(&node.forward(9)) && !node.is(&hop));
     }
 
     #[test]

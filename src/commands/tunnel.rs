@@ -214,10 +214,9 @@ fn list(remote: &Remote) -> Result<Exit> {
             format!("down: {}", ui::clean(&l.answer))
         };
         crate::outln!(
-            "127.0.0.1:{} -> {}:{}{whose}\t{state}\t{} down, {} up, {} connections ({} open, {} failed)",
+            "127.0.0.1:{} -> {}{whose}\t{state}\t{} down, {} up, {} connections ({} open, {} failed)",
             f.local,
-            f.host,
-            f.port,
+            ui::clean(&f.target()),
             bytes(l.down),
             bytes(l.up),
             l.connections,

@@ -11,13 +11,20 @@
 //! time and does not answer a round trip either is ended, so the next connection makes a new
 //! one instead of waiting on a link that died under it.
 //!
+//! A forward to a Unix socket on the box (a Slurm notebook's hop) cannot be such a stream
+//! before OpenSSH 9.4: older masters (9.2 in Debian 12) open `direct-tcpip` for every stdio
+//! forward, the port cut to 16 bits. For those the master is asked to listen on a socket in
+//! the private directory (`ssh -O forward -L SOCK:PATH`) and each accepted connection is
+//! carried to that; the master's forward is made again whenever nothing answers there (a new
+//! master, or none: then it is opened again, as for a stream).
+//!
 //! It ends when its last forward is closed, on `stop` (`fenton disconnect --all`), after
 //! `forward_idle_timeout` seconds without a connection (when set), and when its socket is
 //! removed: the login session's runtime directory went (logout), or someone cleaned it.
 //!
 //! fenton commands talk to it on a Unix socket in the connection's private directory, one
-//! line per request: `hello`, `open LOCAL HOST PORT KIND`, `close LOCAL`, `list [probe]`,
-//! `stop`.
+//! line per request: `hello`, `open LOCAL HOST PORT KIND`, `open-socket LOCAL KIND PATH`,
+//! `close LOCAL`, `list [probe]`, `stop`.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -36,11 +43,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::task::JoinSet;
 
+use openssh::ForwardType;
+
 use super::{master, mux, runtime, Remote};
 use crate::ui;
 
 /// What a forwarder answers to `hello`: another version is stopped and replaced.
-const PROTOCOL: &str = "fenton-forwards 1";
+const PROTOCOL: &str = "fenton-forwards 2";
 /// The time past `connect_timeout` a connection waits for the box.
 const MARGIN: Duration = Duration::from_secs(3);
 /// How long a round trip through a master may take before it counts as dead.
@@ -52,14 +61,47 @@ const SPARE_KEEP: Duration = Duration::from_secs(5);
 /// stream has ended, before it lets go of the control connection (which ends it anyway).
 const LINGER: Duration = Duration::from_secs(3);
 
-/// One forward: 127.0.0.1:`local` here to `host`:`port` as the box sees it. `kind` says whose
-/// it is (`jupyter`, `tunnel`).
+/// One forward: 127.0.0.1:`local` here to `host`:`port` as the box sees it, or with `port`
+/// 0 to the Unix socket at the path `host` on the box (see [`Forward::socket`]). `kind` says
+/// whose it is (`jupyter`, `tunnel`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forward {
     pub local: u16,
     pub host: String,
     pub port: u16,
     pub kind: String,
+}
+
+impl Forward {
+    /// A forward to the Unix socket at `path` on the box.
+    pub fn socket(local: u16, path: &str, kind: &str) -> Forward {
+        Forward {
+            local,
+            host: path.to_string(),
+            port: 0,
+            kind: kind.to_string(),
+        }
+    }
+
+    /// Where it goes on the box, as `tunnel list` says it: `HOST:PORT` or the socket's path.
+    pub fn target(&self) -> String {
+        target(&self.host, self.port)
+    }
+
+    /// The line that asks a forwarder to hold it: a path may hold spaces, so it comes last.
+    fn request(&self) -> String {
+        match self.port {
+            0 => format!("open-socket {} {} {}", self.local, self.kind, self.host),
+            port => format!("open {} {} {port} {}", self.local, self.host, self.kind),
+        }
+    }
+}
+
+fn target(host: &str, port: u16) -> String {
+    match port {
+        0 => host.to_string(),
+        port => format!("{host}:{port}"),
+    }
 }
 
 /// A forward as `list` reports it.
@@ -213,10 +255,7 @@ impl Remote {
 
     /// Holds a forward in the forwarder, starting it if need be.
     pub fn hold_forward(&self, forward: &Forward) -> Result<Opened> {
-        let request = format!(
-            "open {} {} {} {}",
-            forward.local, forward.host, forward.port, forward.kind
-        );
+        let request = forward.request();
         // One that ends (its last forward just closed) as we ask is replaced, once.
         let mut answer = None;
         for _ in 0..2 {
@@ -318,6 +357,9 @@ struct Holder {
     /// Held while the master is opened or ended; holds what the last opening said.
     flight: Arc<tokio::sync::Mutex<Option<String>>>,
     forwards: Mutex<BTreeMap<u16, Held>>,
+    /// The forwards to a socket on the box that the master was asked to listen for, by
+    /// local port: where each goes. Held while one is made.
+    relays: tokio::sync::Mutex<BTreeMap<u16, String>>,
     /// A control connection to the master, greeted, ready for the next forwarded
     /// connection (which then waits for one exchange fewer), and when it was made.
     spare: Mutex<Option<(mux::Greeted, Instant)>>,
@@ -398,6 +440,7 @@ pub fn serve(remote: Remote, socket: &Path) -> Result<()> {
             generation: AtomicU64::new(0),
             flight: Arc::new(tokio::sync::Mutex::new(None)),
             forwards: Mutex::new(BTreeMap::new()),
+            relays: tokio::sync::Mutex::new(BTreeMap::new()),
             spare: Mutex::new(None),
             greeting: std::sync::atomic::AtomicBool::new(false),
             active: AtomicU64::new(0),
@@ -520,6 +563,10 @@ async fn request(holder: Arc<Holder>, mut stream: UnixStream) {
             }
             _ => "error a bad request\n".into(),
         },
+        ["open-socket", ..] => match open_socket(&line) {
+            Some((local, kind, path)) => holder.open(local, path, 0, kind),
+            None => "error a bad request\n".into(),
+        },
         ["close", local] => match local.parse() {
             Ok(local) => {
                 let answer = holder.close(local).await;
@@ -545,6 +592,18 @@ async fn request(holder: Arc<Holder>, mut stream: UnixStream) {
     let _ = stream.shutdown().await;
 }
 
+/// The local port, kind and path of an `open-socket` line. The path is absolute and holds
+/// no tab or newline (`list` answers in such lines); it may hold spaces.
+fn open_socket(line: &str) -> Option<(u16, &str, &str)> {
+    let mut f = line.strip_prefix("open-socket ")?.splitn(3, ' ');
+    let local = f.next()?.parse().ok().filter(|&l| l != 0)?;
+    let kind = f.next().filter(|k| !k.is_empty())?;
+    let path = f
+        .next()
+        .filter(|p| p.starts_with('/') && !p.contains(['\t', '\n']))?;
+    Some((local, kind, path))
+}
+
 impl Holder {
     fn open(self: &Arc<Self>, local: u16, host: &str, port: u16, kind: &str) -> String {
         let mut forwards = self.forwards.lock().unwrap();
@@ -554,8 +613,9 @@ impl Holder {
                 return "ok already\n".into();
             }
             log(format_args!(
-                "127.0.0.1:{local} now goes to {host}:{port} (was {}:{})",
-                target.0, target.1
+                "127.0.0.1:{local} now goes to {} (was {})",
+                self::target(host, port),
+                self::target(&target.0, target.1)
             ));
             *target = (host.to_string(), port);
             held.kind = kind.to_string();
@@ -570,7 +630,10 @@ impl Holder {
             Err(e) if e.kind() == ErrorKind::AddrInUse => return "busy\n".into(),
             Err(e) => return format!("error {e}\n"),
         };
-        log(format_args!("holding 127.0.0.1:{local} -> {host}:{port}"));
+        log(format_args!(
+            "holding 127.0.0.1:{local} -> {}",
+            target(host, port)
+        ));
         let target = Arc::new(Mutex::new((host.to_string(), port)));
         let stats = Arc::new(Stats::default());
         let task = tokio::spawn(accept(
@@ -600,6 +663,15 @@ impl Holder {
         held.task.abort();
         // Once it has ended, the port is free and its connections are cut.
         let _ = held.task.await;
+        if let Some(path) = self.relays.lock().await.remove(&local) {
+            let listen = self.relay_path(local);
+            if let Some(session) = self.remote.live_at(&self.control).await {
+                let _ = session
+                    .close_port_forward(ForwardType::Local, unix(&listen), unix(Path::new(&path)))
+                    .await;
+            }
+            let _ = std::fs::remove_file(listen);
+        }
         log(format_args!("closed 127.0.0.1:{local}"));
         "ok\n".into()
     }
@@ -616,17 +688,19 @@ impl Holder {
             })
             .collect();
         let mut probes = JoinSet::new();
-        for (i, (_, host, port, _, _)) in snapshot.iter().enumerate() {
+        for (i, (local, host, port, _, _)) in snapshot.iter().enumerate() {
             if !probe {
                 break;
             }
-            let (me, host, port) = (self.clone(), host.clone(), *port);
+            let (me, local, host, port) = (self.clone(), *local, host.clone(), *port);
             probes.spawn(async move {
                 let deadline = tokio::time::Instant::now() + me.bound;
-                let answer = match me.channel(&host, port, deadline).await {
-                    Ok(_) => "answers".to_string(),
-                    Err(e) => e,
+                let answer = if port == 0 {
+                    me.probe_socket(local, &host, deadline).await
+                } else {
+                    me.channel(&host, port, deadline).await.map(drop)
                 };
+                let answer = answer.map_or_else(|e| e, |()| "answers".to_string());
                 (i, answer)
             });
         }
@@ -681,6 +755,106 @@ impl Holder {
                 }
                 me.greeting.store(false, SeqCst);
             });
+        }
+    }
+
+    /// Where the master listens for the forward on `local` to a socket on the box.
+    fn relay_path(&self, local: u16) -> PathBuf {
+        self.remote.state_file(&format!("{local}.sock"))
+    }
+
+    /// A connection to the socket at `path` on the box for the forward on `local`, by
+    /// `deadline`: to the master's forward at [`Holder::relay_path`], which is made again
+    /// when nothing answers there (the master is new, or gone: then it is opened again).
+    async fn relay(
+        self: &Arc<Self>,
+        local: u16,
+        path: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<(UnixStream, u64), String> {
+        let listen = self.relay_path(local);
+        let seen = self.generation.load(SeqCst);
+        let attempt = async {
+            let made =
+                |relays: &BTreeMap<u16, String>| relays.get(&local).is_some_and(|p| p == path);
+            if made(&*self.relays.lock().await) {
+                if let Ok(stream) = connect_relay(&listen).await {
+                    return Ok((stream, seen));
+                }
+            }
+            let mut relays = self.relays.lock().await;
+            // Another connection may have made it again meanwhile.
+            if made(&relays) {
+                if let Ok(stream) = connect_relay(&listen).await {
+                    return Ok((stream, self.generation.load(SeqCst)));
+                }
+            }
+            let seen = self.generation.load(SeqCst);
+            let was = relays.remove(&local);
+            match mux::greet(&self.control).await {
+                Ok(_) => {}
+                Err(mux::Error::NoMaster(_)) => self
+                    .reconnect(seen)
+                    .await
+                    .map_err(|e| format!("cannot reach the box: {e}"))?,
+                Err(e) => return Err(e.to_string()),
+            }
+            let session = Remote::mux(&self.control);
+            // A master that still holds a forward from there (its socket was removed, or
+            // it went elsewhere) would take the request as done and listen on nothing.
+            let mut old = vec![path.to_string()];
+            old.extend(was.filter(|w| w != path));
+            for old in &old {
+                let _ = session
+                    .close_port_forward(ForwardType::Local, unix(&listen), unix(Path::new(old)))
+                    .await;
+            }
+            let _ = std::fs::remove_file(&listen);
+            session
+                .request_port_forward(ForwardType::Local, unix(&listen), unix(Path::new(path)))
+                .await
+                .map_err(|e| format!("the shared connection did not forward to {path}: {e}"))?;
+            log(format_args!(
+                "the shared connection forwards {} -> {path}",
+                listen.display()
+            ));
+            relays.insert(local, path.to_string());
+            let stream = connect_relay(&listen).await.map_err(|e| {
+                format!(
+                    "the shared connection's forward at {} does not answer: {e}",
+                    listen.display()
+                )
+            })?;
+            Ok((stream, self.generation.load(SeqCst)))
+        };
+        match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(made) => made,
+            Err(_) => {
+                tokio::spawn(self.clone().end_stalled(seen));
+                Err(self.late())
+            }
+        }
+    }
+
+    /// Whether the socket at `path` on the box answers through the forward on `local`: a
+    /// refusal comes back within a round trip to the box (measured by one) as an end.
+    async fn probe_socket(
+        self: &Arc<Self>,
+        local: u16,
+        path: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), String> {
+        let (mut stream, _) = self.relay(local, path, deadline).await?;
+        let start = Instant::now();
+        let _ = tokio::time::timeout(
+            ROUND_TRIP,
+            mux::stdio_forward(&self.control, "127.0.0.1", 1),
+        )
+        .await;
+        let wait = (start.elapsed() * 2 + Duration::from_millis(100)).min(ROUND_TRIP);
+        match tokio::time::timeout(wait, stream.read(&mut [0u8; 1])).await {
+            Ok(Ok(0) | Err(_)) => Err(closed(path)),
+            Ok(Ok(_)) | Err(_) => Ok(()),
         }
     }
 
@@ -849,6 +1023,30 @@ async fn accept(
     }
 }
 
+/// Why the box ended a connection to the socket at `path` before a byte came back. Its sshd
+/// answers both with the same "connect failed" (OpenSSH's serverloop.c), so both are said.
+fn closed(path: &str) -> String {
+    format!("the box closed the connection to {path} at once: nothing listens there, or its sshd forbids forwarding to Unix sockets (AllowStreamLocalForwarding)")
+}
+
+/// Connects to the master's forward at `listen`. A full queue (a burst of connections the
+/// master has not accepted yet) is waited out, briefly at random; the caller bounds it.
+async fn connect_relay(listen: &Path) -> std::io::Result<UnixStream> {
+    loop {
+        match UnixStream::connect(listen).await {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                tokio::time::sleep(Duration::from_millis(fastrand::u64(2..=20))).await;
+            }
+            connected => return connected,
+        }
+    }
+}
+
+/// A Unix socket, as the shared connection forwards one.
+fn unix(path: &Path) -> openssh::Socket<'_> {
+    openssh::Socket::UnixSocket { path: path.into() }
+}
+
 /// Counts a connection as active while it lives, however it ends.
 struct Active<'a>(&'a Holder, &'a Stats);
 
@@ -875,13 +1073,92 @@ async fn carry(
     let _active = Active(&holder, &stats);
     let _ = tcp.set_nodelay(true);
     let deadline = tokio::time::Instant::now() + holder.bound;
-    let carried = match holder.ask(&host, port, deadline).await {
-        Ok((channel, seen)) => pump(&holder, tcp, channel, seen, deadline, &stats).await,
-        Err(e) => Err(e),
+    let carried = if port == 0 {
+        match holder.relay(local, &host, deadline).await {
+            Ok((stream, seen)) => match splice(&holder, tcp, stream, seen, &stats).await {
+                Ended::Closed => Err(closed(&host)),
+                Ended::Done => Ok(()),
+            },
+            Err(e) => Err(e),
+        }
+    } else {
+        match holder.ask(&host, port, deadline).await {
+            Ok((channel, seen)) => pump(&holder, tcp, channel, seen, deadline, &stats).await,
+            Err(e) => Err(e),
+        }
     };
     if let Err(e) = carried {
         stats.failed.fetch_add(1, SeqCst);
-        log(format_args!("127.0.0.1:{local} -> {host}:{port}: {e}"));
+        log(format_args!(
+            "127.0.0.1:{local} -> {}: {e}",
+            target(&host, port)
+        ));
+    }
+}
+
+/// How a spliced connection ended.
+#[derive(PartialEq)]
+enum Ended {
+    Done,
+    /// The box's side ended before a byte came from it, while ours was still sending.
+    Closed,
+}
+
+/// Carries bytes both ways between a local connection and the master's forward to a socket
+/// on the box, until both directions are done; each passes its end of file on. Nothing from
+/// the box within the holder's bound may mean the link died under the master of generation
+/// `seen` (`end_stalled`, which ends it only if a round trip fails too, and with it this
+/// connection).
+async fn splice(
+    holder: &Arc<Holder>,
+    tcp: TcpStream,
+    stream: UnixStream,
+    seen: u64,
+    stats: &Stats,
+) -> Ended {
+    let (mut from_here, mut to_here) = tcp.into_split();
+    let (mut from_box, mut to_box) = stream.into_split();
+    let up = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = from_here.read(&mut buf).await {
+            if n == 0 || to_box.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            stats.up.fetch_add(n as u64, SeqCst);
+        }
+        let _ = to_box.shutdown().await;
+    };
+    let down = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0;
+        let first = tokio::time::timeout(holder.bound, from_box.readable()).await;
+        if first.is_err() {
+            tokio::spawn(holder.clone().end_stalled(seen));
+        }
+        while let Ok(n) = from_box.read(&mut buf).await {
+            if n == 0 || to_here.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            got += n as u64;
+            stats.down.fetch_add(n as u64, SeqCst);
+        }
+        let _ = to_here.shutdown().await;
+        got
+    };
+    tokio::pin!(up, down);
+    tokio::select! {
+        got = &mut down => {
+            // Nothing came back while ours still sent: the box would not have it.
+            if got == 0 {
+                return Ended::Closed;
+            }
+            up.await;
+            Ended::Done
+        }
+        () = &mut up => {
+            down.await;
+            Ended::Done
+        }
     }
 }
 
@@ -965,6 +1242,41 @@ async fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forward_to_a_socket_is_asked_for_with_its_path_whole() {
+        let f = Forward::socket(8888, "/home/a b/.fenton/jupyter-slurm/hop.sock", "jupyter");
+        assert_eq!(
+            f.request(),
+            "open-socket 8888 jupyter /home/a b/.fenton/jupyter-slurm/hop.sock"
+        );
+        assert_eq!(
+            open_socket(&f.request()),
+            Some((8888, "jupyter", "/home/a b/.fenton/jupyter-slurm/hop.sock"))
+        );
+        assert_eq!(f.target(), "/home/a b/.fenton/jupyter-slurm/hop.sock");
+        let tcp = Forward {
+            local: 6006,
+            host: "127.0.0.1".into(),
+            port: 6006,
+            kind: "tunnel".into(),
+        };
+        assert_eq!(tcp.request(), "open 6006 127.0.0.1 6006 tunnel");
+        assert_eq!(tcp.target(), "127.0.0.1:6006");
+        for bad in [
+            "open-socket 0 jupyter /a.sock",
+            "open-socket 8888 jupyter a.sock",
+            "open-socket 8888 jupyter /a\tb.sock",
+            "open-socket 8888  /a.sock",
+            "open-socket 8888 jupyter",
+            "open-socket x jupyter /a.sock",
+        ] {
+            assert_eq!(open_socket(bad), None, "{bad}");
+        }
+        // What `list` answers reads back as the same forward.
+        let line = format!("8888\t{}\t0\tjupyter\t1\t2\t3\t0\t0\tanswers", f.host);
+        assert_eq!(parse_listed(&line).unwrap().forward, f);
+    }
 
     #[test]
     fn listed_lines_parse() {

@@ -259,6 +259,11 @@ struct Notebook {
 
 impl Notebook {
     fn start(extra: &str, reach_nodes: bool) -> Option<Notebook> {
+        Notebook::start_with(extra, reach_nodes, &[])
+    }
+
+    /// With `sshd_options` in the login node's sshd_config.
+    fn start_with(extra: &str, reach_nodes: bool, sshd_options: &[&str]) -> Option<Notebook> {
         if !crate::common::available(
             "jupyter-server (scripts/test installs it)",
             jupyter().is_file(),
@@ -266,7 +271,10 @@ impl Notebook {
             return None;
         }
         let cluster = SlurmCluster::start()?;
-        let test = cluster.builder().start()?;
+        let test = sshd_options
+            .iter()
+            .fold(cluster.builder(), |b, o| b.sshd_option(o))
+            .start()?;
         let nodes = test.root.join("node_ssh_config");
         let login = std::fs::read_to_string(test.sshd.ssh_config()).unwrap();
         std::fs::write(&nodes, login.replace("Host fenton-sandbox", "Host *")).unwrap();
@@ -420,6 +428,115 @@ fn jupyter_on_a_node_answers_through_the_login_node_and_stop_cancels_its_job() {
     assert!(!nb.state("token").exists());
     let status = nb.run(&["jupyter", "status"]);
     assert_eq!(status.code, Some(1), "{status:?}");
+}
+
+/// The URL saved for a notebook on a node keeps working after the shared connection is
+/// killed: fenton's forwarder holds the local port, opens the connection again and makes its
+/// forward to the hop's socket again, with no fenton command between.
+#[test]
+fn the_saved_url_of_a_notebook_on_a_node_answers_again_after_a_killed_master() {
+    let Some(nb) = Notebook::start("", true) else {
+        return;
+    };
+    nb.run(&["jupyter", "start", "--no-browser"]).ok();
+    let url = nb.run(&["jupyter", "url"]).ok().stdout;
+    let token = std::fs::read_to_string(nb.state("token")).unwrap();
+    let local = nb.local_port;
+    assert_eq!(api_status(local, Some(&token)), Some(200));
+    assert_eq!(nb.test.forwarders().len(), 1, "one forwarder holds it");
+
+    let masters = nb.test.masters();
+    assert!(!masters.is_empty());
+    for pid in masters {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    wait_until("the master to die", Duration::from_secs(5), || {
+        nb.test.masters().is_empty()
+    });
+    // Twenty requests at once, as a browser tab's reload sends: one handshake for all.
+    let before = nb.test.sshd.accepted();
+    let answers: Vec<Option<u16>> = std::thread::scope(|s| {
+        let asks: Vec<_> = (0..20)
+            .map(|_| s.spawn(|| api_status(local, Some(&token))))
+            .collect();
+        asks.into_iter().map(|a| a.join().unwrap()).collect()
+    });
+    assert_eq!(answers, vec![Some(200); 20]);
+    assert_eq!(api_status(local, None), Some(403));
+    assert_eq!(nb.test.sshd.accepted(), before + 1, "one new handshake");
+    assert_eq!(nb.run(&["jupyter", "url"]).ok().stdout, url);
+
+    // A file larger than any buffer on the way comes through whole.
+    let big: Vec<u8> = (0..8 << 20)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(nb.test.root.join("notebooks/big.bin"), &big).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .proxy(None)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let got = agent
+        .get(format!("http://127.0.0.1:{local}/files/big.bin"))
+        .header("Authorization", format!("token {token}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap();
+    assert!(
+        got == big,
+        "{} bytes came, {} were sent",
+        got.len(),
+        big.len()
+    );
+
+    let hop = nb.state("hop.sock").to_string_lossy().into_owned();
+    let list = nb.run(&["tunnel", "list"]).ok();
+    assert!(
+        list.stdout
+            .contains(&format!("127.0.0.1:{local} -> {hop} (jupyter)\tup\t")),
+        "{list:?}"
+    );
+    let status = nb.run(&["jupyter", "status"]).ok();
+    assert!(
+        status
+            .stdout
+            .contains(&format!("url:       http://127.0.0.1:{local}/")),
+        "{status:?}"
+    );
+
+    nb.run(&["jupyter", "stop"]).ok();
+    assert_eq!(api_status(local, None), None, "the forward is still up");
+    wait_until("the forwarder to stop", Duration::from_secs(5), || {
+        nb.test.forwarders().is_empty()
+    });
+}
+
+/// A login node whose sshd forbids forwarding to Unix sockets is named as the reason at
+/// once, not as a server that did not answer within the start timeout.
+#[test]
+fn a_login_node_that_forbids_forwarding_to_sockets_is_named() {
+    let Some(nb) = Notebook::start_with("", true, &["AllowStreamLocalForwarding no"]) else {
+        return;
+    };
+    let out = nb.run(&["jupyter", "start", "--no-browser"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("forbids forwarding to Unix sockets (AllowStreamLocalForwarding")
+            && !out.stderr.contains("did not answer"),
+        "{out:?}"
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{out:?}");
+    nb.run(&["jupyter", "stop"]).ok();
+    wait_until("the forwarder to stop", Duration::from_secs(5), || {
+        nb.test.forwarders().is_empty()
+    });
 }
 
 #[test]
