@@ -94,6 +94,8 @@ for _ in $(seq 100); do
 done
 "$FENTON" jobs >/dev/null
 jobs_list=$(hf slurm-jobs "$FENTON jobs")
+# What squeue alone costs, the floor under a listing with jobs running.
+squeue_alone=$(hf slurm-squeue "squeue -h -t all --me -o '%A|%F|%K|%T|%r|%M|%l|%L|%N|%S'")
 jobs_all=$(hf slurm-jobs-all "$FENTON jobs --all")
 count=$(find "$BENCH_WORK/login-remote/jobs" -mindepth 1 -maxdepth 1 -type d | wc -l)
 scancel --user="$(id -un)"
@@ -104,6 +106,8 @@ echo "plain sbatch --hold --wrap true:       $(ms "$sbatch_alone") ms"
 echo "ratio (exec + sbatch) / exec:          $(ratio "$(python3 -c "print($exec_true + $sbatch_alone)")" "$exec_true")  (the floor under run)"
 echo "fenton jobs ($count Slurm jobs, 2 running): $(ms "$jobs_list") ms"
 echo "ratio jobs / exec:                     $(ratio "$jobs_list" "$exec_true")  (goal <= 2)"
+echo "plain squeue --me:                     $(ms "$squeue_alone") ms"
+echo "ratio (exec + squeue) / exec:          $(ratio "$(python3 -c "print($exec_true + $squeue_alone)")" "$exec_true")  (the floor under jobs)"
 echo "fenton jobs --all:                     $(ms "$jobs_all") ms ($(ratio "$jobs_all" "$exec_true")x)"
 
 # The watcher: 10 jobs that notify, one watcher, 30 s.
