@@ -399,6 +399,70 @@ fn the_login_node_tells_the_phone_how_a_job_ended() {
 }
 
 #[test]
+fn an_arrays_end_message_names_the_task_that_failed_and_shows_its_log() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let server = HttpServer::start();
+    notifying(&test, &server, "");
+    let script = "echo \"task $SLURM_ARRAY_TASK_ID starts\"; sleep 1; \
+        if [ \"$SLURM_ARRAY_TASK_ID\" = 1 ]; then echo 'loss diverged at step 7'; exit 3; fi; \
+        echo \"task $SLURM_ARRAY_TASK_ID done\"";
+    let id = start(
+        &test,
+        &[
+            "--notify", "--array", "0-2", "--name", "sweep", "--", "sh", "-c", script,
+        ],
+    );
+    let hooks = server.wait_for("/hook", 1, Duration::from_secs(90));
+    let jobs_dir = test.remote_dir.join("jobs");
+    wait_until("the watcher to end", Duration::from_secs(30), || {
+        !jobs_dir.join(".watch.pid").exists()
+    });
+    // One message for the array, not one a task.
+    assert_eq!(
+        server.wait_for("/hook", 1, Duration::ZERO).len(),
+        1,
+        "{hooks:?}"
+    );
+    let message = hooks[0].json();
+    assert_eq!(message["id"], id.as_str(), "{message}");
+    assert_eq!(message["state"], "failed", "{message}");
+    assert_eq!(message["exit"], 3, "{message}");
+    assert!(
+        message["log_tail"]
+            .as_str()
+            .unwrap()
+            .ends_with("loss diverged at step 7"),
+        "{message}"
+    );
+    let text = message["text"].as_str().unwrap();
+    assert!(text.contains("sweep failed (exit 3): task 1 on "), "{text}");
+    assert!(
+        text.contains("3 tasks: 2 succeeded, 1 failed (task 1: exit 3)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("last lines of task 1's log:\ntask 1 starts\nloss diverged at step 7"),
+        "{text}"
+    );
+    assert!(!text.contains("log is empty"), "{text}");
+    // The telegram message says the same.
+    let telegram = server.wait_for(
+        &format!("/bot{TOKEN}/sendMessage"),
+        1,
+        Duration::from_secs(30),
+    );
+    assert!(
+        telegram[0].json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("task 1: exit 3"),
+        "{telegram:?}"
+    );
+}
+
+#[test]
 fn a_job_the_queue_has_forgotten_is_read_from_the_accounting() {
     let Some(cluster) = SlurmCluster::start_with(2) else {
         return;
