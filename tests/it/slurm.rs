@@ -196,6 +196,130 @@ fn kill_lets_a_job_checkpoint_and_then_it_is_cancelled() {
 }
 
 #[test]
+fn a_job_killed_by_the_signal_reads_cancelled_and_one_that_failed_first_failed() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let server = HttpServer::start();
+    notifying(&test, &server, "");
+    // No TERM handler: the job dies of the signal, which Slurm may call FAILED.
+    let id = start(
+        &test,
+        &[
+            "--notify",
+            "--name",
+            "nap",
+            "--",
+            "sh",
+            "-c",
+            "echo up; exec sleep 600",
+        ],
+    );
+    let failed = start(
+        &test,
+        &["--name", "oops", "--", "sh", "-c", "echo oops; exit 3"],
+    );
+    wait_until("the job to start", Duration::from_secs(60), || {
+        test.run(["logs", &id]).stdout.contains("up")
+    });
+    let out = run(
+        test.fenton(["kill", &id, "--grace", "5"]),
+        Duration::from_secs(90),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("cancelled"), "{out:?}");
+    let job = wait_state(&test, &id, "cancelled", 30);
+    assert!(job["exit"].is_null(), "{job:#}");
+    let table = test.run(["jobs"]).ok();
+    let row = table.stdout.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(
+        row.contains("cancelled") && !row.contains("failed"),
+        "{table:?}"
+    );
+    let end = follow(&test, &id, 60);
+    assert_eq!(end.code, Some(1), "{end:?}");
+    assert!(end.stderr.contains("ended: cancelled"), "{end:?}");
+    let hooks = server.wait_for("/hook", 1, Duration::from_secs(60));
+    let message = hooks[0].json();
+    assert_eq!(message["state"], "cancelled", "{message}");
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("nap was cancelled"),
+        "{message}"
+    );
+
+    // A job that failed by itself stays failed when it is killed afterwards.
+    wait_state(&test, &failed, "failed", 60);
+    let again = run(test.fenton(["kill", &failed]), Duration::from_secs(60)).ok();
+    assert!(
+        again.stderr.contains("had already ended: failed (3)"),
+        "{again:?}"
+    );
+    let job = wait_state(&test, &failed, "failed", 10);
+    assert_eq!(job["exit"], 3, "{job:#}");
+}
+
+#[test]
+fn killing_an_array_keeps_the_failure_of_a_task_that_ended_before() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let server = HttpServer::start();
+    notifying(&test, &server, "");
+    let script = "if [ \"$SLURM_ARRAY_TASK_ID\" = 1 ]; then echo broken; exit 3; fi; \
+        sleep 2; echo up; exec sleep 600";
+    let id = start(
+        &test,
+        &[
+            "--notify", "--array", "0-1", "--name", "pair", "--", "sh", "-c", script,
+        ],
+    );
+    let task = |job: &serde_json::Value, i: &str| {
+        job["slurm"]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["index"] == i)
+            .cloned()
+            .unwrap_or_default()
+    };
+    wait_until(
+        "task 1 to fail while task 0 runs",
+        Duration::from_secs(60),
+        || {
+            let job = find(&jobs_json(&test), &id).clone();
+            task(&job, "1")["state"] == "failed"
+                && test.run(["logs", &format!("{id}.0")]).stdout.contains("up")
+        },
+    );
+    let out = run(
+        test.fenton(["kill", &id, "--grace", "5"]),
+        Duration::from_secs(90),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let job = wait_state(&test, &id, "cancelled", 30);
+    assert_eq!(task(&job, "1")["state"], "failed", "{job:#}");
+    assert_eq!(task(&job, "1")["exit"], 3, "{job:#}");
+    assert_eq!(task(&job, "0")["state"], "cancelled", "{job:#}");
+    let one = follow(&test, &format!("{id}.1"), 60);
+    assert_eq!(one.code, Some(3), "{one:?}");
+    assert!(one.stderr.contains("ended: failed"), "{one:?}");
+    let zero = follow(&test, &format!("{id}.0"), 60);
+    assert!(zero.stderr.contains("ended: cancelled"), "{zero:?}");
+    let hooks = server.wait_for("/hook", 1, Duration::from_secs(60));
+    let message = hooks[0].json();
+    assert_eq!(message["state"], "cancelled", "{message}");
+    let text = message["text"].as_str().unwrap();
+    assert!(
+        text.contains("2 tasks: 1 failed (task 1: exit 3), 1 cancelled (task 0)"),
+        "{text}"
+    );
+    assert!(text.contains("broken"), "{text}");
+}
+
+#[test]
 fn an_array_is_one_job_of_four_tasks() {
     let Some((_cluster, test)) = cluster() else {
         return;
