@@ -688,14 +688,26 @@ pub async fn find(remote: &Remote, job: &str) -> Result<Option<Job>> {
     }))
 }
 
+/// How long a cancelled job gets to leave the queue before `fenton kill` says it has not:
+/// 30 s, or `FENTON_SLURM_CANCEL_WAIT` seconds (for tests, which need not wait so long).
+fn cancel_wait() -> u64 {
+    std::env::var("FENTON_SLURM_CANCEL_WAIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|s| (1..=600).contains(s))
+        .unwrap_or(30)
+}
+
 pub async fn cancel(remote: &Remote, job: &str, grace: u64) -> Result<Cancelled> {
     let body = format!("{}\n{}", scripts::SLURM_LIB, scripts::SLURM_KILL);
-    // The grace, then 30 s for the cluster to end the job.
-    let limit = std::time::Duration::from_secs(grace + 30) + STEP_LIMIT;
+    let wait = cancel_wait();
+    // The grace, then the wait for the cluster to end the job, and three queries that a
+    // controller which does not answer lets run out (squeue gives up after 10-20 s each).
+    let limit = std::time::Duration::from_secs(grace + wait + 60) + STEP_LIMIT;
     let out = boxed::output_within(
         remote,
         &body,
-        &[job, grace.to_string().as_str()],
+        &[job, grace.to_string().as_str(), wait.to_string().as_str()],
         limit,
         "cancelling the job",
     )

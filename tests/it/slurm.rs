@@ -891,6 +891,89 @@ fn a_controller_that_does_not_answer_is_said_and_nothing_is_taken_for_an_end() {
 }
 
 #[test]
+fn kill_says_when_a_cancel_is_not_seen_through() {
+    let Some(mut cluster) = SlurmCluster::start() else {
+        return;
+    };
+    let Some(test) = cluster.builder().start() else {
+        return;
+    };
+    // Both jobs on n1, whose slurmd is then wedged: Slurm marks them cancelled, but they
+    // stay completing while the node does not answer.
+    test.write_config(
+        &(test.default_config("scheduler = \"slurm\"\n")
+            + "[profile.box.slurm]\nextra = [\"--nodelist=n1\"]\n"),
+    );
+    let ids: Vec<String> = ["stuck", "blind"]
+        .iter()
+        .map(|name| {
+            start(
+                &test,
+                &["--name", name, "--", "sh", "-c", "echo up; exec sleep 120"],
+            )
+        })
+        .collect();
+    wait_until("both jobs to start", Duration::from_secs(60), || {
+        ids.iter()
+            .all(|id| test.run(["logs", id]).stdout.contains("up"))
+    });
+    let slurm_id = |id: &str| {
+        find(&jobs_json(&test), id)["slurm"]["job_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let blind = slurm_id(&ids[1]);
+    cluster.pause("slurmd n1");
+
+    // Still in the queue once the (shortened) wait is over: said, with what to do.
+    let mut kill = test.fenton(["kill", &ids[0], "--grace", "1"]);
+    kill.env("FENTON_SLURM_CANCEL_WAIT", "3");
+    let out = run(kill, Duration::from_secs(120));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("is still \"COMPLETING\" 3 s after scancel")
+            && out.stderr.contains("fenton kill it again"),
+        "{out:?}"
+    );
+
+    // The controller gone while fenton waits for the job to leave the queue: nobody can say
+    // it ended, and fenton does not.
+    let mut kill = test.fenton(["kill", &ids[1], "--grace", "1"]);
+    kill.env("FENTON_SLURM_CANCEL_WAIT", "20");
+    let killing = std::thread::spawn(move || run(kill, Duration::from_secs(180)));
+    wait_until(
+        "the second job to be cancelled and completing",
+        Duration::from_secs(60),
+        || {
+            cluster
+                .client(&format!("squeue -h -j {blind} -o %T"))
+                .stdout
+                .contains("COMPLETING")
+        },
+    );
+    cluster.stop_controller();
+    let out = killing.join().unwrap();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("stopped answering squeue after the cancel")
+            && out.stderr.contains("whether it ended is not known"),
+        "{out:?}"
+    );
+
+    // Once the node and the controller are back, both end as cancelled.
+    cluster.start_controller();
+    cluster.resume("slurmd n1");
+    for id in &ids {
+        wait_state(&test, id, "cancelled", 120);
+    }
+}
+
+#[test]
 fn a_slurm_job_promises_only_the_messages_the_login_node_sends() {
     let Some((_cluster, test)) = cluster() else {
         return;
