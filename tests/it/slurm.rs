@@ -3,7 +3,7 @@
 //! codes, time limits, cancels and arrays read as they happened, a job that cannot start says
 //! why, sbatch's refusals come with their fix, and `logs -f` outlives the link.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::common::http::HttpServer;
 use crate::common::slurm::SlurmCluster;
@@ -870,11 +870,26 @@ fn a_controller_that_does_not_answer_is_said_and_nothing_is_taken_for_an_end() {
     let row = table.stdout.lines().find(|l| l.starts_with(&id)).unwrap();
     assert!(row.contains("unknown"), "{table:?}");
 
-    // logs -f: still following, and the job still writing.
+    // logs -f: still following, and the job still writing, its lines arriving as they are
+    // written (a tick every 0.2 s), not in bursts between squeues that wait for an answer.
     wait_until(
         "more ticks while the controller is down",
         Duration::from_secs(30),
         || follow.lines() >= at + 20,
+    );
+    let (mut seen, mut since, mut gap) = (follow.lines(), Instant::now(), Duration::ZERO);
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(15) {
+        let now = follow.lines();
+        if now > seen {
+            (seen, since) = (now, Instant::now());
+        }
+        gap = gap.max(since.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        gap < Duration::from_secs(4),
+        "logs -f printed nothing for {gap:?} while the controller was down"
     );
     assert!(!follow.ended(), "logs -f ended while the job ran");
 
@@ -885,6 +900,9 @@ fn a_controller_that_does_not_answer_is_said_and_nothing_is_taken_for_an_end() {
     let (code, text, stderr) = follow.finish(Duration::from_secs(60));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("ended: cancelled"), "{stderr}");
+    // The controller's silence said once, however many squeues it left unanswered.
+    let said = "fenton: the Slurm controller does not answer; still following the log";
+    assert_eq!(stderr.matches(said).count(), 1, "{stderr}");
     let ticks: Vec<&str> = text.lines().filter(|l| l.starts_with("tick ")).collect();
     let want: Vec<String> = (1..=ticks.len()).map(|i| format!("tick {i}")).collect();
     assert_eq!(ticks, want, "{text}");
