@@ -368,6 +368,8 @@ struct Seen {
     state: String,
     exit: Option<String>,
     nodes: Option<String>,
+    /// When it ended, as the accounting says (seconds since the epoch).
+    end: Option<u64>,
     queued: Queued,
 }
 
@@ -537,17 +539,21 @@ fn job(
     let mut tasks: Vec<Seen> = mine
         .iter()
         .map(|q| {
-            let (state, exit, nodes) = match booked_for(q) {
-                Some(a) if !active(state(&q.state, None).0) => {
-                    (a.state.clone(), Some(a.exit.clone()), a.nodes.clone())
-                }
-                _ => (q.state.clone(), None, q.nodes.clone()),
+            let (state, exit, nodes, end) = match booked_for(q) {
+                Some(a) if !active(state(&q.state, None).0) => (
+                    a.state.clone(),
+                    Some(a.exit.clone()),
+                    a.nodes.clone(),
+                    a.end,
+                ),
+                _ => (q.state.clone(), None, q.nodes.clone(), None),
             };
             Seen {
                 index: q.task.clone(),
                 state,
                 exit,
                 nodes,
+                end,
                 queued: (*q).clone(),
             }
         })
@@ -565,14 +571,25 @@ fn job(
                 state: a.state.clone(),
                 exit: Some(a.exit.clone()),
                 nodes: a.nodes.clone(),
+                end: a.end,
                 queued: q,
             });
         }
     }
+    // When fenton's kill began (slurm-kill.sh's `killed`; 0 when it could not say).
+    let killed_at = get("killed").map(|v| v.trim().parse::<u64>().unwrap_or(0));
     let mapped: Vec<Task> = tasks
         .iter()
         .map(|seen| {
-            let (st, code) = state(&seen.state, seen.exit.as_deref());
+            let (mut st, mut code) = state(&seen.state, seen.exit.as_deref());
+            // A task fenton stopped was cancelled, even when its TERM handler then exited
+            // by itself or it died of the signal; one the accounting says ended before the
+            // kill keeps its own end.
+            if let Some(at) = killed_at {
+                if matches!(st, "succeeded" | "failed") && seen.end.is_none_or(|e| e >= at) {
+                    (st, code) = ("cancelled", None);
+                }
+            }
             Task {
                 index: seen.index.clone().unwrap_or_default(),
                 state: st,
@@ -582,7 +599,7 @@ fn job(
             }
         })
         .collect();
-    let killed = get("killed").is_some();
+    let killed = killed_at.is_some();
     // The job's state: the first task still going, else the first that did not succeed.
     let lead = mapped
         .iter()
@@ -597,8 +614,8 @@ fn job(
         None if now.saturating_sub(started) < 60 => ("pending", None),
         None => ("unknown", None),
     };
-    // A job fenton stopped was cancelled, even when its TERM handler then exited by itself.
-    if killed && matches!(st, "succeeded" | "failed") {
+    // An array fenton stopped was cancelled, even where one of its tasks had failed before.
+    if killed && array && matches!(st, "succeeded" | "failed") {
         st = "cancelled";
     }
     let q = lead.map(|i| tasks[i].queued.clone()).unwrap_or_default();
@@ -705,14 +722,26 @@ pub async fn find(remote: &Remote, job: &str) -> Result<Option<Job>> {
     }))
 }
 
+/// How long a cancelled job gets to leave the queue before `fenton kill` says it has not:
+/// 30 s, or `FENTON_SLURM_CANCEL_WAIT` seconds (for tests, which need not wait so long).
+fn cancel_wait() -> u64 {
+    std::env::var("FENTON_SLURM_CANCEL_WAIT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|s| (1..=600).contains(s))
+        .unwrap_or(30)
+}
+
 pub async fn cancel(remote: &Remote, job: &str, grace: u64) -> Result<Cancelled> {
     let body = format!("{}\n{}", scripts::SLURM_LIB, scripts::SLURM_KILL);
-    // The grace, then 30 s for the cluster to end the job.
-    let limit = std::time::Duration::from_secs(grace + 30) + STEP_LIMIT;
+    let wait = cancel_wait();
+    // The grace, then the wait for the cluster to end the job, and three queries that a
+    // controller which does not answer lets run out (squeue gives up after 10-20 s each).
+    let limit = std::time::Duration::from_secs(grace + wait + 60) + STEP_LIMIT;
     let out = boxed::output_within(
         remote,
         &body,
-        &[job, grace.to_string().as_str()],
+        &[job, grace.to_string().as_str(), wait.to_string().as_str()],
         limit,
         "cancelling the job",
     )
@@ -854,6 +883,9 @@ mod tests {
             job 20260101-000000-04\nname wait\ncmd 'sh'\nstarted 1990\nslurm 14\nlast \nend\n\
             job 20260101-000000-05\nname old\ncmd 'sh'\nstarted 100\nslurm 3\nfinal 3|old|a|b|OUT_OF_MEMORY|0:125|00:01:00|x|y|n2\nlast \nend\n\
             job 20260101-000000-06\nname stop\ncmd 'sh'\nstarted 1000\nslurm 15\nkilled 1500\nlast \nend\n\
+            job 20260101-000000-07\nname sig\ncmd 'sh'\nstarted 1000\nslurm 16\nkilled 1500\nlast \nend\n\
+            job 20260101-000000-08\nname before\ncmd 'sh'\nstarted 1000\nslurm 17\nkilled 1500\nlast \nend\n\
+            job 20260101-000000-09\nname arr2\ncmd 'sh'\nstarted 1000\nslurm 18\narray 0-1\nkilled 1500\nlast \nend\n\
             squeue 7|7|N/A|RUNNING|None|1:02|5:00|3:58|n1|2026-01-01T00:00:00\n\
             squeue 8|8|N/A|FAILED|NonZeroExitCode|0:01|UNLIMITED|N/A|n1|2026-01-01T00:00:00\n\
             squeue 10|9|0|COMPLETED|None|0:02|UNLIMITED|N/A|n1|x\n\
@@ -863,7 +895,13 @@ mod tests {
             sacct 8|FAILED|3:0|00:00:01|1500|1501|n1\n\
             sacct 10|COMPLETED|0:0|00:00:02|x|y|n1\n\
             sacct 11|FAILED|2:0|00:00:02|x|y|n2\n\
-            sacct 15|COMPLETED|0:0|00:00:09|x|y|n1\n";
+            sacct 15|COMPLETED|0:0|00:00:09|x|y|n1\n\
+            sacct 16|FAILED|0:15|00:00:09|1000|1500|n1\n\
+            sacct 17|FAILED|3:0|00:00:09|1000|1499|n1\n\
+            squeue 19|18|0|FAILED|None|0:02|UNLIMITED|N/A|n1|x\n\
+            squeue 20|18|1|FAILED|None|0:02|UNLIMITED|N/A|n2|x\n\
+            sacct 19|FAILED|0:15|00:00:09|1000|1501|n1\n\
+            sacct 20|FAILED|3:0|00:00:01|1000|1001|n2\n";
         let jobs = parse(text);
         let states: Vec<String> = jobs.iter().map(Job::state_text).collect();
         assert_eq!(
@@ -874,8 +912,15 @@ mod tests {
                 "pending (4 tasks: 2 pending, 1 succeeded, 1 failed (2))",
                 "pending (ReqNodeNotAvail, UnavailableNodes:n3)",
                 "out of memory",
-                "cancelled"
+                "cancelled",
+                "cancelled",
+                "failed (3)",
+                "cancelled (2 tasks: 1 cancelled, 1 failed (3))"
             ]
+        );
+        assert_eq!(
+            jobs[6].exit, None,
+            "a killed job's signal is not its failure"
         );
         let s = jobs[0].slurm.as_ref().unwrap();
         assert_eq!((s.job_id.as_str(), s.node.as_deref()), ("7", Some("n1")));

@@ -25,6 +25,8 @@ pub struct SlurmCluster {
     pub conf: PathBuf,
     /// munged, slurmctld, slurmd n1, slurmd n2: stopped in the reverse order.
     daemons: Vec<(&'static str, Child)>,
+    /// The daemons [`SlurmCluster::pause`] stopped, let go on before the clean-up.
+    paused: Vec<i32>,
     _tmp: tempfile::TempDir,
 }
 
@@ -115,6 +117,7 @@ impl SlurmCluster {
             root: root.clone(),
             conf: conf.clone(),
             daemons: vec![],
+            paused: vec![],
             _tmp: tmp,
         };
         let m = |name: &str| root.join("munge").join(name);
@@ -222,6 +225,30 @@ impl SlurmCluster {
         });
     }
 
+    /// Stops a daemon (`slurmd n1`) where it is (SIGSTOP), as a wedged node would: it holds
+    /// its port but answers nothing, so a job on it runs on and a cancel of it never
+    /// completes, until [`SlurmCluster::resume`] (or the clean-up).
+    pub fn pause(&mut self, name: &str) {
+        let pid = self.pid(name);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGSTOP).unwrap();
+        self.paused.push(pid);
+    }
+
+    pub fn resume(&mut self, name: &str) {
+        let pid = self.pid(name);
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGCONT);
+        self.paused.retain(|p| *p != pid);
+    }
+
+    fn pid(&self, name: &str) -> i32 {
+        let (_, child) = self
+            .daemons
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{name} runs"));
+        child.id() as i32
+    }
+
     /// The first daemon that is no longer running.
     fn dead(&mut self) -> Option<&'static str> {
         self.daemons
@@ -289,6 +316,10 @@ impl Drop for SlurmCluster {
         }
         // Jobs first, while the daemons can still end them (their processes are no child
         // of ours); then the daemons, newest first.
+        for pid in std::mem::take(&mut self.paused) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGCONT);
+        }
         if self.dead().is_none() {
             let _ = self.client("scancel --user=\"$(id -un)\" 2>/dev/null");
             let deadline = Instant::now() + Duration::from_secs(15);

@@ -3,7 +3,7 @@
 //! codes, time limits, cancels and arrays read as they happened, a job that cannot start says
 //! why, sbatch's refusals come with their fix, and `logs -f` outlives the link.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::common::http::HttpServer;
 use crate::common::slurm::SlurmCluster;
@@ -193,6 +193,130 @@ fn kill_lets_a_job_checkpoint_and_then_it_is_cancelled() {
     let none = test.run(["kill", "nosuchjob"]);
     assert_eq!(none.code, Some(1), "{none:?}");
     assert!(none.stderr.contains("no job nosuchjob"), "{none:?}");
+}
+
+#[test]
+fn a_job_killed_by_the_signal_reads_cancelled_and_one_that_failed_first_failed() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let server = HttpServer::start();
+    notifying(&test, &server, "");
+    // No TERM handler: the job dies of the signal, which Slurm may call FAILED.
+    let id = start(
+        &test,
+        &[
+            "--notify",
+            "--name",
+            "nap",
+            "--",
+            "sh",
+            "-c",
+            "echo up; exec sleep 600",
+        ],
+    );
+    let failed = start(
+        &test,
+        &["--name", "oops", "--", "sh", "-c", "echo oops; exit 3"],
+    );
+    wait_until("the job to start", Duration::from_secs(60), || {
+        test.run(["logs", &id]).stdout.contains("up")
+    });
+    let out = run(
+        test.fenton(["kill", &id, "--grace", "5"]),
+        Duration::from_secs(90),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("cancelled"), "{out:?}");
+    let job = wait_state(&test, &id, "cancelled", 30);
+    assert!(job["exit"].is_null(), "{job:#}");
+    let table = test.run(["jobs"]).ok();
+    let row = table.stdout.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(
+        row.contains("cancelled") && !row.contains("failed"),
+        "{table:?}"
+    );
+    let end = follow(&test, &id, 60);
+    assert_eq!(end.code, Some(1), "{end:?}");
+    assert!(end.stderr.contains("ended: cancelled"), "{end:?}");
+    let hooks = server.wait_for("/hook", 1, Duration::from_secs(60));
+    let message = hooks[0].json();
+    assert_eq!(message["state"], "cancelled", "{message}");
+    assert!(
+        message["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("nap was cancelled"),
+        "{message}"
+    );
+
+    // A job that failed by itself stays failed when it is killed afterwards.
+    wait_state(&test, &failed, "failed", 60);
+    let again = run(test.fenton(["kill", &failed]), Duration::from_secs(60)).ok();
+    assert!(
+        again.stderr.contains("had already ended: failed (3)"),
+        "{again:?}"
+    );
+    let job = wait_state(&test, &failed, "failed", 10);
+    assert_eq!(job["exit"], 3, "{job:#}");
+}
+
+#[test]
+fn killing_an_array_keeps_the_failure_of_a_task_that_ended_before() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let server = HttpServer::start();
+    notifying(&test, &server, "");
+    let script = "if [ \"$SLURM_ARRAY_TASK_ID\" = 1 ]; then echo broken; exit 3; fi; \
+        sleep 2; echo up; exec sleep 600";
+    let id = start(
+        &test,
+        &[
+            "--notify", "--array", "0-1", "--name", "pair", "--", "sh", "-c", script,
+        ],
+    );
+    let task = |job: &serde_json::Value, i: &str| {
+        job["slurm"]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["index"] == i)
+            .cloned()
+            .unwrap_or_default()
+    };
+    wait_until(
+        "task 1 to fail while task 0 runs",
+        Duration::from_secs(60),
+        || {
+            let job = find(&jobs_json(&test), &id).clone();
+            task(&job, "1")["state"] == "failed"
+                && test.run(["logs", &format!("{id}.0")]).stdout.contains("up")
+        },
+    );
+    let out = run(
+        test.fenton(["kill", &id, "--grace", "5"]),
+        Duration::from_secs(90),
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let job = wait_state(&test, &id, "cancelled", 30);
+    assert_eq!(task(&job, "1")["state"], "failed", "{job:#}");
+    assert_eq!(task(&job, "1")["exit"], 3, "{job:#}");
+    assert_eq!(task(&job, "0")["state"], "cancelled", "{job:#}");
+    let one = follow(&test, &format!("{id}.1"), 60);
+    assert_eq!(one.code, Some(3), "{one:?}");
+    assert!(one.stderr.contains("ended: failed"), "{one:?}");
+    let zero = follow(&test, &format!("{id}.0"), 60);
+    assert!(zero.stderr.contains("ended: cancelled"), "{zero:?}");
+    let hooks = server.wait_for("/hook", 1, Duration::from_secs(60));
+    let message = hooks[0].json();
+    assert_eq!(message["state"], "cancelled", "{message}");
+    let text = message["text"].as_str().unwrap();
+    assert!(
+        text.contains("2 tasks: 1 failed (task 1: exit 3), 1 cancelled (task 0)"),
+        "{text}"
+    );
+    assert!(text.contains("broken"), "{text}");
 }
 
 #[test]
@@ -395,6 +519,70 @@ fn the_login_node_tells_the_phone_how_a_job_ended() {
     assert!(
         TestBox::pids_mentioning(&jobs_dir.join(".watch.sh").to_string_lossy()).is_empty(),
         "the watcher is still running"
+    );
+}
+
+#[test]
+fn an_arrays_end_message_names_the_task_that_failed_and_shows_its_log() {
+    let Some((_cluster, test)) = cluster() else {
+        return;
+    };
+    let server = HttpServer::start();
+    notifying(&test, &server, "");
+    let script = "echo \"task $SLURM_ARRAY_TASK_ID starts\"; sleep 1; \
+        if [ \"$SLURM_ARRAY_TASK_ID\" = 1 ]; then echo 'loss diverged at step 7'; exit 3; fi; \
+        echo \"task $SLURM_ARRAY_TASK_ID done\"";
+    let id = start(
+        &test,
+        &[
+            "--notify", "--array", "0-2", "--name", "sweep", "--", "sh", "-c", script,
+        ],
+    );
+    let hooks = server.wait_for("/hook", 1, Duration::from_secs(90));
+    let jobs_dir = test.remote_dir.join("jobs");
+    wait_until("the watcher to end", Duration::from_secs(30), || {
+        !jobs_dir.join(".watch.pid").exists()
+    });
+    // One message for the array, not one a task.
+    assert_eq!(
+        server.wait_for("/hook", 1, Duration::ZERO).len(),
+        1,
+        "{hooks:?}"
+    );
+    let message = hooks[0].json();
+    assert_eq!(message["id"], id.as_str(), "{message}");
+    assert_eq!(message["state"], "failed", "{message}");
+    assert_eq!(message["exit"], 3, "{message}");
+    assert!(
+        message["log_tail"]
+            .as_str()
+            .unwrap()
+            .ends_with("loss diverged at step 7"),
+        "{message}"
+    );
+    let text = message["text"].as_str().unwrap();
+    assert!(text.contains("sweep failed (exit 3): task 1 on "), "{text}");
+    assert!(
+        text.contains("3 tasks: 2 succeeded, 1 failed (task 1: exit 3)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("last lines of task 1's log:\ntask 1 starts\nloss diverged at step 7"),
+        "{text}"
+    );
+    assert!(!text.contains("log is empty"), "{text}");
+    // The telegram message says the same.
+    let telegram = server.wait_for(
+        &format!("/bot{TOKEN}/sendMessage"),
+        1,
+        Duration::from_secs(30),
+    );
+    assert!(
+        telegram[0].json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("task 1: exit 3"),
+        "{telegram:?}"
     );
 }
 
@@ -682,11 +870,26 @@ fn a_controller_that_does_not_answer_is_said_and_nothing_is_taken_for_an_end() {
     let row = table.stdout.lines().find(|l| l.starts_with(&id)).unwrap();
     assert!(row.contains("unknown"), "{table:?}");
 
-    // logs -f: still following, and the job still writing.
+    // logs -f: still following, and the job still writing, its lines arriving as they are
+    // written (a tick every 0.2 s), not in bursts between squeues that wait for an answer.
     wait_until(
         "more ticks while the controller is down",
         Duration::from_secs(30),
         || follow.lines() >= at + 20,
+    );
+    let (mut seen, mut since, mut gap) = (follow.lines(), Instant::now(), Duration::ZERO);
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(15) {
+        let now = follow.lines();
+        if now > seen {
+            (seen, since) = (now, Instant::now());
+        }
+        gap = gap.max(since.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        gap < Duration::from_secs(4),
+        "logs -f printed nothing for {gap:?} while the controller was down"
     );
     assert!(!follow.ended(), "logs -f ended while the job ran");
 
@@ -697,9 +900,95 @@ fn a_controller_that_does_not_answer_is_said_and_nothing_is_taken_for_an_end() {
     let (code, text, stderr) = follow.finish(Duration::from_secs(60));
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("ended: cancelled"), "{stderr}");
+    // The controller's silence said once, however many squeues it left unanswered.
+    let said = "fenton: the Slurm controller does not answer; still following the log";
+    assert_eq!(stderr.matches(said).count(), 1, "{stderr}");
     let ticks: Vec<&str> = text.lines().filter(|l| l.starts_with("tick ")).collect();
     let want: Vec<String> = (1..=ticks.len()).map(|i| format!("tick {i}")).collect();
     assert_eq!(ticks, want, "{text}");
+}
+
+#[test]
+fn kill_says_when_a_cancel_is_not_seen_through() {
+    let Some(mut cluster) = SlurmCluster::start() else {
+        return;
+    };
+    let Some(test) = cluster.builder().start() else {
+        return;
+    };
+    // Both jobs on n1, whose slurmd is then wedged: Slurm marks them cancelled, but they
+    // stay completing while the node does not answer.
+    test.write_config(
+        &(test.default_config("scheduler = \"slurm\"\n")
+            + "[profile.box.slurm]\nextra = [\"--nodelist=n1\"]\n"),
+    );
+    let ids: Vec<String> = ["stuck", "blind"]
+        .iter()
+        .map(|name| {
+            start(
+                &test,
+                &["--name", name, "--", "sh", "-c", "echo up; exec sleep 120"],
+            )
+        })
+        .collect();
+    wait_until("both jobs to start", Duration::from_secs(60), || {
+        ids.iter()
+            .all(|id| test.run(["logs", id]).stdout.contains("up"))
+    });
+    let slurm_id = |id: &str| {
+        find(&jobs_json(&test), id)["slurm"]["job_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let blind = slurm_id(&ids[1]);
+    cluster.pause("slurmd n1");
+
+    // Still in the queue once the (shortened) wait is over: said, with what to do.
+    let mut kill = test.fenton(["kill", &ids[0], "--grace", "1"]);
+    kill.env("FENTON_SLURM_CANCEL_WAIT", "3");
+    let out = run(kill, Duration::from_secs(120));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("is still \"COMPLETING\" 3 s after scancel")
+            && out.stderr.contains("fenton kill it again"),
+        "{out:?}"
+    );
+
+    // The controller gone while fenton waits for the job to leave the queue: nobody can say
+    // it ended, and fenton does not.
+    let mut kill = test.fenton(["kill", &ids[1], "--grace", "1"]);
+    kill.env("FENTON_SLURM_CANCEL_WAIT", "20");
+    let killing = std::thread::spawn(move || run(kill, Duration::from_secs(180)));
+    wait_until(
+        "the second job to be cancelled and completing",
+        Duration::from_secs(60),
+        || {
+            cluster
+                .client(&format!("squeue -h -j {blind} -o %T"))
+                .stdout
+                .contains("COMPLETING")
+        },
+    );
+    cluster.stop_controller();
+    let out = killing.join().unwrap();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("stopped answering squeue after the cancel")
+            && out.stderr.contains("whether it ended is not known"),
+        "{out:?}"
+    );
+
+    // Once the node and the controller are back, both end as cancelled.
+    cluster.start_controller();
+    cluster.resume("slurmd n1");
+    for id in &ids {
+        wait_state(&test, id, "cancelled", 120);
+    }
 }
 
 #[test]

@@ -187,9 +187,10 @@ fj_last() {
   [ -f "$fj_job/notify.last" ] && printf '%-255s\n' "$fj_l" 1<>"$fj_job/notify.last" 2>/dev/null
 }
 
-# The last non-empty lines of the log, up to N (and 3000 bytes), valid UTF-8.
+# fj_tail N [LOG]: the last non-empty lines of the job's log (or of LOG, an array task's),
+# up to N (and 3000 bytes), valid UTF-8.
 fj_tail() {
-  tail -c 65536 "$fj_job/log" 2>/dev/null | tr '\r' '\n' | grep -v '^[[:space:]]*$' | tail -n "$1" |
+  tail -c 65536 "${2:-$fj_job/log}" 2>/dev/null | tr '\r' '\n' | grep -v '^[[:space:]]*$' | tail -n "$1" |
     tail -c 3000 | fj_utf8
 }
 

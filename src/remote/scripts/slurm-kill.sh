@@ -1,11 +1,13 @@
-# `fenton kill` on a Slurm profile: arguments JOB GRACE. A running job's processes get
+# `fenton kill` on a Slurm profile: arguments JOB GRACE WAIT. A running job's processes get
 # SIGTERM (`scancel --signal=TERM --full`), GRACE seconds to end, and then Slurm's own cancel
 # (SIGTERM, SIGKILL after the cluster's KillWait); a job that has not started is cancelled at
 # once. Prints `ended` when the job was over already, else `sigkill` when the grace ran out,
-# then `killed` once the job has left the queue (30 s more at most). scancel says nothing of
-# a job it does not know, so the queue is asked before and after.
+# then `killed` once the job has left the queue (WAIT seconds more at most, by the clock: a
+# controller that does not answer takes seconds a query). scancel says nothing of a job it
+# does not know, so the queue is asked before and after.
 fj_sfind "$1"
-fj_grace=$2
+fj_grace=$2 fj_wait=$3
+case $fj_wait in '' | *[!0-9]*) fj_wait=30 ;; esac
 fj_states=$(fj_states "$fj_sid")
 if [ "$fj_states" = UNREACHABLE ]; then
   printf 'fenton: the cluster'\''s controller did not answer squeue about job %s: nothing was cancelled; try again (fenton doctor checks the cluster)\n' "$fj_sid" >&2
@@ -35,13 +37,13 @@ if fj_active $fj_states; then
     exit 1
   fi
 fi
-fj_t=60
-while [ "$fj_t" -gt 0 ]; do
+fj_limit=$(($(date +%s) + fj_wait))
+while :; do
   fj_states=$(fj_states "$fj_sid")
   # shellcheck disable=SC2086
   fj_active $fj_states || break
+  [ "$(date +%s)" -lt "$fj_limit" ] || break
   fj_nap 0.5
-  fj_t=$((fj_t - 1))
 done
 # Gone from the queue, or ended in it; never said of a job nobody could ask about.
 case $fj_states in
@@ -52,7 +54,7 @@ case $fj_states in
 esac
 # shellcheck disable=SC2086
 if fj_active $fj_states; then
-  printf 'fenton: job %s is still %s 30 s after scancel: look with squeue -j %s, or fenton kill it again\n' "$fj_sid" "$(fj_shown "${fj_states% }")" "$fj_sid" >&2
+  printf 'fenton: job %s is still %s %s s after scancel: look with squeue -j %s, or fenton kill it again\n' "$fj_sid" "$(fj_shown "${fj_states% }")" "$fj_wait" "$fj_sid" >&2
   exit 1
 fi
 echo killed

@@ -2,7 +2,8 @@
 # and with its output: `fenton-offset N ID`, then the log (the job's output file, which the
 # node writes on the shared filesystem) from there. With FOLLOW=1 it goes on until the job
 # has left the queue (asking squeue every 2 s, never sacct), then ends; fenton then says how
-# it ended. JOB may be `ID.N`, task N of an array job.
+# it ended. A controller that does not answer is said once, and the log followed on. JOB
+# may be `ID.N`, task N of an array job.
 fj_sfind "$1"
 fj_lines=$2 fj_follow=$3 fj_off=$4
 fj_log=$fj_job/log
@@ -44,12 +45,48 @@ if [ "$fj_follow" != 1 ]; then
   fj_emit
   exit 0
 fi
-fj_i=0
+# The queue is asked every 2 s or so, in the background where a private directory can be
+# had: a controller that does not answer holds squeue 10-20 s, and the log's bytes go on
+# meanwhile (said once on stderr). The answer is read once it is there.
+fj_tmp=$(mktemp -d "${TMPDIR:-/tmp}/fenton-follow.XXXXXX" 2>/dev/null) || fj_tmp=
+trap '[ -z "$fj_tmp" ] || rm -rf "$fj_tmp"' EXIT
+trap 'exit 1' HUP INT TERM PIPE
+fj_asked='' fj_said='' fj_i=10
 while :; do
-  if [ $((fj_i % 10)) = 0 ]; then
+  fj_ans=
+  if [ -n "$fj_asked" ]; then
+    if [ -f "$fj_tmp/states" ]; then
+      fj_ans=x$(cat "$fj_tmp/states")
+      rm -f "$fj_tmp/states"
+      fj_asked=
+    elif [ "$fj_i" -ge 300 ]; then
+      # A minute without an answer is a query that could not write it (a full disk):
+      # asked here from now on.
+      rm -rf "$fj_tmp"
+      fj_tmp='' fj_asked='' fj_i=10
+    fi
+  elif [ "$fj_i" -ge 10 ]; then
+    fj_i=0
+    if [ -n "$fj_tmp" ]; then
+      (fj_states "$fj_q" > "$fj_tmp/new" && mv "$fj_tmp/new" "$fj_tmp/states") < /dev/null > /dev/null 2>&1 &
+      fj_asked=1
+    else
+      fj_ans=x$(fj_states "$fj_q")
+    fi
+  fi
+  if [ -n "$fj_ans" ]; then
+    fj_ans=${fj_ans#x}
+    case " $fj_ans " in
+      *" UNREACHABLE "*)
+        if [ -z "$fj_said" ]; then
+          echo 'fenton: the Slurm controller does not answer; still following the log' >&2
+          fj_said=1
+        fi
+        ;;
+    esac
     # The node may still be writing the last lines: one more look after the job is gone.
-    # shellcheck disable=SC2046 # one word per task
-    if ! fj_active $(fj_states "$fj_q"); then
+    # shellcheck disable=SC2086 # one word per task
+    if ! fj_active $fj_ans; then
       fj_nap 0.5
       fj_emit
       exit 0

@@ -42,8 +42,20 @@ fj_final() {
   return 1
 }
 
-# fj_ended DIR STATE CODE SECS NODE: the end message for the job in DIR, then its results
-# kept and its secrets removed. CODE is Slurm's N:S.
+# fj_killed DIR: when fenton's kill of the job in DIR began (fj_k): empty when it was not
+# killed, 0 when the kill could not write the time.
+fj_killed() {
+  fj_k=
+  [ -f "$1/killed" ] || return 0
+  fj_read "$1/killed"
+  fj_k=$fj_v
+  case $fj_k in '' | *[!0-9]*) fj_k=0 ;; esac
+}
+
+# fj_ended DIR STATE CODE SECS NODE [TASK TASKS]: the end message for the job in DIR, then
+# its results kept and its secrets removed. CODE is Slurm's N:S; fj_at is when it ended, as
+# the accounting says (empty when it did not). For an array job, STATE and CODE are those of
+# task TASK, whose log is shown, and TASKS says how all of them ended.
 fj_ended() {
   fj_job=$1 fj_n=$1/notify.d
   fj_id=${1##*/}
@@ -66,7 +78,12 @@ fj_ended() {
     UNKNOWN) fj_state=unknown fj_what="ended, but neither squeue nor sacct says how" ;;
     *) fj_state=unknown fj_what="ended (Slurm says $(fj_shown "$2"))" ;;
   esac
-  if [ -f "$1/killed" ] && { [ "$fj_state" = succeeded ] || [ "$fj_state" = failed ]; }; then
+  # A job fenton stopped was cancelled, even when its TERM handler then exited by itself or
+  # it died of the signal; one that ended before the kill keeps its own end. An array fenton
+  # stopped was cancelled, even where one of its tasks had failed before.
+  fj_killed "$1"
+  if [ -n "$fj_k" ] && { [ "$fj_state" = succeeded ] || [ "$fj_state" = failed ]; } &&
+    { [ -n "${6:-}" ] || [ -z "${fj_at:-}" ] || [ "$fj_at" -ge "$fj_k" ]; }; then
     fj_state=cancelled fj_what="was cancelled"
   fi
   fj_secs=$4
@@ -80,22 +97,90 @@ fj_ended() {
     rm -rf "$fj_n"
     return 0
   fi
+  fj_log=$1/log fj_whose=the
+  if [ -n "${6:-}" ]; then
+    fj_log=$1/log.$6 fj_whose="task $6's"
+    case $fj_state in succeeded | cancelled) ;; *) fj_what="$fj_what: task $6" ;; esac
+  fi
   fj_title="$fj_name $fj_what on $fj_host"
-  fj_tail=$(fj_tail 10)
+  fj_tail=$(fj_tail 10 "$fj_log")
   fj_text=$(
     echo "$fj_title"
-    echo "job $fj_id (Slurm job $fj_sid${5:+ on $5}), exit status $fj_e, ran $(fj_human "$fj_secs") ($fj_secs s)"
+    echo "job $fj_id (Slurm job $fj_sid${6:+, task $6}${5:+ on $5}), exit status $fj_e, ran $(fj_human "$fj_secs") ($fj_secs s)"
+    [ -z "${7:-}" ] || printf '%s\n' "$7"
     if [ -n "$fj_tail" ]; then
-      echo "last lines of the log:"
+      echo "last lines of $fj_whose log:"
       printf '%s\n' "$fj_tail"
     else
-      echo "the log is empty"
+      echo "$fj_whose log is empty"
     fi
   )
   fj_notify "$fj_title" "$fj_text" "$fj_state" "$fj_e" "$fj_secs" "$fj_tail" false
   printf '%s\n' "$fj_results" > "$1/notify.result"
   fj_last end
   rm -rf "$fj_n"
+}
+
+# fj_array_ended DIR TASKS: the end message for the array job in DIR, all of whose tasks
+# have ended; TASKS has a line a task, `TASK|STATE|N:S|SECONDS|NODE|END` (END empty where
+# the accounting was not asked). The task shown is the first failure (by index), else the
+# first that did not succeed, else the last. A task that ended after fenton's kill began
+# was cancelled, as fj_ended has it.
+fj_array_ended() {
+  fj_killed "$1"
+  fj_pick=$(printf '%s\n' "$2" | awk -F'|' -v OFS='|' -v killed="$fj_k" '
+    function code(c,  n, s) {
+      n = c; s = c; sub(/:.*/, "", n)
+      if (s ~ /:/) sub(/^[^:]*:/, "", s); else s = 0
+      return s + 0 > 0 ? 128 + s : n + 0
+    }
+    function word(st, c) {
+      if (st == "COMPLETED") return c == 0 ? "succeeded" : "failed"
+      if (st == "FAILED" || st == "SPECIAL_EXIT") return "failed"
+      if (st ~ /^CANCELLED/ || st == "REVOKED") return "cancelled"
+      if (st == "TIMEOUT" || st == "DEADLINE") return "timed out"
+      if (st ~ /^OUT_OF_ME/) return "out of memory"
+      if (st == "NODE_FAIL" || st == "BOOT_FAIL") return "node failure"
+      if (st == "PREEMPTED") return "preempted"
+      return "unknown"
+    }
+    $1 == "" { next }
+    {
+      n++; c = code($3); w = word($2, c)
+      if (killed != "" && (w == "succeeded" || w == "failed") && ($6 == "" || $6 + 0 >= killed + 0)) {
+        w = "cancelled"; $2 = "CANCELLED"; $3 = "0:0"; c = 0
+      }
+      count[w]++
+      if (w != "succeeded") {
+        what = w == "failed" ? "task " $1 ": exit " (c == 0 ? 1 : c) : "task " $1
+        if (listed[w] < 5) list[w] = list[w] (listed[w] ? ", " : "") what
+        else if (listed[w] == 5) list[w] = list[w] ", ..."
+        listed[w]++
+      }
+      rank = w == "failed" ? 0 : w == "succeeded" ? 2 : 1
+      if (pick == "" || rank < best || (rank == best && (rank < 2 ? $1 + 0 < at + 0 : $1 + 0 > at + 0))) {
+        pick = $0; best = rank; at = $1
+      }
+      if ($4 + 0 > secs) secs = $4 + 0
+    }
+    END {
+      print pick
+      print secs + 0
+      s = n " tasks: "; k = 0
+      split("succeeded,failed,cancelled,timed out,out of memory,node failure,preempted,unknown", order, ",")
+      for (i = 1; i <= 8; i++) {
+        w = order[i]
+        if (!(w in count)) continue
+        s = s (k++ ? ", " : "") count[w] " " w
+        if (w in list) s = s " (" list[w] ")"
+      }
+      print s
+    }')
+  fj_p=$(printf '%s\n' "$fj_pick" | sed -n 1p)
+  fj_at=
+  fj_ended "$1" "$(printf '%s' "$fj_p" | cut -d'|' -f2)" "$(printf '%s' "$fj_p" | cut -d'|' -f3)" \
+    "$(printf '%s\n' "$fj_pick" | sed -n 2p)" "$(printf '%s' "$fj_p" | cut -d'|' -f5)" \
+    "$(printf '%s' "$fj_p" | cut -d'|' -f1)" "$(printf '%s\n' "$fj_pick" | sed -n 3p)"
 }
 
 # Slurm's [D-]HH:MM:SS, MM:SS in seconds.
@@ -116,8 +201,8 @@ fj_round() {
     echo $$ > "$fj_pidf"
   fi
   fj_query squeue
-  # JOBID|ARRAYJOBID|STATE|ELAPSED|NODES
-  fj_q=$(squeue -h -t all -u "$fj_user" -o '%A|%F|%T|%M|%N' 2>/dev/null) || return 0
+  # JOBID|ARRAYJOBID|STATE|ELAPSED|NODES|TASK
+  fj_q=$(squeue -h -t all -u "$fj_user" -o '%A|%F|%T|%M|%N|%K' 2>/dev/null) || return 0
   fj_ask=
   for fj_d in $fj_list; do
     fj_read "$fj_d/slurm"
@@ -132,6 +217,23 @@ fj_round() {
       $3 !~ /^(COMPLETED|FAILED|CANCELLED.*|TIMEOUT|OUT_OF_ME.*|NODE_FAIL|BOOT_FAIL|DEADLINE|PREEMPTED|SPECIAL_EXIT|REVOKED)$/ { n++ }
       END { print n + 0 }')
     [ "$fj_busy" = 0 ] || continue
+    if [ -f "$fj_d/array" ]; then
+      # TASK|STATE|N:S|SECONDS|NODE|JOBID, a line a task: the exit codes of those that did
+      # not complete are the accounting's, asked about by the tasks' own ids.
+      printf '%s\n' "$fj_lines" | awk -F'|' '
+        { n = split($4, t, /[-:]/); s = 0
+          if ($4 ~ /-/) s = t[1] * 86400
+          if (n - ($4 ~ /-/) == 3) s += t[n - 2] * 3600 + t[n - 1] * 60 + t[n]; else if (n - ($4 ~ /-/) == 2) s += t[n - 1] * 60 + t[n]
+          gsub(/[^A-Za-z0-9.,\[\]-]/, "", $5)
+          print $6 "|" $3 "|0:0|" s "|" $5 "|" $1 }' OFS='|' > "$fj_d/notify.d/tasks"
+      fj_bad=$(awk -F'|' '$2 != "COMPLETED" { printf "%s,", $6 }' "$fj_d/notify.d/tasks")
+      if [ -n "$fj_bad" ]; then
+        fj_ask="$fj_ask$fj_bad"
+      else
+        fj_array_ended "$fj_d" "$(awk -F'|' '{ print $1 "|" $2 "|" $3 "|" $4 "|" $5 "|" }' "$fj_d/notify.d/tasks")"
+      fi
+      continue
+    fi
     fj_n_lines=$(printf '%s\n' "$fj_lines" | wc -l)
     fj_first=$(printf '%s\n' "$fj_lines" | awk -F'|' '$3 != "COMPLETED" { print; exit } END { }')
     [ -n "$fj_first" ] || fj_first=$(printf '%s\n' "$fj_lines" | head -n 1)
@@ -143,11 +245,12 @@ fj_round() {
       fj_ask="$fj_ask$fj_sid,"
       continue
     fi
+    fj_at=
     fj_ended "$fj_d" "$fj_s" 0:0 "$fj_el" "$fj_node"
   done
   fj_ask=${fj_ask%,}
   [ -n "$fj_ask" ] || return 0
-  fj_fmt=JobID,State,ExitCode,Elapsed,NodeList
+  fj_fmt=JobID,State,ExitCode,Elapsed,NodeList,End
   fj_query sacct
   if ! fj_a=$(sacct -X -P -n -j "$fj_ask" -o "$fj_fmt" 2>&1) ||
     printf '%s' "$fj_a" | grep -q 'accounting storage is disabled'; then
@@ -157,6 +260,33 @@ fj_round() {
   for fj_d in $fj_list; do
     [ -d "$fj_d/notify.d" ] || continue
     fj_read "$fj_d/slurm"
+    if [ -f "$fj_d/notify.d/tasks" ]; then
+      # Each task as the accounting has it (by its own id, or ARRAY_TASK with a database);
+      # one it has no line for yet is waited for, ten looks at most.
+      fj_t=$(printf '%s\n' "$fj_a" | awk -F'|' -v id="$fj_v" -v tasks="$fj_d/notify.d/tasks" '
+        { st = $2; sub(/ .*/, "", st); book[$1] = st "|" $3 "|" $6 }
+        END {
+          while ((getline line < tasks) > 0) {
+            split(line, f, "|")
+            if (f[6] in book) b = book[f[6]]; else if ((id "_" f[1]) in book) b = book[id "_" f[1]]
+            else if (f[2] == "COMPLETED") b = "COMPLETED|0:0|"; else { b = f[2] "|0:0|"; missing = 1 }
+            split(b, g, "|")
+            print f[1] "|" g[1] "|" g[2] "|" f[4] "|" f[5] "|" g[3]
+          }
+          if (missing) print "missing"
+        }')
+      case $fj_t in
+        *missing)
+          fj_m=$(cat "$fj_d/notify.d/misses" 2>/dev/null || echo 0)
+          case $fj_m in '' | *[!0-9]*) fj_m=0 ;; esac
+          fj_m=$((fj_m + 1))
+          echo "$fj_m" > "$fj_d/notify.d/misses"
+          [ "$fj_m" -ge 10 ] || continue
+          ;;
+      esac
+      fj_array_ended "$fj_d" "$(printf '%s\n' "$fj_t" | grep -v '^missing$')"
+      continue
+    fi
     fj_line=$(printf '%s\n' "$fj_a" | awk -F'|' -v id="$fj_v" '$1 == id' | tail -n 1)
     if [ -z "$fj_line" ]; then
       # Known to neither the queue nor the accounting (a job from before a restart of an
@@ -165,12 +295,15 @@ fj_round() {
       case $fj_m in '' | *[!0-9]*) fj_m=0 ;; esac
       fj_m=$((fj_m + 1))
       echo "$fj_m" > "$fj_d/notify.d/misses"
+      fj_at=
       [ "$fj_m" -ge 10 ] && fj_ended "$fj_d" UNKNOWN 0:0 0 ""
       continue
     fi
     fj_s=$(printf '%s' "$fj_line" | cut -d'|' -f2)
     fj_s=${fj_s%% *}
     fj_final "$fj_s" || continue
+    fj_at=$(printf '%s' "$fj_line" | cut -d'|' -f6)
+    case $fj_at in *[!0-9]*) fj_at= ;; esac
     fj_ended "$fj_d" "$fj_s" "$(printf '%s' "$fj_line" | cut -d'|' -f3)" \
       "$(fj_secs "$(printf '%s' "$fj_line" | cut -d'|' -f4)")" \
       "$(printf '%s' "$fj_line" | cut -d'|' -f5 | LC_ALL=C tr -cd 'A-Za-z0-9.,[]-')"
