@@ -92,14 +92,14 @@ for _ in $(seq 100); do
   [ "$(squeue -h -t running -u "$(id -un)" | wc -l)" = 2 ] && break
   sleep 0.1
 done
-"$FENTON" jobs >/dev/null
+"$FENTON" jobs >/dev/null 2>&1
 # As a user's queue is: the jobs over long forgotten by it (MinJobAge is 10 s here, 300 s by
 # default), the two running. The listing is measured beside an exec in that same state.
 for _ in $(seq 600); do
   [ "$(squeue -h -t all -u "$(id -un)" | wc -l)" = 2 ] && break
   sleep 0.1
 done
-"$FENTON" jobs >/dev/null
+"$FENTON" jobs >/dev/null 2>&1
 exec_again=$(hf slurm-exec-again "$FENTON exec -- true")
 jobs_list=$(hf slurm-jobs "$FENTON jobs")
 # What squeue alone costs, the floor under a listing with jobs running.
