@@ -14,7 +14,9 @@ chmod 600 "$jobs_config"
 cleanups+=("tmux -L '$jobs_socket' kill-server 2>/dev/null")
 
 FENTON_CONFIG=$jobs_config "$FENTON" connect -q
-FENTON_CONFIG=$jobs_config "$FENTON" run -q -- true >/dev/null # the tmux server starts once
+# A job that stays, as a user's session has one: the tmux server and its session start once
+# (a server whose last window ends goes too, and the next run would start it again).
+FENTON_CONFIG=$jobs_config "$FENTON" run -q -- sleep 3600 >/dev/null
 exec_true=$(FENTON_CONFIG=$jobs_config hf jobs-exec "$FENTON exec -- true")
 run_true=$(FENTON_CONFIG=$jobs_config hf jobs-run "$FENTON run -q -- true")
 jobs_list=$(FENTON_CONFIG=$jobs_config hf jobs-list "$FENTON jobs")
