@@ -1,0 +1,101 @@
+//! A Slurm cluster that keeps its accounting as real sites do, in slurmdbd over MariaDB
+//! (tests/common/slurm.rs, `start_with_accounting`): `fenton doctor` passes on it, and jobs
+//! the queue has forgotten read from plain `sacct` (there is no job completion file for
+//! `sacct -c` to fall back on) as they ended: an exit code, a job over its memory.
+
+use std::time::Duration;
+
+use crate::common::slurm::SlurmCluster;
+use crate::common::wait_until;
+use crate::jobs::{find, jobs_json};
+
+/// fenton's id and Slurm's, from `fenton run`'s output.
+fn submitted(out: &crate::common::Out) -> (String, String) {
+    let slurm_id = out
+        .stderr
+        .split("as job ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no Slurm job id in {out:?}"))
+        .to_string();
+    (out.stdout.trim().to_string(), slurm_id)
+}
+
+#[test]
+fn with_slurmdbd_doctor_passes_and_ended_jobs_read_from_sacct() {
+    // The queue forgets a finished job after 2 s: then only the accounting knows it.
+    let Some(cluster) = SlurmCluster::start_with_accounting(2) else {
+        return;
+    };
+    let Some(test) = cluster.builder().start() else {
+        return;
+    };
+    let checks = crate::slurm_status::doctor(&test);
+    for id in [
+        "slurm.commands",
+        "slurm.controller",
+        "slurm.partition",
+        "slurm.submit",
+        "slurm.gpus",
+    ] {
+        assert_eq!(checks[id].0, "ok", "{id}: {checks:#?}");
+    }
+
+    let failed = submitted(
+        &test
+            .run([
+                "run",
+                "--name",
+                "three",
+                "--",
+                "sh",
+                "-c",
+                "echo three; exit 3",
+            ])
+            .ok(),
+    );
+    // 64 MiB written (so it is resident) under a 16 MiB limit; the 1 s sample kills it.
+    let hungry = submitted(
+        &test
+            .run([
+                "run",
+                "--mem",
+                "16M",
+                "--name",
+                "hungry",
+                "--",
+                "python3",
+                "-c",
+                "import time; x = b'x' * (64 << 20); time.sleep(30)",
+            ])
+            .ok(),
+    );
+    for (_, slurm_id) in [&failed, &hungry] {
+        wait_until(
+            &format!("the queue to forget job {slurm_id}"),
+            Duration::from_secs(90),
+            || {
+                let q = cluster.client(&format!("squeue -h -j {slurm_id} -o %T"));
+                q.code == Some(1) && q.stderr.contains("Invalid job id")
+            },
+        );
+    }
+    // What fenton read came from slurmdbd: the job completion file `sacct -c` reads is
+    // not configured, and sacct itself has the jobs.
+    let conf = std::fs::read_to_string(&cluster.conf).unwrap();
+    assert!(!conf.contains("JobComp"), "{conf}");
+    let acct = cluster.client(&format!(
+        "sacct -X -P -n -j {},{} -o JobID,State,ExitCode",
+        failed.1, hungry.1
+    ));
+    assert!(
+        acct.stdout.contains(&format!("{}|FAILED|3:0", failed.1)),
+        "{acct:?}"
+    );
+    let jobs = jobs_json(&test);
+    let job = find(&jobs, &failed.0);
+    assert_eq!(job["state"], "failed", "{job:#}");
+    assert_eq!(job["exit"], 3, "{job:#}");
+    let job = find(&jobs, &hungry.0);
+    assert_eq!(job["state"], "out_of_memory", "{job:#} (sacct: {acct:?})");
+}
