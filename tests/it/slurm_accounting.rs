@@ -54,7 +54,7 @@ fn with_slurmdbd_doctor_passes_and_ended_jobs_read_from_sacct() {
             ])
             .ok(),
     );
-    // 64 MiB written (so it is resident) under a 16 MiB limit; the 1 s sample kills it.
+    // 64 MiB written (so it is resident) under a 16 MiB limit: the 1 s sample kills it.
     let hungry = submitted(
         &test
             .run([
@@ -96,6 +96,20 @@ fn with_slurmdbd_doctor_passes_and_ended_jobs_read_from_sacct() {
     let job = find(&jobs, &failed.0);
     assert_eq!(job["state"], "failed", "{job:#}");
     assert_eq!(job["exit"], 3, "{job:#}");
+    // Without cgroups, Slurm kills a job over its memory from its 1 s sample and records
+    // no OUT_OF_MEMORY (`FAILED|0:9`, its batch step `CANCELLED by 0`): fenton says failed
+    // by signal 9, and the log's last line says why.
     let job = find(&jobs, &hungry.0);
-    assert_eq!(job["state"], "out_of_memory", "{job:#} (sacct: {acct:?})");
+    assert_eq!(
+        (&job["state"], &job["exit"]),
+        (&"failed".into(), &137.into()),
+        "{job:#} (sacct: {acct:?})"
+    );
+    // (`StepId=3.batch exceeded memory limit (…), being killed`, or after it `Exceeded
+    // job memory limit`.)
+    let why = job["last_line"].as_str().unwrap_or_default().to_lowercase();
+    assert!(
+        why.contains("exceeded") && why.contains("memory limit"),
+        "{job:#}"
+    );
 }
