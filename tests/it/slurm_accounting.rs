@@ -80,16 +80,39 @@ fn with_slurmdbd_doctor_passes_and_ended_jobs_read_from_sacct() {
             },
         );
     }
-    // What fenton read came from slurmdbd: the job completion file `sacct -c` reads is
-    // not configured, and sacct itself has the jobs.
+    // What fenton read came from slurmdbd: `sacct -c`, its fallback, has no job
+    // completion file to read here, and sacct itself has the jobs.
     let conf = std::fs::read_to_string(&cluster.conf).unwrap();
     assert!(!conf.contains("JobComp"), "{conf}");
-    let acct = cluster.client(&format!(
-        "sacct -X -P -n -j {},{} -o JobID,State,ExitCode",
-        failed.1, hungry.1
-    ));
+    let fallback = cluster.client(&format!("sacct -c -P -n -j {} -o JobID,State", failed.1));
     assert!(
-        acct.stdout.contains(&format!("{}|FAILED|3:0", failed.1)),
+        fallback.stdout.is_empty() && fallback.stderr.contains("job completion is disabled"),
+        "{fallback:?}"
+    );
+    // (slurmctld sends a job's end to slurmdbd a moment after it ends.)
+    let line = |out: &crate::common::Out, id: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{id}|")))
+            .map(str::to_string)
+    };
+    let mut acct = cluster.client("true");
+    wait_until(
+        "sacct to have both jobs ended",
+        Duration::from_secs(30),
+        || {
+            acct = cluster.client(&format!(
+                "sacct -X -P -n -j {},{} -o JobID,State,ExitCode",
+                failed.1, hungry.1
+            ));
+            [&failed.1, &hungry.1]
+                .iter()
+                .all(|id| line(&acct, id).is_some_and(|l| l.contains("|FAILED|")))
+        },
+    );
+    assert_eq!(
+        line(&acct, &failed.1),
+        Some(format!("{}|FAILED|3:0", failed.1)),
         "{acct:?}"
     );
     let jobs = jobs_json(&test);
