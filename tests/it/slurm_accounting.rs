@@ -70,7 +70,22 @@ fn with_slurmdbd_doctor_passes_and_ended_jobs_read_from_sacct() {
             ])
             .ok(),
     );
-    for (_, slurm_id) in [&failed, &hungry] {
+    let array = submitted(
+        &test
+            .run([
+                "run",
+                "--array",
+                "0-1",
+                "--name",
+                "pair",
+                "--",
+                "sh",
+                "-c",
+                "exit $SLURM_ARRAY_TASK_ID",
+            ])
+            .ok(),
+    );
+    for (_, slurm_id) in [&failed, &hungry, &array] {
         wait_until(
             &format!("the queue to forget job {slurm_id}"),
             Duration::from_secs(90),
@@ -135,4 +150,30 @@ fn with_slurmdbd_doctor_passes_and_ended_jobs_read_from_sacct() {
         why.contains("exceeded") && why.contains("memory limit"),
         "{job:#}"
     );
+    // An array's tasks, which slurmdbd names `4_0`, `4_1`, and `sacct -c` only by their
+    // own job ids.
+    let job = find(&jobs, &array.0);
+    let mut tasks: Vec<(String, String, i64)> = job["slurm"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let text = |k: &str| t[k].as_str().unwrap_or_default().to_string();
+            (
+                text("index"),
+                text("state"),
+                t["exit"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    tasks.sort();
+    assert_eq!(
+        tasks,
+        [
+            ("0".into(), "succeeded".into(), 0),
+            ("1".into(), "failed".into(), 1)
+        ],
+        "{job:#}"
+    );
+    assert_eq!(job["state"], "failed", "{job:#}");
 }
