@@ -1,12 +1,13 @@
 //! A Slurm cluster that keeps its accounting as real sites do, in slurmdbd over MariaDB
 //! (tests/common/slurm.rs, `start_with_accounting`): `fenton doctor` passes on it, and jobs
 //! the queue has forgotten read from plain `sacct` (there is no job completion file for
-//! `sacct -c` to fall back on) as they ended: an exit code, a job over its memory.
+//! `sacct -c` to fall back on) as they ended: an exit code (where `logs -f` ends too), a
+//! job killed for going over its memory, an array's tasks.
 
 use std::time::Duration;
 
 use crate::common::slurm::SlurmCluster;
-use crate::common::wait_until;
+use crate::common::{run, wait_until};
 use crate::jobs::{find, jobs_json};
 
 /// fenton's id and Slurm's, from `fenton run`'s output.
@@ -134,6 +135,15 @@ fn with_slurmdbd_doctor_passes_and_ended_jobs_read_from_sacct() {
     let job = find(&jobs, &failed.0);
     assert_eq!(job["state"], "failed", "{job:#}");
     assert_eq!(job["exit"], 3, "{job:#}");
+    let log = run(
+        test.fenton(["logs", &failed.0, "-f"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        (log.code, log.stdout.as_str()),
+        (Some(3), "three\n"),
+        "{log:?}"
+    );
     // Without cgroups, Slurm kills a job over its memory from its 1 s sample and records
     // no OUT_OF_MEMORY (`FAILED|0:9`, its batch step `CANCELLED by 0`): fenton says failed
     // by signal 9, and the log's last line says why.
