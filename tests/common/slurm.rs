@@ -50,10 +50,11 @@ const PROGRAMS: [(&str, &str); 6] = [
 ];
 
 /// What a cluster with accounting needs besides.
-const ACCOUNTING: [(&str, &str); 4] = [
+const ACCOUNTING: [(&str, &str); 5] = [
     ("slurmdbd", "slurmdbd"),
     ("sacctmgr", "slurm-client"),
     ("mariadbd", "mariadb-server"),
+    ("mariadb", "mariadb-client"),
     ("mariadb-install-db", "mariadb-server"),
 ];
 
@@ -267,12 +268,30 @@ impl SlurmCluster {
         self.wait_for("MariaDB's socket", |_| {
             (!socket.exists()).then(|| format!("no {}", socket.display()))
         });
+        std::fs::write(
+            db.join("my.cnf"),
+            format!("[client]\nsocket={}\n", socket.display()),
+        )
+        .unwrap();
         let dbd = sbin("slurmdbd");
         self.spawn("slurmdbd", &[dbd.as_os_str(), "-D".as_ref()]);
         self.wait_for("slurmdbd to answer sacctmgr", |c| {
             let out = c.client("sacctmgr -n -P list cluster format=cluster");
             (out.code != Some(0)).then(|| format!("sacctmgr list cluster: {out:?}"))
         });
+        // Its tables are in this cluster's MariaDB, not in a server of the machine's.
+        let mut tables = Command::new("mariadb");
+        tables
+            .arg("--no-defaults")
+            .arg(arg("socket", &socket))
+            .args(["-u", "root", "-N", "-e", "show databases"])
+            .stdin(Stdio::null());
+        let out = run(tables, Duration::from_secs(30));
+        assert!(
+            out.stdout.lines().any(|l| l == "slurm_acct_db"),
+            "slurmdbd made no tables in the cluster's own MariaDB: {out:?}\n{}",
+            self.logs()
+        );
     }
 
     /// Waits for a condition while the daemons start, and fails naming what it waited for,
@@ -305,13 +324,22 @@ impl SlurmCluster {
         )
         .unwrap();
         // setpriv's parent-death signal: a killed test process takes its daemons with it.
-        let child = Command::new("setpriv")
-            .arg("--pdeathsig=KILL")
+        let mut cmd = Command::new("setpriv");
+        cmd.arg("--pdeathsig=KILL")
             .arg("--")
             .args(argv)
-            .env("SLURM_CONF", &self.conf)
-            // slurmdbd's way to the private MariaDB, which listens on no port.
-            .env("MYSQL_UNIX_PORT", self.root.join("mysql/socket"))
+            .env("SLURM_CONF", &self.conf);
+        if name == "slurmdbd" {
+            // Its way to the private MariaDB, which listens on no port: the socket, named
+            // by the client options read last (after the machine's own /etc/mysql, which
+            // names the system server's), and no ~/.my.cnf of the user's.
+            let db = self.root.join("mysql");
+            cmd.env("MYSQL_UNIX_PORT", db.join("socket"))
+                .env("MYSQL_HOME", &db)
+                .env("MARIADB_HOME", &db)
+                .env("HOME", &db);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
