@@ -13,6 +13,14 @@
 //! a parent-death signal, so none outlives a test process that was killed) — drop the
 //! `TestBox` first (declare it after the cluster). Startup takes 1-2 s on a quiet machine, so
 //! each test has a cluster of its own and tests never see each other's jobs.
+//!
+//! That cluster keeps no accounting database (`sacct` says "accounting storage is
+//! disabled"; finished jobs are in a job completion file for `sacct -c`).
+//! `SlurmCluster::start_with_accounting(min_job_age)` starts one as a real site runs it: a
+//! private MariaDB (its own datadir, made by mariadb-install-db, on a socket only) and a
+//! `slurmdbd` on a free port before slurmctld, and no job completion file, so what fenton
+//! learns of a finished job comes from plain `sacct`. It waits until slurmctld has
+//! registered the cluster with slurmdbd, and needs `slurmdbd` and `mariadb-server` too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,7 +31,8 @@ use super::{available, installed, run, Builder, Out, ROOT};
 pub struct SlurmCluster {
     pub root: PathBuf,
     pub conf: PathBuf,
-    /// munged, slurmctld, slurmd n1, slurmd n2: stopped in the reverse order.
+    /// munged, (mariadbd, slurmdbd,) slurmctld, slurmd n1, slurmd n2: stopped in the
+    /// reverse order.
     daemons: Vec<(&'static str, Child)>,
     /// The daemons [`SlurmCluster::pause`] stopped, let go on before the clean-up.
     paused: Vec<i32>,
@@ -40,6 +49,15 @@ const PROGRAMS: [(&str, &str); 6] = [
     ("setpriv", "util-linux"),
 ];
 
+/// What a cluster with accounting needs besides.
+const ACCOUNTING: [(&str, &str); 5] = [
+    ("slurmdbd", "slurmdbd"),
+    ("sacctmgr", "slurm-client"),
+    ("mariadbd", "mariadb-server"),
+    ("mariadb", "mariadb-client"),
+    ("mariadb-install-db", "mariadb-server"),
+];
+
 /// How long the daemons get to bring both nodes to idle (slow while the machine builds).
 const START_LIMIT: Duration = Duration::from_secs(60);
 
@@ -51,7 +69,18 @@ impl SlurmCluster {
     /// A cluster whose queue forgets a finished job after `min_job_age` seconds (then only
     /// the accounting, `sacct -c`, knows it).
     pub fn start_with(min_job_age: u32) -> Option<SlurmCluster> {
-        for (program, package) in PROGRAMS {
+        SlurmCluster::start_as(min_job_age, false)
+    }
+
+    /// A cluster that keeps its accounting in slurmdbd, as a real site does: `sacct`
+    /// answers from there, and there is no job completion file for `sacct -c`.
+    pub fn start_with_accounting(min_job_age: u32) -> Option<SlurmCluster> {
+        SlurmCluster::start_as(min_job_age, true)
+    }
+
+    fn start_as(min_job_age: u32, accounting: bool) -> Option<SlurmCluster> {
+        let extra: &[(&str, &str)] = if accounting { &ACCOUNTING } else { &[] };
+        for (program, package) in PROGRAMS.iter().chain(extra) {
             if !available(&format!("{program} ({package})"), installed(program)) {
                 return None;
             }
@@ -94,18 +123,26 @@ impl SlurmCluster {
             .next()
             .unwrap()
             .to_string();
-        let ports = free_ports(4);
+        let ports = free_ports(5);
+        let fixture = |name: &str| {
+            std::fs::read_to_string(Path::new(ROOT).join("tests/fixtures/slurm").join(name))
+                .unwrap()
+        };
+        let kept = fixture(if accounting {
+            "accounting-slurmdbd.conf"
+        } else {
+            "accounting-none.conf"
+        });
         let fill = |name: &str| {
-            let template =
-                std::fs::read_to_string(Path::new(ROOT).join("tests/fixtures/slurm").join(name))
-                    .unwrap();
-            let text = template
+            let text = fixture(name)
+                .replace("{accounting}", kept.trim_end())
                 .replace("{root}", &root.to_string_lossy())
                 .replace("{host}", &host)
                 .replace("{ctld}", &ports[0].to_string())
                 .replace("{n1}", &ports[1].to_string())
                 .replace("{n2}", &ports[2].to_string())
                 .replace("{n3}", &ports[3].to_string())
+                .replace("{dbd}", &ports[4].to_string())
                 .replace("{min_job_age}", &min_job_age.to_string());
             std::fs::write(root.join(name), text).unwrap();
         };
@@ -134,6 +171,11 @@ impl SlurmCluster {
             ],
         );
         super::wait_until("munged's socket", START_LIMIT, || m("socket").exists());
+        if accounting {
+            fill("slurmdbd.conf");
+            mode(&root.join("slurmdbd.conf"), 0o600);
+            cluster.start_accounting();
+        }
         let c = conf.to_string_lossy().into_owned();
         let (ctld, slurmd) = (sbin("slurmctld"), sbin("slurmd"));
         cluster.spawn(
@@ -169,7 +211,109 @@ impl SlurmCluster {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        if accounting {
+            // Jobs run before slurmctld is registered would reach sacct only once it is.
+            let port = ports[0].to_string();
+            cluster.wait_for("slurmctld to register cluster fenton with slurmdbd", |c| {
+                let out = c.client("sacctmgr -n -P list cluster format=cluster,controlport");
+                let done = out.stdout.lines().any(|l| l == format!("fenton|{port}"));
+                (!done).then(|| format!("sacctmgr list cluster: {out:?}"))
+            });
+        }
         Some(cluster)
+    }
+
+    /// A private MariaDB (socket only) and slurmdbd over it, answering sacctmgr.
+    fn start_accounting(&mut self) {
+        let db = self.root.join("mysql");
+        std::fs::create_dir_all(&db).unwrap();
+        let (data, socket) = (db.join("data"), db.join("socket"));
+        let arg = |key: &str, path: &Path| format!("--{key}={}", path.display());
+        // As root, mariadbd runs only when told to; otherwise as whoever runs the tests.
+        let user: &[&str] = if nix::unistd::geteuid().is_root() {
+            &["--user=root"]
+        } else {
+            &[]
+        };
+        // (--no-defaults first: the machine's own my.cnf names its own datadir and socket.)
+        let mut install = Command::new("mariadb-install-db");
+        install
+            .arg("--no-defaults")
+            .arg(arg("datadir", &data))
+            .args(user)
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .stdin(Stdio::null());
+        let out = run(install, START_LIMIT);
+        assert_eq!(
+            out.code,
+            Some(0),
+            "mariadb-install-db failed: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        let mariadbd = sbin("mariadbd");
+        let argv = [
+            mariadbd.into_os_string(),
+            "--no-defaults".into(),
+            arg("datadir", &data).into(),
+            arg("socket", &socket).into(),
+            arg("pid-file", &db.join("mariadbd.pid")).into(),
+            arg("log-error", &self.root.join("log/mariadbd.log")).into(),
+            "--skip-networking".into(),
+            "--innodb-buffer-pool-size=16M".into(),
+        ];
+        let user: Vec<std::ffi::OsString> = user.iter().map(|u| u.into()).collect();
+        let argv: Vec<&std::ffi::OsStr> = argv.iter().chain(&user).map(|a| a.as_os_str()).collect();
+        self.spawn("mariadbd", &argv);
+        self.wait_for("MariaDB's socket", |_| {
+            (!socket.exists()).then(|| format!("no {}", socket.display()))
+        });
+        std::fs::write(
+            db.join("my.cnf"),
+            format!("[client]\nsocket={}\n", socket.display()),
+        )
+        .unwrap();
+        let dbd = sbin("slurmdbd");
+        self.spawn("slurmdbd", &[dbd.as_os_str(), "-D".as_ref()]);
+        self.wait_for("slurmdbd to answer sacctmgr", |c| {
+            let out = c.client("sacctmgr -n -P list cluster format=cluster");
+            (out.code != Some(0)).then(|| format!("sacctmgr list cluster: {out:?}"))
+        });
+        // Its tables are in this cluster's MariaDB, not in a server of the machine's.
+        let mut tables = Command::new("mariadb");
+        tables
+            .arg("--no-defaults")
+            .arg(arg("socket", &socket))
+            .args(["-u", "root", "-N", "-e", "show databases"])
+            .stdin(Stdio::null());
+        let out = run(tables, Duration::from_secs(30));
+        assert!(
+            out.stdout.lines().any(|l| l == "slurm_acct_db"),
+            "slurmdbd made no tables in the cluster's own MariaDB: {out:?}\n{}",
+            self.logs()
+        );
+    }
+
+    /// Waits for a condition while the daemons start, and fails naming what it waited for,
+    /// or the daemon that ended meanwhile, with their logs. `pending` says what it sees
+    /// until the condition holds (None once it does).
+    fn wait_for(&mut self, what: &str, mut pending: impl FnMut(&mut Self) -> Option<String>) {
+        let deadline = Instant::now() + START_LIMIT;
+        while let Some(seen) = pending(self) {
+            if let Some(dead) = self.dead() {
+                panic!(
+                    "{dead} ended while waiting for {what} ({seen})\n{}",
+                    self.logs()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out after {START_LIMIT:?} waiting for {what} ({seen})\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn spawn(&mut self, name: &'static str, argv: &[&std::ffi::OsStr]) {
@@ -180,11 +324,22 @@ impl SlurmCluster {
         )
         .unwrap();
         // setpriv's parent-death signal: a killed test process takes its daemons with it.
-        let child = Command::new("setpriv")
-            .arg("--pdeathsig=KILL")
+        let mut cmd = Command::new("setpriv");
+        cmd.arg("--pdeathsig=KILL")
             .arg("--")
             .args(argv)
-            .env("SLURM_CONF", &self.conf)
+            .env("SLURM_CONF", &self.conf);
+        if name == "slurmdbd" {
+            // Its way to the private MariaDB, which listens on no port: the socket, named
+            // by the client options read last (after the machine's own /etc/mysql, which
+            // names the system server's), and no ~/.my.cnf of the user's.
+            let db = self.root.join("mysql");
+            cmd.env("MYSQL_UNIX_PORT", db.join("socket"))
+                .env("MYSQL_HOME", &db)
+                .env("MARIADB_HOME", &db)
+                .env("HOME", &db);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -21,6 +21,7 @@ mod login_shell;
 mod many;
 mod monitor;
 mod slurm;
+mod slurm_accounting;
 mod slurm_list;
 mod slurm_status;
 mod status;
