@@ -24,8 +24,11 @@ for s in held: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in held])')
 slurm_host=$(cut -d. -f1 /proc/sys/kernel/hostname)
 for f in slurm.conf gres.conf; do
+  # (The accounting lines of the tests' default cluster, a job completion file, in place.)
+  sed -e '/^{accounting}$/r tests/fixtures/slurm/accounting-none.conf' -e '/^{accounting}$/d' \
+    "tests/fixtures/slurm/$f" |
   sed -e "s|{root}|$sl|g" -e "s|{host}|$slurm_host|g" -e "s|{ctld}|$p_ctld|g" \
-    -e "s|{n1}|$p_n1|g" -e "s|{n2}|$p_n2|g" -e "s|{n3}|$p_n3|g" -e "s|{min_job_age}|10|g" "tests/fixtures/slurm/$f" >"$sl/$f"
+    -e "s|{n1}|$p_n1|g" -e "s|{n2}|$p_n2|g" -e "s|{n3}|$p_n3|g" -e "s|{min_job_age}|10|g" >"$sl/$f"
 done
 export SLURM_CONF=$sl/slurm.conf
 sbin=/usr/sbin
