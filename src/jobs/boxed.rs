@@ -159,14 +159,9 @@ pub async fn list(remote: &Remote, last: Option<usize>) -> Result<Listing> {
     let last = last.unwrap_or(0).to_string();
     let out = output(remote, scripts::JOB_LIST, &[last]).await?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let older = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("older "))
-        .filter_map(|n| n.trim().parse::<usize>().ok())
-        .sum();
     Ok(Listing {
         jobs: parse(&text),
-        older,
+        older: super::older(&text),
     })
 }
 

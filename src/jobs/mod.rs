@@ -261,6 +261,14 @@ pub struct Listing {
     pub older: usize,
 }
 
+/// The jobs a listing's `older N` lines say it left out.
+pub fn older(text: &str) -> usize {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("older "))
+        .filter_map(|n| n.trim().parse::<usize>().ok())
+        .sum()
+}
+
 /// Which backend a profile's jobs go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -690,14 +690,9 @@ pub async fn list(remote: &Remote, last: Option<usize>) -> Result<Listing> {
             remote.profile.host
         ));
     }
-    let older = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("older "))
-        .filter_map(|n| n.trim().parse::<usize>().ok())
-        .sum();
     Ok(Listing {
         jobs: parse(&text),
-        older,
+        older: super::older(&text),
     })
 }
 

@@ -124,6 +124,46 @@ fj_mkjob() {
   done
 }
 
+# fj_kept_listing IDS LAST: the fixed part of a listing (list.sh, slurm-list.sh), in one awk:
+# the box's time; the names in the jobs directory (a glob: no program, and never the hidden
+# files); the ids of jobs over from the file IDS, read before their kept lines (a listing at
+# the same time writes a job's lines first and its id after, so a job is in one or the
+# other, or both, never in neither); the kept lines (`listed`) of those to show, each job's
+# whole or not at all (a file cut short by a full disk lacks its `end`), on stdout; then,
+# once those are written, `todo NAME` on stderr for each of the others to show, and
+# `todo-older NAME` for one past the LAST latest (LAST above 0) that is not over; `older N`
+# counts those over left out.
+fj_kept_listing() {
+  # (The paths go in the environment: -v would take a backslash in them for an escape.)
+  # The glob sorts the names, and so the jobs by start: the latest are the last ones.
+  printf '%s\n' "$fj_jobs"/* | FJ_IDS=$1 FJ_JOBS=$fj_jobs FJ_LAST=$2 awk '
+    BEGIN { srand(); print "now " srand() }
+    { sub(/.*\//, ""); if ($0 != "*") name[++n] = $0 }
+    END {
+      ids = ENVIRON["FJ_IDS"]; jobs = ENVIRON["FJ_JOBS"]; last = ENVIRON["FJ_LAST"] + 0
+      while ((getline line < ids) > 0) over[line] = 1
+      older = 0
+      for (i = 1; i <= n; i++) {
+        id = name[i]
+        if (last > 0 && i <= n - last) {
+          if (id in over) older++
+          else todo[++t] = "todo-older " id
+          continue
+        }
+        if (id in over) {
+          f = jobs "/" id "/listed"; block = ""; whole = 0
+          while ((getline line < f) > 0) { block = block line "\n"; whole = (line == "end") }
+          close(f)
+          if (whole) { printf "%s", block; continue }
+        }
+        todo[++t] = "todo " id
+      }
+      if (older) print "older " older
+      fflush()
+      for (i = 1; i <= t; i++) print todo[i] > "/dev/stderr"
+    }'
+}
+
 # fj_nospace PATH: ends the script with the line for a write in PATH that failed: no space
 # left (what a full disk looks like from here: under 1 MB free), or not writable.
 fj_nospace() {

@@ -55,46 +55,14 @@ fj_list_one() {
   echo end
 }
 
-# One awk does the listing's fixed part, so a long history costs no look into old jobs' files
-# but one, and one program started, not five: the box's time; the names in the jobs directory
-# (a glob: no program, and never the hidden files); the ids of jobs over, read before their
-# kept lines (a listing at the same time writes a job's lines first and its id after, so a
-# job is in one or the other, or both, never in neither); the kept lines of those to show,
-# each job's whole or not at all (a file cut short by a full disk lacks its `end`), on
-# stdout; then, once those are written, the names of the others to show on stderr, each as
-# `todo NAME`, for the loop below: jobs new, running, over since the last listing (then kept
-# from now on), or whose kept lines are missing. What else awk says on stderr goes on to
-# stderr.
+# fj_kept_listing does the listing's fixed part, so a long history costs no look into old
+# jobs' files but one, and one program started, not five; the others to show come on its
+# stderr, as `todo NAME`, for the loop below: jobs new, running, over since the last listing
+# (then kept from now on), or whose kept lines are missing. What else awk says on stderr
+# goes on to stderr.
 [ -f "$fj_jobs/.listed" ] && rm -f "$fj_jobs/.listed" # (all jobs' kept lines in one file, once)
 {
-  # (The paths go in the environment: -v would take a backslash in them for an escape.)
-  # The glob sorts the names, and so the jobs by start: the latest are the last ones.
-  printf '%s\n' "$fj_jobs"/* | FJ_IDS=$fj_ids FJ_JOBS=$fj_jobs FJ_LAST=$fj_last awk '
-    BEGIN { srand(); print "now " srand() }
-    { sub(/.*\//, ""); if ($0 != "*") name[++n] = $0 }
-    END {
-      ids = ENVIRON["FJ_IDS"]; jobs = ENVIRON["FJ_JOBS"]; last = ENVIRON["FJ_LAST"] + 0
-      while ((getline line < ids) > 0) over[line] = 1
-      older = 0
-      for (i = 1; i <= n; i++) {
-        id = name[i]
-        if (last > 0 && i <= n - last) {
-          if (id in over) older++
-          else todo[++t] = "todo-older " id
-          continue
-        }
-        if (id in over) {
-          f = jobs "/" id "/listed"; block = ""; whole = 0
-          while ((getline line < f) > 0) { block = block line "\n"; whole = (line == "end") }
-          close(f)
-          if (whole) { printf "%s", block; continue }
-        }
-        todo[++t] = "todo " id
-      }
-      if (older) print "older " older
-      fflush()
-      for (i = 1; i <= t; i++) print todo[i] > "/dev/stderr"
-    }' 2>&1 >&3 3>&- |
+  fj_kept_listing "$fj_ids" "$fj_last" 2>&1 >&3 3>&- |
     while IFS= read -r fj_n; do
       # (todo-older: one past the LAST latest, shown only if it is not over.)
       case $fj_n in

@@ -101,45 +101,15 @@ fj_queue() {
 # the start (.slurm-active says a job was not over when last seen: the query then runs while
 # the jobs' files are read, not after).
 fj_rest() {
-  # As list.sh does: one awk does the listing's fixed part, so a long history costs no look
-  # into old jobs' files but one each, and one program. A job that is over (its end kept
-  # in `final`, its message sent) cannot change: its lines are kept, once, in its
-  # directory's `listed`, its id in .slurm-listed-ids. awk prints the box's time, the kept
-  # lines of the jobs to show (each job's whole or not at all: a file cut short by a full
-  # disk lacks its `end`), then, on stderr, `todo NAME` for each of the others to show, for
-  # the loop below, which prints their lines on fd 4 and, for each not over, `SLURMID KIND
-  # NAME` on stdout (KIND 1 for an array job, 0 for a plain one, - for one whose end is
-  # known, waiting for its message only: the scheduler is not asked about it).
+  # As list.sh does: fj_kept_listing prints the box's time and the kept lines of the jobs
+  # over (their end kept in `final`, their message sent: they cannot change; ids in
+  # .slurm-listed-ids), and names the others on stderr for the loop below, which prints
+  # their lines on fd 4 and, for each not over, `SLURMID KIND NAME` on stdout (KIND 1 for
+  # an array job, 0 for a plain one, - for one whose end is known, waiting for its message
+  # only: the scheduler is not asked about it).
   exec 4>&1
   fj_ids=$(
-    # (The paths go in the environment: -v would take a backslash in them for an escape.)
-    # The glob sorts the names, and so the jobs by start: the latest are the last ones.
-    printf '%s\n' "$fj_jobs"/* | FJ_IDS=$fj_kept FJ_JOBS=$fj_jobs FJ_LAST=$fj_last awk '
-      BEGIN { srand(); print "now " srand() }
-      { sub(/.*\//, ""); if ($0 != "*") name[++n] = $0 }
-      END {
-        ids = ENVIRON["FJ_IDS"]; jobs = ENVIRON["FJ_JOBS"]; last = ENVIRON["FJ_LAST"] + 0
-        while ((getline line < ids) > 0) over[line] = 1
-        older = 0
-        for (i = 1; i <= n; i++) {
-          id = name[i]
-          if (last > 0 && i <= n - last) {
-            if (id in over) older++
-            else todo[++t] = "todo-older " id
-            continue
-          }
-          if (id in over) {
-            f = jobs "/" id "/listed"; block = ""; whole = 0
-            while ((getline line < f) > 0) { block = block line "\n"; whole = (line == "end") }
-            close(f)
-            if (whole) { printf "%s", block; continue }
-          }
-          todo[++t] = "todo " id
-        }
-        if (older) print "older " older
-        fflush()
-        for (i = 1; i <= t; i++) print todo[i] > "/dev/stderr"
-      }' 2>&1 >&4 |
+    fj_kept_listing "$fj_kept" "$fj_last" 2>&1 >&4 |
       while IFS= read -r fj_n; do
         # (todo-older: one past the LAST latest, shown only if it is not over.)
         case $fj_n in
